@@ -1,0 +1,1 @@
+"""Fentu IdP: an OpenID Connect identity provider."""

@@ -1,0 +1,71 @@
+"""User accounts: creation, lookup by email, password checks (same work for unknown accounts)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.models import Organisation, OrganisationDomain, User, UserPermission
+from idp.security.passwords import Passwords
+from idp.security.secrets import new_token
+
+ADMIN_PERMISSIONS = ("user_management", "security_settings", "audit_read", "client_management")
+PERMISSIONS = ADMIN_PERMISSIONS + ("system_admin",)
+
+
+class AccountError(ValueError):
+    """A refused account operation, with a message fit for the person who asked."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def checked_email(email: str) -> str:
+    """The normalised address, or AccountError saying why it is not one."""
+    try:
+        return normalise_email(validate_email(email.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise AccountError(f"{email!r} is not a valid email address: {exc}") from None
+
+
+def find_by_email(db: Session, email: str) -> User | None:
+    return db.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def organisation_by_slug(db: Session, slug: str) -> Organisation | None:
+    return db.scalar(sa.select(Organisation).where(Organisation.slug == slug))
+
+
+def organisation_for_email(db: Session, email: str) -> Organisation | None:
+    domain = normalise_email(email).rpartition("@")[2]
+    row = db.scalar(sa.select(OrganisationDomain).where(OrganisationDomain.domain == domain))
+    return row.organisation if row else None
+
+
+def create_user(db: Session, passwords: Passwords, email: str, *, organisation: Organisation,
+                name: str = "", password: str | None = None, admin: bool = False) -> User:
+    """A new active user; AccountError when the email is invalid or already used anywhere."""
+    address = checked_email(email)
+    if find_by_email(db, address) is not None:
+        raise AccountError(f"{address} already has an account")
+    user = User(subject=new_token(16), organisation=organisation, email=address, name=name,
+                password_hash=passwords.hash(password) if password else None,
+                created_at=now(), password_changed_at=now() if password else None)
+    if admin:
+        user.permissions = [UserPermission(name=p) for p in ADMIN_PERMISSIONS]
+    db.add(user)
+    db.flush()
+    return user
+
+
+def check_password(db: Session, passwords: Passwords, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None; upgrades outdated hashes."""
+    user = find_by_email(db, email) if email else None
+    stored = user.password_hash if user is not None else None
+    if not passwords.verify(stored, password) or user is None or not user.is_active:
+        return None
+    if passwords.needs_rehash(stored):
+        user.password_hash = passwords.hash(password)
+    return user

@@ -1,0 +1,85 @@
+"""The application factory: builds the Flask app from a validated config (no globals, no defaults for secrets)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from idp.config import AppConfig
+from idp.flow.engine import FlowEngine
+from idp.flow.policy_store import PolicyStore
+from idp.services import Services, build_services
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+
+def create_app(config: AppConfig, services: Services | None = None, policies: PolicyStore | None = None) -> Flask:
+    """A ready app; raises PolicyError when the policy files are invalid (the server must not start)."""
+    app = Flask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    _configure(app, config)
+    app.extensions["idp"] = services or build_services(config)
+    app.extensions["idp.policies"] = policies or PolicyStore(
+        _policy_dir(config), check_interval=config.policy.reload_interval_seconds)
+    app.extensions["idp.engine"] = FlowEngine(max_failures=config.login.max_second_factor_failures)
+    csrf.init_app(app)
+    _init_login_manager(app)
+    _register(app, config)
+    return app
+
+
+def _policy_dir(config: AppConfig) -> Path:
+    path = Path(config.policy.dir)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _configure(app: Flask, config: AppConfig) -> None:
+    https = config.is_https
+    app.config.update(
+        SECRET_KEY=config.secrets.session_key,
+        SESSION_COOKIE_NAME="__Host-idp_session" if https else "idp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_PATH="/",
+        REMEMBER_COOKIE_NAME="__Host-idp_remember" if https else "idp_remember",
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        PREFERRED_URL_SCHEME="https" if https else "http",
+        OAUTH2_SCOPES_SUPPORTED=["openid", "profile", "email", "offline_access"],
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
+    )
+
+
+def _init_login_manager(app: Flask) -> None:
+    from idp.login import sessions
+    from idp.web.context import db
+
+    manager = LoginManager(app)
+    manager.login_view = "login.page"
+    manager.session_protection = None  # the browser session row is the authority; see idp.login.sessions
+
+    @manager.user_loader
+    def load_user(sid: str):  # noqa: ANN202
+        row = sessions.active(db(), sid)
+        if row is None:
+            return None
+        row.user.session_sid = row.sid
+        return row.user
+
+
+def _register(app: Flask, config: AppConfig) -> None:
+    from idp.web import account, context, errors, headers, login, oauth
+    from idp.web.oauth.server import create_server
+
+    context.init_app(app)
+    app.extensions["authlib.server"] = create_server(app, config)
+    for bp in (oauth.bp, login.bp, account.bp):
+        app.register_blueprint(bp)
+    for view in ("oauth.token", "oauth.revoke", "oauth.introspect", "oauth.userinfo", "oauth.authorize",
+                 "oauth.end_session"):
+        csrf.exempt(app.view_functions[view])
+    errors.init_app(app)
+    headers.init_app(app)

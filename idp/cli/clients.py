@@ -1,0 +1,66 @@
+"""`idp client create|list`: relying parties (the secret is printed once and stored as a digest)."""
+from __future__ import annotations
+
+import json
+
+import click
+import sqlalchemy as sa
+
+from idp import audit
+from idp.clients import ClientError, register_client
+from idp.models import Client
+
+from .base import CliState, actor, cli, pass_state
+from .users import organisation
+
+
+@cli.group("client")
+def client_group() -> None:
+    """OpenID Connect clients (relying parties)."""
+
+
+@client_group.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="Exact redirect URI (repeatable).")
+@click.option("--public", is_flag=True, help="A public client (SPA, mobile): no secret, PKCE required.")
+@click.option("--no-require-pkce", is_flag=True, help="Let a confidential client omit PKCE (older RPs).")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option("--consent", is_flag=True, help="Ask users to approve the requested scopes once.")
+@click.option("--refresh-tokens", is_flag=True, help="Issue refresh tokens without offline_access.")
+@click.option("--org", "org_slug", help="Organisation the client belongs to.")
+@click.option("--json", "as_json", is_flag=True, help="Print client_id and secret as JSON.")
+@pass_state
+def create(state: CliState, name: str, redirect_uris: tuple[str, ...], public: bool, no_require_pkce: bool,
+           logout_uris: tuple[str, ...], consent: bool, refresh_tokens: bool, org_slug: str | None,
+           as_json: bool) -> None:
+    """Register a client; its secret is shown now and never again."""
+    with state.session() as db:
+        org = organisation(db, org_slug)
+        try:
+            client, secret = register_client(
+                db, name=name, redirect_uris=list(redirect_uris), logout_uris=list(logout_uris), public=public,
+                require_pkce=not no_require_pkce, require_consent=consent, refresh_tokens=refresh_tokens,
+                organisation_id=org.id, development=state.config.development)
+        except ClientError as exc:
+            raise click.UsageError(str(exc)) from None
+        audit.record(db, "client_created", actor(), organisation_id=org.id, target=client.client_id,
+                     details={"name": name, "redirect_uris": list(redirect_uris), "public": public})
+    if as_json:
+        click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+        return
+    click.echo(f"client_id:     {client.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}")
+        click.echo("The secret is shown only now; store it in the application's configuration.")
+
+
+@client_group.command("list")
+@pass_state
+def list_(state: CliState) -> None:
+    """Show registered clients."""
+    with state.session() as db:
+        for c in db.scalars(sa.select(Client).order_by(Client.name)):
+            kind = "public" if c.is_public else "confidential"
+            click.echo(f"{c.client_id}\t{c.name}\t{kind}\t{' '.join(c.redirect_uris)}")
+
+

@@ -1,0 +1,51 @@
+"""Registering relying parties: redirect URI rules (RFC 9700 §2.1, §4.1.1) and secrets kept as digests."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.models import Client
+from idp.security.secrets import digest, new_token
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class ClientError(ValueError):
+    """A refused client registration, with the reason."""
+
+
+def check_redirect_uri(uri: str, *, development: bool) -> None:
+    """Absolute, no fragment; http only for loopback hosts unless the deployment is in development."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc and parts.scheme in ("http", "https"):
+        raise ClientError(f"redirect URI {uri!r} must be absolute")
+    if parts.fragment:
+        raise ClientError(f"redirect URI {uri!r} must not contain a fragment")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK and not development:
+        raise ClientError(f"redirect URI {uri!r} uses plain http on a non-loopback host; use https")
+    if parts.scheme in ("javascript", "data", "file"):
+        raise ClientError(f"redirect URI {uri!r} uses a forbidden scheme")
+
+
+def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_uris: list[str] | None = None,
+                    public: bool = False, require_pkce: bool = True, require_consent: bool = False,
+                    refresh_tokens: bool = False, organisation_id: int | None = None,
+                    development: bool = False) -> tuple[Client, str | None]:
+    """The new client and its secret (None for a public client); the secret is stored as a SHA-256 digest."""
+    if not redirect_uris:
+        raise ClientError("at least one redirect URI is required")
+    for uri in [*redirect_uris, *(logout_uris or [])]:
+        check_redirect_uri(uri, development=development)
+    secret = None if public else new_token(32)
+    client = Client(
+        client_id=new_token(18), organisation_id=organisation_id, name=name,
+        secret_digest=digest(secret) if secret else None, redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(logout_uris or []),
+        token_endpoint_auth_method="none" if public else "client_secret_basic",
+        require_pkce=True if public else require_pkce, require_consent=require_consent,
+        issue_refresh_tokens=refresh_tokens, created_at=now())
+    db.add(client)
+    db.flush()
+    return client, secret

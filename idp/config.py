@@ -1,0 +1,302 @@
+"""Configuration: one TOML file plus IDP_<SECTION>_<KEY> environment overrides, strictly validated."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "IDP_"
+REQUIRED = dataclasses.MISSING
+
+
+class ConfigError(Exception):
+    """A configuration problem: names the file, the key and the reason."""
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    session_key: str                       # signs browser cookies; 32+ random bytes
+    key_encryption_key: str                # Fernet key encrypting signing keys and TOTP secrets
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///instance/idp.db"
+    pool_size: int = 5
+    max_overflow: int = 5
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    worker_class: str = "sync"
+    threads: int = 1
+    timeout: int = 30
+    trusted_proxies: int = 0
+
+
+@dataclass(frozen=True)
+class PasswordsConfig:
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    min_length: int = 8
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    authorization_code_ttl: int = 60
+    access_token_ttl: int = 3600
+    id_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+    refresh_for_all_clients: bool = False
+    signing_alg: str = "RS256"
+
+
+@dataclass(frozen=True)
+class LoginConfig:
+    transaction_ttl_minutes: int = 10
+    session_ttl_hours: int = 12
+    max_second_factor_failures: int = 5
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    dir: str = "policies"
+    default_flow: str = "browser"
+    upstream_flow: str = "upstream"
+    acr_password: str = "urn:fentu:acr:password"
+    acr_mfa: str = "urn:fentu:acr:mfa"
+    clients: dict[str, str] = field(default_factory=dict)
+    organisations: dict[str, str] = field(default_factory=dict)
+    reload_interval_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class TotpConfig:
+    issuer: str = "Fentu FSM"
+    digits: int = 6
+    period: int = 30
+    algorithm: str = "SHA1"
+    window: int = 1
+    drift_detection_steps: int = 10
+    max_learned_offset_steps: int = 4
+
+
+@dataclass(frozen=True)
+class OtpDeliveryConfig:
+    code_ttl_minutes: int = 10
+    max_attempts: int = 5
+    resend_interval_seconds: int = 30
+    max_sends_per_hour: int = 5
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"                 # none | starttls | tls
+    username: str = ""
+    password: str = ""
+    from_address: str = "Fentu IdP <no-reply@localhost>"
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    provider: str = "none"                 # none | webhook | twilio | console (development only)
+    webhook_url: str = ""
+    webhook_token: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class LockoutConfig:
+    max_failures: int = 20
+    base_lock_minutes: int = 15
+    max_lock_minutes: int = 24 * 60
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    issuer: str
+    secrets: SecretsConfig
+    development: bool = False
+    instance_dir: str = "instance"
+    support_contact: str = ""
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    passwords: PasswordsConfig = field(default_factory=PasswordsConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    login: LoginConfig = field(default_factory=LoginConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    totp: TotpConfig = field(default_factory=TotpConfig)
+    otp: OtpDeliveryConfig = field(default_factory=OtpDeliveryConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    lockout: LockoutConfig = field(default_factory=LockoutConfig)
+
+    @property
+    def is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> AppConfig:
+    """Read PATH (or $IDP_CONFIG), apply IDP_* overrides, validate; raise ConfigError on any problem."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("IDP_CONFIG")
+    where = str(path) if path else "environment"
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    _apply_env(data, env, where)
+    config = _build(AppConfig, data, where, prefix="")
+    _check(config, where)
+    return config
+
+
+def config_from_dict(data: dict[str, Any], where: str = "<dict>") -> AppConfig:
+    """Build a validated config from a plain dict (tests, `idp init`)."""
+    config = _build(AppConfig, data, where, prefix="")
+    _check(config, where)
+    return config
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str], where: str) -> None:
+    """IDP_ISSUER sets `issuer`; IDP_DATABASE_URL sets `[database] url`."""
+    hints = _hints(AppConfig)
+    for name, hint in hints.items():
+        if dataclasses.is_dataclass(hint):
+            for sub, sub_hint in _hints(hint).items():
+                key = f"{ENV_PREFIX}{name}_{sub}".upper()
+                if key in env:
+                    data.setdefault(name, {})[sub] = _from_env(env[key], sub_hint, key)
+        else:
+            key = f"{ENV_PREFIX}{name}".upper()
+            if key in env:
+                data[name] = _from_env(env[key], hint, key)
+
+
+def _from_env(raw: str, hint: Any, key: str) -> Any:
+    if hint is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment: {key}: expected true or false, got {raw!r}")
+    if hint in (int, float):
+        try:
+            return hint(raw)
+        except ValueError:
+            raise ConfigError(f"environment: {key}: expected {hint.__name__}, got {raw!r}") from None
+    if typing.get_origin(hint) is dict:
+        raise ConfigError(f"environment: {key}: tables can only be set in the config file")
+    return raw
+
+
+def _build(cls: type, data: Any, where: str, prefix: str) -> Any:
+    section = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [{section}]: expected a table")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{where}: {prefix}{key}: unknown key (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, f in fields.items():
+        hint = hints[name]
+        if name in data:
+            values[name] = _value(hint, data[name], where, f"{prefix}{name}")
+        elif dataclasses.is_dataclass(hint) and f.default_factory is not REQUIRED:
+            values[name] = _build(hint, {}, where, f"{prefix}{name}.")
+        elif f.default is REQUIRED and f.default_factory is REQUIRED:
+            raise ConfigError(f"{where}: {prefix}{name}: required value is missing")
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, where: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, f"{key}.")
+    if typing.get_origin(hint) is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where}: {key}: expected a table of strings")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = hint if isinstance(hint, type) else None
+    if expected is None or isinstance(hint, types.UnionType):
+        return value
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        got = type(value).__name__
+        raise ConfigError(f"{where}: {key}: expected {_type_name(expected)}, got {got} {value!r}")
+    return value
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(t, t.__name__)
+
+
+def _check(config: AppConfig, where: str) -> None:
+    """Cross-field rules that a type alone cannot say."""
+    if not config.issuer.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: issuer: must be an http(s) URL")
+    if config.issuer.endswith("/"):
+        raise ConfigError(f"{where}: issuer: must not end with '/'")
+    if len(config.secrets.session_key) < 32:
+        raise ConfigError(f"{where}: secrets.session_key: too short (at least 32 characters)")
+    _check_choice(where, "email.security", config.email.security, ("none", "starttls", "tls"))
+    _check_choice(where, "sms.provider", config.sms.provider, ("none", "webhook", "twilio", "console"))
+    _check_choice(where, "tokens.signing_alg", config.tokens.signing_alg, ("RS256", "ES256"))
+    _check_choice(where, "totp.algorithm", config.totp.algorithm, ("SHA1", "SHA256", "SHA512"))
+    _check_choice(where, "server.worker_class", config.server.worker_class, ("sync", "gthread"))
+    if config.sms.provider == "console" and not config.development:
+        raise ConfigError(f"{where}: sms.provider: 'console' prints codes to the log and is refused "
+                          "unless development = true")
+    if config.lockout.max_failures > 100:
+        raise ConfigError(f"{where}: lockout.max_failures: at most 100 (NIST SP 800-63B)")
+    if config.totp.digits not in (6, 7, 8):
+        raise ConfigError(f"{where}: totp.digits: must be 6, 7 or 8")
+    _check_kek(config.secrets.key_encryption_key, where)
+
+
+def _check_choice(where: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{where}: {key}: must be one of {', '.join(choices)} (got {value!r})")
+
+
+def _check_kek(value: str, where: str) -> None:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(value.encode())
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where}: secrets.key_encryption_key: not a valid key "
+                          "(32 url-safe base64-encoded bytes; `idp init` generates one)") from None
+
+
+def instance_path(config: AppConfig) -> Path:
+    return Path(config.instance_dir)

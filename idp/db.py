@@ -1,0 +1,70 @@
+"""Database engine and sessions: SQLite file or PostgreSQL, pooled and pre-pinged."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from idp.config import DatabaseConfig
+
+
+def create_engine(config: DatabaseConfig) -> sa.Engine:
+    """An engine for config.url; SQLite gets WAL, foreign keys and a busy timeout for several workers."""
+    url = make_url(config.url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, config)
+    return sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
+                            pool_pre_ping=True, echo=config.echo)
+
+
+def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, echo=config.echo, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take over
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # writers queue instead of failing on upgrade
+
+    return engine
+
+
+class Database:
+    """Owns the engine and makes sessions; the web layer keeps one session per request."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.engine = create_engine(config)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block ends normally, rolled back otherwise."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Built-in condition types; each module registers one."""

@@ -1,0 +1,35 @@
+"""The narrow context a step or condition sees: the user, the request being signed into, services."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from idp.config import AppConfig
+    from idp.models import User
+    from idp.services import Services
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    """What one step call may use. `step_state` is the step's own scratch space, kept in the login
+    transaction between requests (e.g. which emailed code is pending); the engine persists it."""
+
+    db: "Session"
+    config: "AppConfig"
+    services: "Services"
+    now: datetime
+    user: "User | None" = None
+    client_id: str | None = None
+    acr_values: tuple[str, ...] = ()
+    provider: str | None = None                       # upstream provider the user signed in through
+    upstream: dict[str, Any] = field(default_factory=dict)  # upstream `amr`/`acr` seen
+    amr: tuple[str, ...] = ()                          # what this sign-in proved so far
+    login_hint: str | None = None                      # the email the client suggested
+    ip: str | None = None
+    user_agent: str | None = None
+    transaction_id: int | None = None
+    step_state: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,41 @@
+"""The progress of one sign-in through a flow, stored as JSON in its login transaction."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class FlowState:
+    """Completed steps with the `amr` each proved, chosen alternatives, and each step's scratch space.
+
+    `prior_amr` is what an existing session already proved (step-up): a step whose own `amr` it
+    covers counts as done. Empty for a fresh sign-in, `prompt=login` or an expired `max_age`."""
+
+    completed: dict[str, list[str]] = field(default_factory=dict)
+    chosen: dict[str, str] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    step_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prior_amr: list[str] = field(default_factory=list)
+    user_id: int | None = None
+    failures: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "FlowState":
+        return cls(**(data or {}))
+
+    def scratch(self, path: str) -> dict[str, Any]:
+        return self.step_state.setdefault(path, {})
+
+    def amr(self) -> list[str]:
+        """Everything proved so far, in order, without repeats; "mfa" once two steps proved something."""
+        values: list[str] = []
+        for proved in self.completed.values():
+            values.extend(v for v in proved if v not in values)
+        proving = sum(1 for proved in self.completed.values() if proved)
+        if proving >= 2 and "mfa" not in values:
+            values.append("mfa")
+        return values

@@ -1,0 +1,1 @@
+"""Built-in step types; each module registers one."""

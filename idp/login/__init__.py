@@ -1,0 +1,1 @@
+"""Sign-in in progress and signed-in browsers, apart from Flask: transactions and browser sessions."""

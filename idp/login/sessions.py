@@ -1,0 +1,61 @@
+"""Browser sessions: who is signed in in which browser, revocable from any worker."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.models import BrowserSession, Token, User
+from idp.oauth.tokens import revoke_tokens
+from idp.security.secrets import new_token
+
+
+def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hours: int,
+           ip: str | None = None, user_agent: str | None = None, provider: str | None = None) -> BrowserSession:
+    """A new session with a new `sid` (the browser's session id is rotated at every sign-in)."""
+    current = now()
+    row = BrowserSession(sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
+                         provider=provider, clients=[], ip=ip, user_agent=(user_agent or "")[:400] or None,
+                         created_at=current, last_seen_at=current,
+                         expires_at=current + timedelta(hours=ttl_hours))
+    user.last_login_at = current
+    db.add(row)
+    db.flush()
+    return row
+
+
+def active(db: Session, sid: str | None) -> BrowserSession | None:
+    """The live session for sid (not ended, not expired, user still active), or None."""
+    if not sid:
+        return None
+    row = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid))
+    if row is None or row.ended_at is not None or row.expires_at <= now() or not row.user.is_active:
+        return None
+    return row
+
+
+def note_client(row: BrowserSession, client_id: str) -> None:
+    if client_id not in row.clients:
+        row.clients = [*row.clients, client_id]
+
+
+def end(db: Session, row: BrowserSession, *, revoke_refresh: bool = True) -> None:
+    """Sign this browser out; the refresh tokens it received stop working."""
+    row.ended_at = now()
+    if revoke_refresh:
+        revoke_tokens(db, Token.sid == row.sid)
+
+
+def end_all(db: Session, user_id: int, *, except_sid: str | None = None) -> int:
+    """Sign the user out everywhere (but `except_sid`), revoking every refresh token."""
+    query = sa.select(BrowserSession).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
+    ended = 0
+    for row in db.scalars(query):
+        if row.sid != except_sid:
+            end(db, row)
+            ended += 1
+    if except_sid is None:
+        revoke_tokens(db, Token.user_id == user_id)
+    return ended

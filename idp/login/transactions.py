@@ -1,0 +1,86 @@
+"""Login transactions: a sign-in in progress, in the database so any worker can continue it.
+
+The browser holds a random handle (in its signed session cookie); the row holds only its digest,
+and a digest of a per-browser secret, so a handle copied to another browser is refused."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.flow.state import FlowState
+from idp.models import LoginTransaction
+from idp.security.secrets import digest, digest_matches, new_token
+
+
+class TransactionProblem(Exception):
+    """The sign-in cannot continue; `message` says why in words for the person signing in."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+EXPIRED = "This sign-in took too long and has expired. Please start again."
+MISSING = "There is no sign-in in progress in this browser. Please start again from the application."
+FINISHED = "This sign-in has already finished. Please start again from the application."
+
+
+@dataclass
+class Started:
+    transaction: LoginTransaction
+    handle: str
+
+
+def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, ttl_minutes: int,
+          purpose: str = "authorize", client_id: str | None = None, params: dict[str, Any] | None = None,
+          state: FlowState | None = None, user_id: int | None = None, provider: str | None = None) -> Started:
+    handle = new_token()
+    tx = LoginTransaction(
+        handle_digest=digest(handle), browser_binding=digest(browser_secret), flow=flow,
+        policy_digest=policy_digest, purpose=purpose, client_id=client_id, request_params=params or {},
+        user_id=user_id, provider=provider, state=(state or FlowState(user_id=user_id)).to_json(),
+        created_at=now(), expires_at=now() + timedelta(minutes=ttl_minutes))
+    db.add(tx)
+    db.flush()
+    return Started(tx, handle)
+
+
+def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True) -> LoginTransaction:
+    """The active transaction for this handle in this browser; TransactionProblem otherwise."""
+    if not handle or not browser_secret:
+        raise TransactionProblem(MISSING)
+    query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
+    if for_update:
+        query = query.with_for_update()
+    tx = db.scalar(query)
+    if tx is None or not digest_matches(browser_secret, tx.browser_binding):
+        raise TransactionProblem(MISSING)
+    if tx.status != "active":
+        raise TransactionProblem(FINISHED)
+    if tx.expires_at <= now():
+        raise TransactionProblem(EXPIRED)
+    return tx
+
+
+def flow_state(tx: LoginTransaction) -> FlowState:
+    return FlowState.from_json(tx.state)
+
+
+def save(tx: LoginTransaction, state: FlowState) -> None:
+    tx.state = state.to_json()
+    tx.user_id = state.user_id
+    tx.failures = state.failures
+
+
+def finish(tx: LoginTransaction, status: str = "done") -> None:
+    tx.status = status
+
+
+def purge_expired(db: Session, older_than: timedelta = timedelta(days=1)) -> int:
+    cutoff = now() - older_than
+    return db.execute(sa.delete(LoginTransaction).where(LoginTransaction.expires_at < cutoff)).rowcount

@@ -1,0 +1,15 @@
+"""Database models (SQLAlchemy 2, typed), one module per concept; imported here for alembic."""
+from .audit import AuditChainHead, AuditEvent
+from .base import Base
+from .client import Client
+from .credentials import OtpChallenge, RecoveryCode, SecondFactor
+from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
+from .org import Organisation, OrganisationDomain
+from .session import BrowserSession, LoginTransaction
+from .user import User, UserGroup, UserPermission
+
+__all__ = [
+    "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
+    "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RecoveryCode",
+    "SecondFactor", "SigningKey", "Token", "UsedNonce", "User", "UserGroup", "UserPermission",
+]

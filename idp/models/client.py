@@ -1,0 +1,84 @@
+"""Relying parties registered to sign their users in through us (authlib's ClientMixin)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base
+
+
+class Client(Base):
+    __tablename__ = "oauth_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    secret_digest: Mapped[str | None] = mapped_column(sa.String(64))        # SHA-256 hex; None = public
+    previous_secret_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    previous_secret_expires_at: Mapped[datetime | None]
+    redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(sa.String(40), default="client_secret_basic")
+    require_pkce: Mapped[bool] = mapped_column(default=True)
+    require_consent: Mapped[bool] = mapped_column(default=False)
+    issue_refresh_tokens: Mapped[bool] = mapped_column(default=False)
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(sa.String(10))
+    jwks: Mapped[dict | None] = mapped_column(sa.JSON)                      # for private_key_jwt
+    allowed_scopes: Mapped[str] = mapped_column(sa.String(500), default="openid profile email offline_access")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_digest is None
+
+    # --- authlib ClientMixin ---
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = set(self.allowed_scopes.split())
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        from idp.security.secrets import digest_matches
+
+        if self.secret_digest and digest_matches(client_secret, self.secret_digest):
+            return True
+        return bool(
+            self.previous_secret_digest and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > _now()
+            and digest_matches(client_secret, self.previous_secret_digest)
+        )
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """Public clients: `none` at the token endpoint only. Confidential: their secret (basic or post),
+        or private_key_jwt when they registered keys."""
+        if self.is_public:
+            return endpoint == "token" and method == "none"
+        if method == "private_key_jwt":
+            return bool(self.jwks)
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+
+def _now() -> datetime:
+    from idp.clock import now
+
+    return now()
+
+

@@ -1,0 +1,143 @@
+"""authlib grants with our storage: authorization code (+PKCE S256, OIDC) and rotating refresh tokens.
+
+RFC 6749 §4.1 and §6, RFC 7636, RFC 9700 §2.1.1 and §4.14, OpenID Connect Core §3.1."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode as _OpenIDCode
+from authlib.oidc.core import UserInfo
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.models import AuthorizationCode, Token
+from idp.oauth import tokens
+from idp.oauth.claims import user_claims
+from idp.security.secrets import digest, new_token
+
+DbProvider = Callable[[], Session]
+
+
+class PkceS256(CodeChallenge):
+    """PKCE with S256 only: required for public clients and for clients with require_pkce."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):  # noqa: ANN001
+        data = grant.request.payload.data
+        client = grant.request.client
+        if not data.get("code_challenge") and (client.is_public or client.require_pkce):
+            raise InvalidRequestError("This client must use PKCE: send code_challenge with "
+                                      "code_challenge_method=S256.", redirect_uri=redirect_uri)
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256 ('plain' is not accepted).",
+                                      redirect_uri=redirect_uri)
+        return super().validate_code_challenge(grant, redirect_uri)
+
+
+def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[object, str], bool]):
+    """The authorization code grant class, bound to a session provider and the config."""
+
+    class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+        AUTHORIZATION_CODE_LENGTH = 43
+
+        def save_authorization_code(self, code: str, request) -> AuthorizationCode:  # noqa: ANN001
+            data = request.payload.data
+            login = request.user  # an AuthenticatedLogin (see idp.web.oauth)
+            row = AuthorizationCode(
+                code_digest=digest(code), client_id=request.client.client_id, user_id=login.user.id,
+                redirect_uri=request.payload.redirect_uri or "", scope=request.payload.scope or "",
+                nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=login.auth_time, amr=list(login.amr), acr=login.acr, sid=login.sid,
+                created_at=now(), expires_at=now() + timedelta(seconds=code_ttl))
+            db().add(row)
+            db().flush()
+            return row
+
+        def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # noqa: ANN001
+            return tokens.consume_code(db(), code, client.client_id)
+
+        def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+            """Codes are kept (marked used) so a replay can revoke what they issued."""
+
+        def authenticate_user(self, authorization_code: AuthorizationCode):  # noqa: ANN201
+            user = authorization_code.user
+            return user if user.is_active else None
+
+        def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,  # noqa: ANN001
+                           include_refresh_token=True):
+            include = issues_refresh(self.request.client, scope or "")
+            return super().generate_token(user=user, scope=scope, grant_type=grant_type,
+                                          expires_in=expires_in, include_refresh_token=include)
+
+    return AuthorizationCodeGrant
+
+
+def make_refresh_grant(db: DbProvider):
+    """The refresh token grant: every use rotates; a reused token revokes its whole family."""
+
+    class RefreshTokenGrant(grants.RefreshTokenGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+        INCLUDE_NEW_REFRESH_TOKEN = True
+
+        def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+            client_id = self.request.client.client_id if self.request.client else self.request.payload.client_id
+            return tokens.find_refresh_token(db(), refresh_token, client_id)
+
+        def authenticate_user(self, refresh_token: Token):  # noqa: ANN201
+            if not tokens.mark_rotated(db(), refresh_token):
+                return None
+            user = refresh_token.user
+            return user if user.is_active else None
+
+        def revoke_old_credential(self, refresh_token: Token) -> None:
+            """Already marked used in authenticate_user (atomically, before the new token exists)."""
+
+    return RefreshTokenGrant
+
+
+class OpenIDCode(_OpenIDCode):
+    """OIDC for the code grant: ID token signed with our keys, claims from our users."""
+
+    def __init__(self, issuer: str, signing_key: Callable[[str], object], id_token_ttl: int,
+                 default_alg: str) -> None:
+        super().__init__(require_nonce=False)
+        self.issuer = issuer
+        self._signing_key = signing_key
+        self.DEFAULT_EXPIRES_IN = id_token_ttl
+        self._default_alg = default_alg
+
+    def exists_nonce(self, nonce: str, request) -> bool:  # noqa: ANN001
+        return False  # nonces are the client's replay check; codes are single use here
+
+    def get_client_algorithm(self, client) -> str:  # noqa: ANN001
+        return client.id_token_signed_response_alg or self._default_alg
+
+    def resolve_client_private_key(self, client):  # noqa: ANN001, ANN201
+        return self._signing_key(self.get_client_algorithm(client))
+
+    def get_encode_header(self, client) -> dict:  # noqa: ANN001
+        alg = self.get_client_algorithm(client)
+        return {"alg": alg, "kid": self._signing_key(alg).kid, "typ": "JWT"}
+
+    def get_client_claims(self, client) -> dict:  # noqa: ANN001
+        return {"iss": self.issuer, "aud": [client.client_id], "azp": client.client_id}
+
+    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.sid:
+            claims["sid"] = authorization_code.sid
+        return claims
+
+    def generate_user_info(self, user, scope: str) -> UserInfo:  # noqa: ANN001
+        return UserInfo(user_claims(user, scope))
+
+
+def random_token(*_args, **_kwargs) -> str:  # noqa: ANN002, ANN003
+    return new_token()

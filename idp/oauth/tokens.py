@@ -1,0 +1,90 @@
+"""Storage of codes and tokens (digests only), single use, rotation, and family revocation."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp.clock import now
+from idp.models import AuthorizationCode, Token
+from idp.security.secrets import digest, new_token
+
+
+def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
+    """Return the code's row and mark it used, atomically; a second use revokes what it issued."""
+    row = db.scalar(sa.select(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code)))
+    if row is None or row.client_id != client_id:
+        return None
+    current = now()
+    claimed = db.execute(
+        sa.update(AuthorizationCode)
+        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=current)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        revoke_tokens(db, Token.code_id == row.id)
+        return None
+    if row.expires_at <= current:
+        return None
+    return row
+
+
+def revoke_tokens(db: Session, *where: sa.ColumnElement[bool]) -> int:
+    """Revoke every live token matching `where`; returns how many were revoked."""
+    return db.execute(
+        sa.update(Token).where(*where, Token.revoked_at.is_(None)).values(revoked_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
+    """The token row for a refresh token; a reused (already rotated) one revokes its whole family."""
+    row = db.scalar(sa.select(Token).where(Token.refresh_token_digest == digest(refresh_token)))
+    if row is None or row.client_id != client_id:
+        return None
+    if row.refresh_used_at is not None:
+        revoke_tokens(db, Token.family_id == row.family_id)
+        return None
+    if row.revoked_at is not None or (row.refresh_expires_at and row.refresh_expires_at <= now()):
+        return None
+    return row
+
+
+def mark_rotated(db: Session, row: Token) -> bool:
+    """Mark a refresh token used; False when another request rotated it first (then: family revoked)."""
+    claimed = db.execute(
+        sa.update(Token).where(Token.id == row.id, Token.refresh_used_at.is_(None)).values(refresh_used_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        revoke_tokens(db, Token.family_id == row.family_id)
+    return claimed == 1
+
+
+def find_access_token(db: Session, access_token: str) -> Token | None:
+    """A live (unexpired, unrevoked) access token's row, or None."""
+    row = db.scalar(sa.select(Token).where(Token.access_token_digest == digest(access_token)))
+    if row is None or row.revoked_at is not None or row.access_expires_at <= now():
+        return None
+    return row
+
+
+def find_any_token(db: Session, value: str, hint: str | None) -> Token | None:
+    """For revocation/introspection: look the value up as the hinted kind first, then the other."""
+    kinds = ["refresh_token", "access_token"] if hint == "refresh_token" else ["access_token", "refresh_token"]
+    for kind in kinds:
+        column = Token.refresh_token_digest if kind == "refresh_token" else Token.access_token_digest
+        row = db.scalar(sa.select(Token).where(column == digest(value)))
+        if row is not None:
+            return row
+    return None
+
+
+def new_family_id() -> str:
+    return new_token(16)
+
+
+def expiry(seconds: int) -> "sa.types.DateTime":
+    return now() + timedelta(seconds=seconds)

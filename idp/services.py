@@ -1,0 +1,66 @@
+"""The services a request, a step or a CLI command uses, built once per process from the config."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from idp.config import AppConfig
+from idp.db import Database
+from idp.enforcement import enforcement_status, has_second_factor
+from idp.flow.facts import EnforcementStatus, SubjectFacts
+from idp.oauth.keys import KeyRing
+from idp.security.encryption import KeyEncryption
+from idp.security.passwords import Passwords
+from idp.security.secrets import Pepper
+
+if TYPE_CHECKING:
+    from idp.flow.context import FlowContext
+
+
+class Facts(SubjectFacts):
+    """Answers the flow conditions' questions about ctx.user from the database."""
+
+    def _user(self, ctx: "FlowContext"):  # noqa: ANN202
+        if ctx.user is None:
+            raise LookupError("this condition needs to know who is signing in")
+        return ctx.user
+
+    def second_factor_enrolled(self, ctx: "FlowContext") -> bool:
+        return has_second_factor(ctx.db, self._user(ctx))
+
+    def enforcement(self, ctx: "FlowContext") -> EnforcementStatus:
+        return enforcement_status(ctx.db, self._user(ctx), ctx.now)
+
+    def groups(self, ctx: "FlowContext") -> frozenset[str]:
+        return self._user(ctx).group_names
+
+    def organisation(self, ctx: "FlowContext") -> str:
+        return self._user(ctx).organisation.slug
+
+    def is_admin(self, ctx: "FlowContext") -> bool:
+        return bool(self._user(ctx).permission_names)
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    database: Database
+    passwords: Passwords
+    kek: KeyEncryption
+    pepper: Pepper
+    keys: KeyRing
+    facts: SubjectFacts
+
+
+def build_services(config: AppConfig, database: Database | None = None) -> Services:
+    kek = KeyEncryption(config.secrets.key_encryption_key)
+    pw = config.passwords
+    return Services(
+        config=config,
+        database=database or Database(config.database),
+        passwords=Passwords(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism),
+        kek=kek,
+        pepper=Pepper(kek.raw_key),
+        keys=KeyRing(kek),
+        facts=Facts(),
+    )

@@ -1,0 +1,6 @@
+"""The signed-in person's own pages: Profile > Security."""
+from flask import Blueprint
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+from . import views  # noqa: E402,F401

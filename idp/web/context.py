@@ -1,0 +1,61 @@
+"""Per-request access to the database session, the services and the browser's own secret."""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request, session
+from sqlalchemy.orm import Session
+
+from idp.audit import Actor
+from idp.security.secrets import new_token
+from idp.services import Services
+
+BROWSER_KEY = "browser_secret"
+
+
+def services() -> Services:
+    return current_app.extensions["idp"]
+
+
+def db() -> Session:
+    """The request's unit of work: committed after a response is made, rolled back on an error."""
+    if "db" not in g:
+        g.db = services().database.sessions()
+    return g.db
+
+
+def browser_secret() -> str:
+    """A random value kept in this browser's signed session cookie; binds login transactions to it."""
+    if BROWSER_KEY not in session:
+        session[BROWSER_KEY] = new_token()
+    return session[BROWSER_KEY]
+
+
+def client_ip() -> str | None:
+    """The client's address: X-Forwarded-For is trusted only through the configured proxies."""
+    hops = services().config.server.trusted_proxies
+    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.remote_addr
+
+
+def actor(name: str) -> Actor:
+    return Actor(name=name, ip=client_ip(), user_agent=request.headers.get("User-Agent"))
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _commit(response):  # noqa: ANN001, ANN202
+        session_ = g.pop("db", None)
+        if session_ is not None:
+            try:
+                session_.commit()
+            finally:
+                session_.close()
+        return response
+
+    @app.teardown_request
+    def _rollback(_exc):  # noqa: ANN001, ANN202
+        session_ = g.pop("db", None)
+        if session_ is not None:
+            session_.rollback()
+            session_.close()

@@ -1,0 +1,30 @@
+"""Starting a sign-in: a login transaction for this browser, then the first step's page."""
+from __future__ import annotations
+
+from flask import Response, current_app, redirect, url_for
+
+from idp.flow.state import FlowState
+from idp.login import flows, transactions
+from idp.models import Client, User
+from idp.web.context import browser_secret, db, services
+
+from . import session_state
+
+
+def policies():  # noqa: ANN201
+    return current_app.extensions["idp.policies"].current()
+
+
+def start_login(params: dict[str, str], client: Client | None, *, session_user: User | None = None,
+                prior_amr: list[str] | None = None, purpose: str = "authorize") -> Response:
+    """Begin a transaction for the flow bound to this client (or organisation), then show its first step."""
+    config = services().config
+    org = session_user.organisation.slug if session_user else None
+    client_id = client.client_id if client else None
+    state = FlowState(user_id=session_user.id if session_user else None, prior_amr=list(prior_amr or []))
+    started = transactions.start(
+        db(), flow=flows.flow_for(config.policy, client_id, org), policy_digest=policies().digest,
+        browser_secret=browser_secret(), ttl_minutes=config.login.transaction_ttl_minutes, purpose=purpose,
+        client_id=client_id, params=params, state=state, user_id=state.user_id)
+    session_state.set_tx_handle(started.handle)
+    return redirect(url_for("login.page"))

@@ -1,0 +1,248 @@
+"""GET shows the current step of this browser's sign-in; POST hands the step its form."""
+from __future__ import annotations
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+
+from idp import audit
+from idp.clock import now
+from idp.flow.context import FlowContext
+from idp.flow.engine import Blocked, Complete, FlowEngine, Pending
+from idp.flow.outcome import Outcome, Status
+from idp.flow.state import FlowState
+from idp.login import flows, sessions, transactions
+from idp.login.transactions import TransactionProblem
+from idp.models import Client, LoginTransaction, User
+from idp.web.context import actor, browser_secret, client_ip, db, services
+
+from . import bp, session_state
+from .start import policies, start_login
+
+STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
+             "tab started a new one). Continue below with the current sign-in.")
+
+
+def engine() -> FlowEngine:
+    return current_app.extensions["idp.engine"]
+
+
+def _load() -> LoginTransaction:
+    return transactions.load(db(), session_state.tx_handle(), browser_secret())
+
+
+def contexts(tx: LoginTransaction):  # noqa: ANN201
+    """A FlowContext factory for this transaction (the user is whoever the flow identified so far)."""
+    params = tx.request_params or {}
+    cache: dict[int, User] = {}
+
+    def build(state: FlowState, path: str) -> FlowContext:
+        user = None
+        if state.user_id is not None:
+            user = cache.get(state.user_id) or db().get(User, state.user_id)
+            cache[state.user_id] = user
+        return FlowContext(
+            db=db(), config=services().config, services=services(), now=now(), user=user,
+            client_id=tx.client_id, acr_values=tuple(params.get("acr_values", "").split()),
+            provider=tx.provider, upstream=dict(tx.upstream or {}), amr=tuple(state.amr()),
+            ip=client_ip(), user_agent=request.headers.get("User-Agent"), transaction_id=tx.id,
+            step_state=state.scratch(path), login_hint=params.get("login_hint"))
+    return build
+
+
+@bp.get("/login")
+def page() -> Response:
+    if session_state.tx_handle() is None:
+        return start_login({"next": url_for("account.security")}, None, purpose="account")
+    try:
+        tx = _load()
+    except TransactionProblem as problem:
+        return _problem(problem.message)
+    return _show(tx, transactions.flow_state(tx))
+
+
+@bp.post("/login")
+def submit() -> Response:
+    try:
+        tx = _load()
+    except TransactionProblem as problem:
+        return _problem(problem.message)
+    if request.form.get("tx") != str(tx.id):
+        return _show(tx, transactions.flow_state(tx), notice=STALE_TAB)
+    state = transactions.flow_state(tx)
+    flow = policies().flow(tx.flow)
+    result = engine().submit(flow, state, contexts(tx), request.form.get("step", ""), request.form)
+    transactions.save(tx, state)
+    if result.stale:
+        return _show(tx, state, notice="That page was out of date. Here is where your sign-in stands now.")
+    _audit_outcome(tx, state, result.outcome, request.form.get("step", ""))
+    if result.outcome.status is Status.EXTERNAL:
+        return redirect(result.outcome.redirect_to)
+    if result.outcome.status in (Status.RETRY, Status.CHALLENGE) and isinstance(result.position, Pending):
+        return _render(tx, state, result.position, result.outcome)
+    return _advance(tx, state)
+
+
+@bp.post("/login/choose")
+def choose() -> Response:
+    """"Try another way": switch to another alternative of the current group."""
+    try:
+        tx = _load()
+    except TransactionProblem as problem:
+        return _problem(problem.message)
+    state = transactions.flow_state(tx)
+    if not engine().choose(policies().flow(tx.flow), state, contexts(tx), request.form.get("choice", "")):
+        return _show(tx, state, notice="That choice is not available for this sign-in.")
+    transactions.save(tx, state)
+    return redirect(url_for("login.page"))
+
+
+@bp.post("/login/resend")
+def resend() -> Response:
+    try:
+        tx = _load()
+    except TransactionProblem as problem:
+        return _problem(problem.message)
+    state = transactions.flow_state(tx)
+    position = engine().position(policies().flow(tx.flow), state, contexts(tx))
+    if not isinstance(position, Pending) or request.form.get("step") != position.node.path:
+        return _show(tx, state, notice="That page was out of date. Here is where your sign-in stands now.")
+    outcome = engine().resend(position, state, contexts(tx)) or Outcome.retry("This step cannot send a new code.",
+                                                                             counts_as_failure=False)
+    transactions.save(tx, state)
+    return _render(tx, state, position, outcome)
+
+
+def _show(tx: LoginTransaction, state: FlowState, notice: str | None = None) -> Response:
+    _maybe_switch_flow(tx, state)
+    position = engine().position(policies().flow(tx.flow), state, contexts(tx))
+    if isinstance(position, Pending):
+        outcome = engine().begin(position, state, contexts(tx))
+        transactions.save(tx, state)
+        if outcome.status is Status.SUCCESS:
+            return _advance(tx, state)
+        if outcome.status is Status.EXTERNAL:
+            return redirect(outcome.redirect_to)
+        if outcome.status is Status.ABORT:
+            return _fail(tx, outcome.message or "The sign-in cannot continue.")
+        return _render(tx, state, position, outcome, notice)
+    return _advance(tx, state)
+
+
+def _advance(tx: LoginTransaction, state: FlowState) -> Response:
+    _maybe_switch_flow(tx, state)
+    position = engine().position(policies().flow(tx.flow), state, contexts(tx))
+    transactions.save(tx, state)
+    if isinstance(position, Blocked):
+        return _fail(tx, position.reason)
+    if isinstance(position, Pending):
+        return redirect(url_for("login.page"))
+    return _complete(tx, state, position)
+
+
+def _maybe_switch_flow(tx: LoginTransaction, state: FlowState) -> None:
+    """Once the user is known, an organisation bound to another flow continues in that flow."""
+    if state.user_id is None:
+        return
+    user = db().get(User, state.user_id)
+    target = flows.switch_for_organisation(services().config.policy, tx.flow, tx.client_id, user.organisation.slug)
+    if target is not None:
+        state.prior_amr = sorted(set(state.prior_amr) | set(state.amr()))
+        state.completed, state.chosen, state.started = {}, {}, []
+        tx.flow = target
+
+
+def _render(tx: LoginTransaction, state: FlowState, position: Pending, outcome: Outcome,
+            notice: str | None = None) -> Response:
+    ctx = contexts(tx)(state, position.node.path)
+    view = {**position.step.view(ctx), **outcome.view}
+    alternatives = [(n.path, engine().step_for(n).title) for n in position.alternatives
+                    if n.path != position.node.path]
+    transactions.save(tx, state)
+    return render_template(position.step.template, tx=tx, step=position.node.path, title=position.step.title,
+                           message=outcome.message if outcome.status is Status.RETRY else None,
+                           notice=notice, alternatives=alternatives, view=view, user=ctx.user)
+
+
+def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Response:
+    from idp.web.oauth.authorize import complete_authorization
+
+    user = db().get(User, state.user_id)
+    amr = list(done.amr)
+    previous = sessions.active(db(), session_state.current_sid())
+    if previous is not None:
+        sessions.end(db(), previous, revoke_refresh=previous.user_id != user.id)
+    row = sessions.create(db(), user, amr=amr, acr=flows.acr_for(services().config.policy, amr),
+                          ttl_hours=services().config.login.session_ttl_hours, ip=client_ip(),
+                          user_agent=request.headers.get("User-Agent"), provider=tx.provider)
+    transactions.finish(tx)
+    audit.record(db(), "sign_in", actor(f"user:{user.email}"), organisation_id=user.organisation_id,
+                 target_user_id=user.id, target=user.email,
+                 details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id})
+    session_state.sign_in(row)
+    if tx.purpose != "authorize":
+        return redirect(_safe_next(tx.request_params.get("next")))
+    client = db().get(Client, _client_pk(tx.client_id))
+    return complete_authorization(tx.request_params, client, row)
+
+
+def _client_pk(client_id: str | None) -> int | None:
+    import sqlalchemy as sa
+    return db().scalar(sa.select(Client.id).where(Client.client_id == client_id))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("account.security")
+
+
+def _fail(tx: LoginTransaction, reason: str) -> Response:
+    transactions.finish(tx, "failed")
+    user = tx.user
+    audit.record(db(), "sign_in", actor(f"user:{user.email}" if user else "anonymous"),
+                 organisation_id=user.organisation_id if user else None, target_user_id=user.id if user else None,
+                 target=user.email if user else None, outcome="failure", details={"reason": reason, "flow": tx.flow})
+    return render_template("error.html", title="Sign-in stopped", message=reason, restart=True), 403
+
+
+def _problem(message: str) -> Response:
+    return render_template("error.html", title="Sign-in could not continue", message=message, restart=True), 400
+
+
+def _audit_outcome(tx: LoginTransaction, state: FlowState, outcome: Outcome, path: str) -> None:
+    if outcome.status is not Status.RETRY or not outcome.counts_as_failure:
+        return
+    user = db().get(User, state.user_id) if state.user_id else None
+    audit.record(db(), "sign_in_attempt", actor(f"user:{user.email}" if user else "anonymous"),
+                 organisation_id=user.organisation_id if user else None, target_user_id=user.id if user else None,
+                 target=user.email if user else None, outcome="failure",
+                 details={"step": path.rsplit("/", 1)[-1], "flow": tx.flow})
+
+
+@bp.get("/login/restart")
+def restart() -> Response:
+    """Start over: the same application request if there was one, otherwise a plain sign-in."""
+    params: dict[str, str] = {}
+    try:
+        tx = transactions.load(db(), session_state.tx_handle(), browser_secret(), for_update=False)
+        params = dict(tx.request_params or {}) if tx.purpose == "authorize" else {}
+    except TransactionProblem:
+        tx = _latest_params()
+        params = tx or {}
+    session_state.clear()
+    if params.get("client_id"):
+        return redirect(url_for("oauth.authorize", **params))
+    return redirect(url_for("login.page"))
+
+
+def _latest_params() -> dict[str, str] | None:
+    """The request of the browser's last transaction, even if it expired or failed."""
+    import sqlalchemy as sa
+
+    from idp.security.secrets import digest
+    handle = session_state.tx_handle()
+    if not handle:
+        return None
+    tx = db().scalar(sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle)))
+    if tx is None or tx.purpose != "authorize":
+        return None
+    return dict(tx.request_params or {})

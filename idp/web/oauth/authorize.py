@@ -1,0 +1,163 @@
+"""The authorization endpoint (OpenID Connect Core §3.1.2): validate, reuse a session or start a sign-in."""
+from __future__ import annotations
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+from authlib.oauth2 import OAuth2Error
+from werkzeug.test import EnvironBuilder
+
+from idp.clock import now
+from idp.login import sessions
+from idp.models import BrowserSession, Client
+from idp.web.context import db, services
+from idp.web.login import session_state
+from idp.web.login.start import start_login
+
+from . import bp
+from .consent import needs_consent, remember_pending_consent
+from .id_token_hint import hinted_subject
+from .server import AuthenticatedLogin
+
+
+class RequestNotSupported(OAuth2Error):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuth2Error):
+    error = "request_uri_not_supported"
+
+
+def server():  # noqa: ANN201
+    return current_app.extensions["authlib.server"]
+
+
+def _params() -> dict[str, str]:
+    """The request's parameters (GET query or POST form), one value each."""
+    return {k: v for k, v in request.values.items()}
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    params = _params()
+    try:
+        grant = server().get_consent_grant(end_user=None) if params.get("prompt") != "none" else None
+        if grant is None:
+            grant = _validate_only(params)
+    except OAuth2Error as error:
+        return _error(error)
+    if "request" in params or "request_uri" in params:
+        error = RequestNotSupported() if "request" in params else RequestUriNotSupported()
+        error.redirect_uri, error.state = grant.redirect_uri, params.get("state")
+        return _error(error)
+    return continue_authorization(params, grant.client)
+
+
+def _validate_only(params: dict[str, str]):  # noqa: ANN202
+    """Validate a prompt=none request without authlib's login_required shortcut (we decide below)."""
+    without_prompt = {k: v for k, v in params.items() if k != "prompt"}
+    return server().get_consent_grant(rebuild_request(without_prompt), end_user=None)
+
+
+def continue_authorization(params: dict[str, str], client: Client) -> Response:
+    """Use the current session if it satisfies the request; otherwise sign in (or say login_required)."""
+    current = sessions.active(db(), session_state.current_sid())
+    reusable = current if current is not None and _session_fits(current, params) else None
+    if reusable is not None:
+        return complete_authorization(params, client, reusable)
+    if params.get("prompt") == "none":
+        return _error(_login_required(params))
+    step_up = current is not None and _only_weaker(current, params)
+    return start_login(params, client, session_user=current.user if step_up else None,
+                       prior_amr=list(current.amr) if step_up else [])
+
+
+def _session_fits(current: BrowserSession, params: dict[str, str]) -> bool:
+    prompts = params.get("prompt", "").split()
+    if "login" in prompts:
+        return False
+    if "max_age" in params and not _within_max_age(current, params["max_age"]):
+        return False
+    if not _acr_satisfied(current, params.get("acr_values", "")):
+        return False
+    hint = params.get("id_token_hint")
+    if hint and hinted_subject(hint) != current.user.subject:
+        return False
+    login_hint = params.get("login_hint", "").strip().lower()
+    return not (login_hint and "@" in login_hint and login_hint != current.user.email)
+
+
+def _within_max_age(current: BrowserSession, raw: str) -> bool:
+    try:
+        max_age = int(raw)
+    except ValueError:
+        return False
+    return (now() - current.auth_time).total_seconds() <= max_age
+
+
+def _acr_satisfied(current: BrowserSession, acr_values: str) -> bool:
+    policy = services().config.policy
+    requested = acr_values.split()
+    if policy.acr_mfa in requested and policy.acr_password not in requested:
+        return "mfa" in (current.amr or [])
+    return True
+
+
+def _only_weaker(current: BrowserSession, params: dict[str, str]) -> bool:
+    """Step-up: the session is fine except that the requested acr needs more (keep what it proved)."""
+    if "login" in params.get("prompt", "").split() or "max_age" in params:
+        return False
+    hint = params.get("id_token_hint")
+    return not (hint and hinted_subject(hint) != current.user.subject) and \
+        not _acr_satisfied(current, params.get("acr_values", ""))
+
+
+def _login_required(params: dict[str, str]) -> OAuth2Error:
+    from authlib.oidc.core.errors import LoginRequiredError
+
+    error = LoginRequiredError()
+    error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
+    return error
+
+
+def complete_authorization(params: dict[str, str], client: Client, current: BrowserSession) -> Response:
+    """Issue the code to the client for this signed-in session (after consent, when needed)."""
+    if needs_consent(client, current.user, params.get("scope", "")) or "consent" in params.get("prompt", "").split():
+        if params.get("prompt") == "none":
+            from authlib.oidc.core.errors import ConsentRequiredError
+            error = ConsentRequiredError()
+            error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
+            return _error(error)
+        remember_pending_consent(params)
+        return redirect(url_for("oauth.consent"))
+    login = AuthenticatedLogin(current.user, int(current.auth_time.timestamp()), tuple(current.amr),
+                               current.acr, current.sid)
+    rebuilt = rebuild_request(params)
+    try:
+        grant = server().get_consent_grant(rebuilt, end_user=login)
+    except OAuth2Error as error:
+        return _error(error)
+    sessions.note_client(current, client.client_id)
+    return server().create_authorization_response(rebuilt, grant_user=login, grant=grant)
+
+
+def rebuild_request(params: dict[str, str]):  # noqa: ANN201
+    """A request object for saved authorization parameters (to resume after the sign-in)."""
+    issuer = services().config.issuer
+    return EnvironBuilder(path="/authorize", base_url=issuer, query_string=params).get_request()
+
+
+def _error(error: OAuth2Error) -> Response:
+    """Redirect back with the error when the redirect URI is known good; otherwise an error page."""
+    if getattr(error, "redirect_uri", None):
+        return server().handle_error_response(request, error)
+    description = error.description or error.error
+    return render_template("error.html", title="This sign-in request is not valid",
+                           message=_plain(error.error, description)), 400
+
+
+def _plain(code: str, description: str) -> str:
+    if code == "invalid_client":
+        return "The application that sent you here is not registered with this identity provider."
+    if "redirect" in (description or "").lower():
+        return "The application asked to send you back to an address it has not registered."
+    return description or code
+

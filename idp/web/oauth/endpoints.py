@@ -1,0 +1,62 @@
+"""Back-channel endpoints: token (RFC 6749 §3.2), userinfo (OIDC Core §5.3), revocation, introspection."""
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+
+from idp.oauth import tokens
+from idp.oauth.claims import user_claims
+from idp.web.context import db
+
+from . import bp
+
+
+def _server():  # noqa: ANN202
+    return current_app.extensions["authlib.server"]
+
+
+@bp.post("/token")
+def token() -> Response:
+    return _server().create_token_response()
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect() -> Response:
+    return _server().create_endpoint_response("introspection")
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """Claims about the token's user, by the token's scope; RFC 6750 errors otherwise."""
+    value = _bearer()
+    if value is None:
+        return _unauthorized("invalid_request", "Send the access token as 'Authorization: Bearer <token>'.")
+    row = tokens.find_access_token(db(), value)
+    if row is None or not row.user.is_active:
+        return _unauthorized("invalid_token", "The access token is not valid (expired, revoked or unknown).")
+    if "openid" not in row.scope.split():
+        return _unauthorized("insufficient_scope", "The access token was not issued with the 'openid' scope.", 403)
+    response = jsonify(user_claims(row.user, row.scope))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method == "POST" and request.form.get("access_token"):
+        return request.form["access_token"]
+    return None
+
+
+def _unauthorized(error: str, description: str, status: int = 401) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}", error_description="{description}"'
+    return response

@@ -1,0 +1,63 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): only registered return addresses."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import Response, redirect, render_template, request
+from flask_login import logout_user
+
+from idp.login import sessions
+from idp.models import Client
+from idp.web.context import db
+from idp.web.login import session_state
+
+from . import bp
+from .id_token_hint import hinted_claims
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def end_session() -> Response:
+    params = request.values
+    claims = hinted_claims(params["id_token_hint"]) if params.get("id_token_hint") else None
+    if params.get("id_token_hint") and claims is None:
+        return _page("error.html", "The sign-out request is not valid",
+                     "The application sent an ID token this identity provider did not issue.", 400)
+    client = _client(params.get("client_id") or _audience(claims))
+    target = params.get("post_logout_redirect_uri")
+    if target and (client is None or target not in client.post_logout_redirect_uris):
+        return _page("error.html", "The sign-out request is not valid",
+                     "The application asked to send you to an address it has not registered for sign-out.", 400)
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if claims is None and not confirmed:
+        return render_template("logout_confirm.html", params=dict(params))
+    _sign_out()
+    if target:
+        state = params.get("state")
+        return redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
+    return _page("signed_out.html", "You are signed out", "You can close this window.", 200)
+
+
+def _audience(claims: dict | None) -> str | None:
+    if not claims:
+        return None
+    aud = claims.get("aud")
+    return aud[0] if isinstance(aud, list) and aud else aud
+
+
+def _client(client_id: str | None) -> Client | None:
+    if not client_id:
+        return None
+    return db().scalar(sa.select(Client).where(Client.client_id == client_id))
+
+
+def _sign_out() -> None:
+    current = sessions.active(db(), session_state.current_sid())
+    if current is not None:
+        sessions.end(db(), current)
+    logout_user()
+    session_state.clear()
+
+
+def _page(template: str, title: str, message: str, status: int) -> tuple[str, int]:
+    return render_template(template, title=title, message=message), status

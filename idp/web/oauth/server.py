@@ -1,0 +1,163 @@
+"""authlib's Flask AuthorizationServer wired to our storage, grants and endpoints."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import Flask
+from flask import request as flask_request
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+
+from idp.clock import now
+from idp.config import AppConfig
+from idp.models import Client, Token, UsedNonce
+from idp.oauth import tokens
+from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
+from idp.security.secrets import digest
+from idp.web.context import db, services
+
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+@dataclass(frozen=True)
+class AuthenticatedLogin:
+    """The signed-in person as the authorization endpoint hands them to authlib."""
+
+    user: object
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str | None
+    sid: str
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    """authlib's Flask server, able to resume a saved authorization request after the sign-in."""
+
+    def create_oauth2_request(self, request):  # noqa: ANN001, ANN201
+        if request is None or request is flask_request:
+            return super().create_oauth2_request(request)
+        return FlaskOAuth2Request(request)
+
+
+def query_client(client_id: str) -> Client | None:
+    client = db().scalar(sa.select(Client).where(Client.client_id == client_id))
+    return client if client is not None and client.is_active else None
+
+
+def save_token(token: dict, request) -> None:  # noqa: ANN001
+    """Store digests of what authlib generated, with where it came from (code, family, session)."""
+    code = getattr(request, "authorization_code", None)
+    previous: Token | None = getattr(request, "refresh_token", None)
+    source = code or previous
+    current = now()
+    refresh = token.get("refresh_token")
+    cfg = services().config.tokens
+    row = Token(
+        access_token_digest=digest(token["access_token"]),
+        refresh_token_digest=digest(refresh) if refresh else None,
+        client_id=request.client.client_id, user_id=request.user.id, scope=token.get("scope", ""),
+        family_id=previous.family_id if previous else tokens.new_family_id(),
+        code_id=code.id if code else (previous.code_id if previous else None),
+        sid=source.sid if source else None, auth_time=source.auth_time if source else None,
+        amr=list(source.amr or []) if source else [], acr=source.acr if source else None,
+        issued_at=current, access_expires_at=current + timedelta(seconds=token["expires_in"]),
+        refresh_expires_at=current + timedelta(seconds=cfg.refresh_token_ttl) if refresh else None)
+    db().add(row)
+    db().flush()
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return tokens.find_any_token(db(), token_string, token_type_hint)
+
+    def revoke_token(self, token: Token, request) -> None:  # noqa: ANN001
+        """Revoking a refresh token ends its family; an access token ends alone (RFC 7009 §2.1)."""
+        if token.refresh_token_digest and request.form.get("token_type_hint") != "access_token":
+            tokens.revoke_tokens(db(), Token.family_id == token.family_id)
+        else:
+            tokens.revoke_tokens(db(), Token.id == token.id)
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return tokens.find_any_token(db(), token_string, token_type_hint)
+
+    def check_permission(self, token: Token, client: Client, request) -> bool:  # noqa: ANN001
+        return token.client_id == client.client_id
+
+    def introspect_token(self, token: Token) -> dict:
+        return {"active": True, "client_id": token.client_id, "token_type": "Bearer", "scope": token.scope,
+                "sub": token.user.subject, "aud": token.client_id, "iss": services().config.issuer,
+                "exp": int(token.access_expires_at.timestamp()), "iat": int(token.issued_at.timestamp())}
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    """private_key_jwt client authentication (RFC 7523 §2.2); `jti` replay guard in the database."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, token_url: str) -> None:
+        super().__init__(validate_jti=True)
+        self._audience = token_url
+
+    def get_audiences(self) -> list[str]:
+        return [self._audience, self._audience.rsplit("/", 1)[0]]
+
+    def resolve_client_public_key(self, client: Client):  # noqa: ANN201
+        return KeySet.import_key_set(client.jwks or {"keys": []})
+
+    def validate_jti(self, claims: dict, jti: str) -> bool:
+        key = f"jti:{claims.get('iss')}:{jti}"
+        exp = claims.get("exp") or (now().timestamp() + 600)
+        try:
+            with db().begin_nested():
+                db().add(UsedNonce(key=key[:200], expires_at=datetime.fromtimestamp(exp, tz=UTC)))
+        except IntegrityError:
+            return False
+        return True
+
+
+class Issuer(IssuerParameter):
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
+def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
+    """The authorization server with code+PKCE+OIDC and rotating refresh grants, revocation, introspection."""
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_token_generator("default", BearerTokenGenerator(
+        random_token, random_token, lambda client, grant_type: config.tokens.access_token_ttl))
+
+    def issues_refresh(client: Client, scope: str) -> bool:
+        return client.issue_refresh_tokens or "offline_access" in scope.split() or config.tokens.refresh_for_all_clients
+
+    def signing_key(alg: str):  # noqa: ANN202
+        return services().keys.get(db()).signing[alg]
+
+    code_grant = make_code_grant(db, config.tokens.authorization_code_ttl, issues_refresh)
+    server.register_grant(code_grant, [PkceS256(required=True),
+                                       OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
+                                                  config.tokens.signing_alg)])
+    server.register_grant(make_refresh_grant(db))
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD,
+                                       PrivateKeyJwt(f"{config.issuer}/token"))
+    server.register_extension(Issuer(config.issuer))
+    return server

@@ -1,0 +1,123 @@
+"""Fixtures: a clean database per test (SQLite, or PostgreSQL via IDP_TEST_DATABASE_URL), real app, clock."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from idp import clock
+from idp.app import create_app
+from idp.migrate import ensure_default_organisation
+from idp.oauth.keys import ensure_signing_keys
+from idp.services import Services, build_services
+from tests.support.browser import Browser
+from tests.support.configs import make_config
+from tests.support.databases import (PostgresTestDatabase, create_sqlite_schema, postgres_base_url,
+                                     sqlite_url)
+from tests.support.factory import Factory
+
+
+def pytest_report_header(config) -> str:  # noqa: ANN001
+    return f"database backend: {'PostgreSQL' if postgres_base_url() else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[PostgresTestDatabase | None]:
+    base = postgres_base_url()
+    if not base:
+        yield None
+        return
+    database = PostgresTestDatabase(base)
+    try:
+        database.migrate()
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def is_postgres(pg_database) -> bool:  # noqa: ANN001
+    return pg_database is not None
+
+
+@pytest.fixture
+def database_url(tmp_path, pg_database) -> str:  # noqa: ANN001
+    if pg_database is not None:
+        pg_database.clean()
+        return pg_database.url
+    url = sqlite_url(tmp_path)
+    create_sqlite_schema(url)
+    return url
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Override in a test module or class to change the config (TOML-shaped dict)."""
+    return {}
+
+
+@pytest.fixture
+def issuer() -> str:
+    return "http://localhost"
+
+
+@pytest.fixture
+def config(database_url, config_overrides, issuer):  # noqa: ANN001, ANN201
+    return make_config(database_url, issuer=issuer, **config_overrides)
+
+
+@pytest.fixture
+def services(config) -> Iterator[Services]:  # noqa: ANN001
+    services = build_services(config)
+    with services.database.session() as db:
+        ensure_default_organisation(db)
+        ensure_signing_keys(db, services.kek)
+    yield services
+    services.database.dispose()
+
+
+@pytest.fixture
+def app(config, services):  # noqa: ANN001, ANN201
+    app = create_app(config, services)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(client) -> Browser:  # noqa: ANN001
+    return Browser(client=client)
+
+
+@pytest.fixture
+def factory(services) -> Factory:  # noqa: ANN001
+    return Factory(services)
+
+
+class FrozenClock:
+    """A controllable clock: `advance(minutes=...)` moves time for the app under test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+    def set(self, when: datetime) -> None:
+        self.current = when
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[FrozenClock]:
+    fake = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    clock.set_clock(fake)
+    yield fake
+    clock.set_clock(None)

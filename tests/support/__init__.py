@@ -1,0 +1,1 @@
+"""Shared test helpers: databases, configs, servers, and a driver for multi-step sign-ins."""
