@@ -46,7 +46,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 
 # The demo relying party uses authlib's Flask client, which makes its HTTP calls with `requests`.
 $(VENV)/.installed-demo: $(VENV)/.installed
-	$(BIN)/pip install -q 'requests>=2.31'
+	$(BIN)/pip install -q -e '.[demo]'
 	@touch $@
 
 install: $(VENV)/.installed

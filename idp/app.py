@@ -9,7 +9,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from idp.config import AppConfig
 from idp.flow.engine import FlowEngine
+from idp.flow.policy import PolicyError
 from idp.flow.policy_store import PolicyStore
+from idp.login.bindings import binding_problems
 from idp.services import Services, build_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,9 @@ def create_app(config: AppConfig, services: Services | None = None, policies: Po
     app.extensions["idp"] = services or build_services(config)
     app.extensions["idp.policies"] = policies or PolicyStore(
         _policy_dir(config), check_interval=config.policy.reload_interval_seconds)
+    problems = binding_problems(config.policy, app.extensions["idp.policies"].current())
+    if problems:
+        raise PolicyError(problems)
     app.extensions["idp.engine"] = FlowEngine(max_failures=config.login.max_second_factor_failures)
     csrf.init_app(app)
     _init_login_manager(app)

@@ -55,11 +55,14 @@ def _key(organisation_id: int | None) -> str:
 
 def _lock_head(db: Session, organisation_id: int | None) -> AuditChainHead:
     key = _key(organisation_id)
-    query = sa.select(AuditChainHead).where(AuditChainHead.organisation_key == key).with_for_update()
+    # populate_existing: a head object left in this session's identity map by an earlier transaction
+    # (sessions do not expire on commit) must be re-read under the lock, or two writers fork the chain.
+    query = (sa.select(AuditChainHead).where(AuditChainHead.organisation_key == key).with_for_update()
+             .execution_options(populate_existing=True))
     head = db.scalar(query)
     if head is None:
         _create_head(db, key)
-        head = db.scalar(query.execution_options(populate_existing=True))
+        head = db.scalar(query)
     return head
 
 

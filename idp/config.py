@@ -266,6 +266,9 @@ def _check(config: AppConfig, where: str) -> None:
         raise ConfigError(f"{where}: issuer: must be an http(s) URL")
     if config.issuer.endswith("/"):
         raise ConfigError(f"{where}: issuer: must not end with '/'")
+    for key in ("session_key", "key_encryption_key"):
+        if getattr(config.secrets, key).startswith("REPLACE-ME"):
+            raise ConfigError(f"{where}: secrets.{key}: still the example placeholder; run `idp init`")
     if len(config.secrets.session_key) < 32:
         raise ConfigError(f"{where}: secrets.session_key: too short (at least 32 characters)")
     _check_choice(where, "email.security", config.email.security, ("none", "starttls", "tls"))

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from idp.config import AppConfig
 from idp.db import Database
+from idp.delivery.mailer import Mailer
+from idp.delivery.sms import SmsSender, build_sms
 from idp.enforcement import enforcement_status, has_second_factor
 from idp.flow.facts import EnforcementStatus, SubjectFacts
 from idp.oauth.keys import KeyRing
@@ -50,6 +52,8 @@ class Services:
     pepper: Pepper
     keys: KeyRing
     facts: SubjectFacts
+    mailer: Mailer
+    sms: SmsSender
 
 
 def build_services(config: AppConfig, database: Database | None = None) -> Services:
@@ -63,4 +67,6 @@ def build_services(config: AppConfig, database: Database | None = None) -> Servi
         pepper=Pepper(kek.raw_key),
         keys=KeyRing(kek),
         facts=Facts(),
+        mailer=Mailer(config.email),
+        sms=build_sms(config),
     )

@@ -30,7 +30,7 @@ def pg_database() -> Iterator[PostgresTestDatabase | None]:
         return
     database = PostgresTestDatabase(base)
     try:
-        database.migrate()
+        database.create_schema()
         yield database
     finally:
         database.drop()

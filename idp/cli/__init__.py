@@ -6,6 +6,7 @@ import sys
 import click
 
 from idp.config import ConfigError
+from idp.flow.policy import PolicyError
 
 from .base import cli
 
@@ -27,6 +28,11 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"idp: configuration error: {exc}", err=True)
         sys.exit(2)
+    except PolicyError as exc:
+        click.echo("idp: the policy files are not valid; refusing to start:", err=True)
+        for line in exc.errors:
+            click.echo(line, err=True)
+        sys.exit(1)
     except click.ClickException as exc:
         click.echo(f"idp: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)

@@ -28,8 +28,8 @@ class _File:
 
 
 def policy_files(directory: Path) -> list[Path]:
-    """The directory's `*.toml` files, sorted by name."""
-    return sorted(p for p in Path(directory).glob("*.toml") if p.is_file())
+    """The directory's `*.toml` files, sorted by name (hidden files, such as editors' temporary ones, skipped)."""
+    return sorted(p for p in Path(directory).glob("*.toml") if p.is_file() and not p.name.startswith("."))
 
 
 def _digest(files: list[_File]) -> str:

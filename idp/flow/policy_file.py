@@ -33,10 +33,12 @@ class FlowSpec:
         return Source(self.file, self.locator.step(index, SUBFLOW))
 
 
-def _syntax_problem(file: str, err: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(file: str, text: str, err: tomllib.TOMLDecodeError) -> Problem:
+    """The TOML reader's complaint at the line it names (the last line for "at end of document")."""
     message = str(err)
     found = _AT_LINE.search(message)
-    line = getattr(err, "lineno", None) or (int(found.group(1)) if found and found.group(1) else 1)
+    last = max(1, len(text.splitlines()))
+    line = getattr(err, "lineno", None) or (int(found.group(1)) if found and found.group(1) else last)
     reason = _AT_LINE.sub("", message) if found else message
     if found and found.group(2):
         reason += f" (column {found.group(2)})"
@@ -101,7 +103,7 @@ def read_flow(name: str, file: str, text: str,
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        return None, [_syntax_problem(file, err)]
+        return None, [_syntax_problem(file, text, err)]
     locator = Locator.from_text(text)
     description, tables, problems = _top_level(file, doc, locator)
     reader = StepReader(file, locator, step_types)

@@ -99,7 +99,7 @@ class StepReader:
                 self.report(index, "a conditional step needs `when = { ... }`, the condition that decides "
                                    "whether it runs", "requirement")
             return None
-        if requirement is not None and requirement is not Requirement.CONDITIONAL:
+        if requirement in (Requirement.REQUIRED, Requirement.ALTERNATIVE):
             self.report(index, f'`when` is only allowed on conditional steps (requirement = "conditional"); '
                                f"this step is {requirement.value}", "when")
             return None

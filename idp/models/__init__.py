@@ -3,6 +3,7 @@ from .audit import AuditChainHead, AuditEvent
 from .base import Base
 from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
+from .invitation import Invitation
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
 from .org import Organisation, OrganisationDomain
 from .session import BrowserSession, LoginTransaction
@@ -10,6 +11,6 @@ from .user import User, UserGroup, UserPermission
 
 __all__ = [
     "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
-    "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RecoveryCode",
+    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RecoveryCode",
     "SecondFactor", "SigningKey", "Token", "UsedNonce", "User", "UserGroup", "UserPermission",
 ]

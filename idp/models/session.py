@@ -29,6 +29,9 @@ class BrowserSession(Base):
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # when the person last proved it is them again (second factor, or password without one) on
+    # Profile > Security: sensitive changes there need a proof from the last few minutes
+    step_up_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 

@@ -49,13 +49,14 @@ def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[obj
         def save_authorization_code(self, code: str, request) -> AuthorizationCode:  # noqa: ANN001
             data = request.payload.data
             login = request.user  # an AuthenticatedLogin (see idp.web.oauth)
+            current = now()
             row = AuthorizationCode(
                 code_digest=digest(code), client_id=request.client.client_id, user_id=login.user.id,
-                redirect_uri=request.payload.redirect_uri or "", scope=request.payload.scope or "",
+                redirect_uri=request.payload.redirect_uri or "", scope=request.scope or "",  # allowed part only
                 nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=login.auth_time, amr=list(login.amr), acr=login.acr, sid=login.sid,
-                created_at=now(), expires_at=now() + timedelta(seconds=code_ttl))
+                created_at=current, expires_at=current + timedelta(seconds=code_ttl))
             db().add(row)
             db().flush()
             return row
@@ -127,7 +128,9 @@ class OpenIDCode(_OpenIDCode):
         return {"alg": alg, "kid": self._signing_key(alg).kid, "typ": "JWT"}
 
     def get_client_claims(self, client) -> dict:  # noqa: ANN001
-        return {"iss": self.issuer, "aud": [client.client_id], "azp": client.client_id}
+        issued = int(now().timestamp())  # idp.clock, like auth_time (authlib would use time.time())
+        return {"iss": self.issuer, "aud": [client.client_id], "azp": client.client_id,
+                "iat": issued, "exp": issued + self.DEFAULT_EXPIRES_IN}
 
     def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)

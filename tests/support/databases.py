@@ -29,14 +29,11 @@ class PostgresTestDatabase:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
         admin.dispose()
 
-    def migrate(self) -> None:
-        from tests.support.configs import make_config
-        from idp.services import build_services
-        from idp.migrate import upgrade_database
-
-        services = build_services(make_config(self.url))
-        upgrade_database(services)
-        services.database.dispose()
+    def create_schema(self) -> None:
+        """The models' schema (tests/test_migrations.py proves the alembic migrations build the same)."""
+        engine = sa.create_engine(self.url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
 
     def clean(self) -> None:
         engine = sa.create_engine(self.url)

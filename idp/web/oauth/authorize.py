@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, redirect, render_template, request, url_for
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from werkzeug.test import EnvironBuilder
 
@@ -20,10 +21,21 @@ from .server import AuthenticatedLogin
 
 class RequestNotSupported(OAuth2Error):
     error = "request_not_supported"
+    description = "Request objects (the 'request' parameter) are not supported; send plain parameters."
 
 
 class RequestUriNotSupported(OAuth2Error):
     error = "request_uri_not_supported"
+    description = "The 'request_uri' parameter is not supported; send plain parameters."
+
+
+# What the client is told when authlib gives no (or an unhelpful) error_description.
+DESCRIPTIONS = {
+    "unsupported_response_type": "Only the authorization code flow is supported: use response_type=code.",
+    "login_required": "The user is not signed in, and prompt=none forbids asking them to.",
+    "consent_required": "The user has not approved this application, and prompt=none forbids asking them to.",
+    "access_denied": "The user did not allow this application to sign them in.",
+}
 
 
 def server():  # noqa: ANN201
@@ -38,6 +50,8 @@ def _params() -> dict[str, str]:
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     params = _params()
+    if not params.get("redirect_uri"):  # OpenID Connect Core §3.1.2.1: REQUIRED; never guess where to send
+        return _page("invalid_request", "The application did not say where to send you back (redirect_uri).")
     try:
         grant = server().get_consent_grant(end_user=None) if params.get("prompt") != "none" else None
         if grant is None:
@@ -120,7 +134,7 @@ def _login_required(params: dict[str, str]) -> OAuth2Error:
 
 def complete_authorization(params: dict[str, str], client: Client, current: BrowserSession) -> Response:
     """Issue the code to the client for this signed-in session (after consent, when needed)."""
-    if needs_consent(client, current.user, params.get("scope", "")) or "consent" in params.get("prompt", "").split():
+    if needs_consent(client, current.user, client.get_allowed_scope(params.get("scope", ""))) or "consent" in params.get("prompt", "").split():
         if params.get("prompt") == "none":
             from authlib.oidc.core.errors import ConsentRequiredError
             error = ConsentRequiredError()
@@ -146,12 +160,21 @@ def rebuild_request(params: dict[str, str]):  # noqa: ANN201
 
 
 def _error(error: OAuth2Error) -> Response:
-    """Redirect back with the error when the redirect URI is known good; otherwise an error page."""
+    """Redirect back with the error when the redirect URI is known good; otherwise an error page.
+    The redirect carries error, error_description, state and iss (RFC 9207 §2: error responses too)."""
     if getattr(error, "redirect_uri", None):
-        return server().handle_error_response(request, error)
-    description = error.description or error.error
+        if error.error in DESCRIPTIONS and (not error.description or error.error == "unsupported_response_type"):
+            error.description = DESCRIPTIONS[error.error]
+        response = server().handle_error_response(request, error)
+        if response.location:
+            response.location = add_params_to_uri(response.location, {"iss": services().config.issuer})
+        return response
+    return _page(error.error, error.description or error.error)
+
+
+def _page(code: str, description: str) -> Response:
     return render_template("error.html", title="This sign-in request is not valid",
-                           message=_plain(error.error, description)), 400
+                           message=_plain(code, description)), 400
 
 
 def _plain(code: str, description: str) -> str:

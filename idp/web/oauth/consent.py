@@ -45,7 +45,7 @@ def consent() -> Response:
     if client is None:
         abort(400)
     if request.method == "GET":
-        scopes = [(s, SCOPE_WORDS.get(s, s)) for s in params.get("scope", "").split()]
+        scopes = [(s, SCOPE_WORDS.get(s, s)) for s in client.get_allowed_scope(params.get("scope", "")).split()]
         return render_template("consent.html", client=client, scopes=scopes)
     session.pop(PENDING, None)
     if request.form.get("decision") != "allow":
@@ -53,7 +53,7 @@ def consent() -> Response:
         error = AccessDeniedError()
         error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
         return _error(error)
-    _grant(current.user, client, params.get("scope", ""))
+    _grant(current.user, client, client.get_allowed_scope(params.get("scope", "")))
     params = {k: v for k, v in params.items() if k != "prompt"}
     return complete_authorization(params, client, current)
 

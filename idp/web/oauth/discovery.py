@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Response
+from flask import Response, current_app
 
 from idp.config import AppConfig
 from idp.oauth.keys import SUPPORTED_ALGS
 from idp.web.context import db, services
 
 from . import bp
-
-_cache: dict[str, tuple[object, bytes]] = {}
 
 
 def metadata(config: AppConfig) -> dict:
@@ -53,10 +51,12 @@ def metadata(config: AppConfig) -> dict:
 
 
 def _json(key: str, version: object, build) -> Response:  # noqa: ANN001
-    cached = _cache.get(key)
+    """The document for `key`, serialised once per version (per app: tests run several apps)."""
+    cache = current_app.extensions.setdefault("idp.documents", {})
+    cached = cache.get(key)
     if cached is None or cached[0] != version:
         cached = (version, json.dumps(build(), separators=(",", ":")).encode())
-        _cache[key] = cached
+        cache[key] = cached
     response = Response(cached[1], mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -46,6 +47,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if request is None or request is flask_request:
             return super().create_oauth2_request(request)
         return FlaskOAuth2Request(request)
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """A scope is required; values we do not know are ignored (OpenID Connect Core §3.1.2.1: they
+        SHOULD be), as are those the client may not ask for (Client.get_allowed_scope drops them)."""
+        if not scope or not scope.split():
+            raise InvalidScopeError("Send a scope, for example 'openid email'.")
 
 
 def query_client(client_id: str) -> Client | None:

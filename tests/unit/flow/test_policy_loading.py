@@ -87,6 +87,16 @@ def test_toml_syntax_error_uses_tomllib_line(only_error, write):
     only_error("browser.toml", 4, "not valid TOML: Invalid value")
 
 
+def test_toml_error_at_the_end_of_the_file(only_error, write):
+    write("browser", 'description = "x"\n\n[[step]]\ntype = "test_pl_login"\nrequirement = "required')
+    only_error("browser.toml", 5, "not valid TOML")
+
+
+def test_hidden_files_are_not_policies(write, tmp_path, good):
+    (tmp_path / ".browser.toml").write_text("not toml at all [", encoding="utf-8")
+    assert set(load_policies(tmp_path).flows) == {"browser", "second-factor"}
+
+
 def test_unknown_top_level_key(only_error, write):
     write("browser", 'description = "x"\ncolour = "blue"\n' + LOGIN)
     only_error("browser.toml", 2, "unknown key 'colour'")
@@ -206,3 +216,14 @@ def test_alternative_flow_with_every_alternative_disabled(only_error, write):
                    '[[step]]\ntype = "test_pl_upstream"\nrequirement = "disabled"\n')
     write("browser", 'description = "x"\n[[step]]\ntype = "flow"\nflow = "login"\nrequirement = "required"\n')
     only_error("login.toml", 2, "flow 'login' can never finish")
+
+
+def test_a_disabled_step_may_keep_its_condition(tmp_path):
+    """Switching a conditional step off is a one-word change: its `when` may stay (and is still checked)."""
+    from idp.flow.policy import load_policies
+
+    (tmp_path / "login.toml").write_text(
+        'description = "d"\n\n[[step]]\ntype = "test_pl_login"\nrequirement = "required"\n\n'
+        '[[step]]\ntype = "test_pl_code"\nrequirement = "disabled"\nwhen = { second_factor_enrolled = true }\n')
+    policies = load_policies(tmp_path)
+    assert policies.flows["login"].steps[1].when is not None

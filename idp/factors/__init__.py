@@ -1,0 +1,1 @@
+"""Second factors (no Flask): authenticator apps, emailed/texted codes, recovery codes, lockout, notices."""

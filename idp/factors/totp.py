@@ -1,0 +1,185 @@
+"""Authenticator apps (TOTP, RFC 6238) with pyotp: enrolment, verification, replay guard, clock drift."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pyotp
+import segno
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp.clock import now as clock_now
+from idp.models import SecondFactor, User
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+KIND = "totp"
+NOT_DIGITS = "Enter the {digits}-digit code from your authenticator app, digits 0-9 only."
+WRONG = "That code is not right. Wait for the next code in your authenticator app and enter it."
+REPLAYED = "That code was already used. Wait for the next code in your authenticator app and enter it."
+DRIFT = ("Your device clock looks {amount} {direction}. Turn on automatic date and time "
+         "(Settings > Date & Time > Automatic) and try again.")
+ENROL_WRONG = ("That code is not right. Delete the entry from your authenticator app and scan the QR code "
+               "again, then enter the code it shows.")
+ENROL_GONE = "This set-up is no longer current (perhaps it was started again elsewhere). Start the set-up again."
+
+
+@dataclass(frozen=True, slots=True)
+class TotpCheck:
+    """The result of checking a code; `drift_steps` is set when the code fits a clock off by that many steps."""
+
+    ok: bool
+    message: str | None = None
+    drift_steps: int | None = None
+
+
+def new_secret() -> str:
+    """A new 160-bit secret, base32 (32 characters), as authenticator apps expect."""
+    return pyotp.random_base32(32)
+
+
+def provisioning_uri(secret: str, email: str, issuer: str, digits: int = 6, period: int = 30,
+                     algorithm: str = "SHA1") -> str:
+    """The otpauth://totp/ URI of the QR code; issuer and the email as label (Key Uri Format)."""
+    return _totp(secret, digits, period, algorithm).provisioning_uri(name=email, issuer_name=issuer)
+
+
+def qr_svg(uri: str) -> str:
+    """The URI as an inline <svg> QR code (no XML declaration), for a page that allows no inline script."""
+    return segno.make(uri, error="m").svg_inline(scale=4, border=2, title="QR code to scan with your authenticator app")
+
+
+def grouped(secret: str) -> str:
+    """The secret in groups of four for typing by hand: "JBSW Y3DP EHPK 3PXP"."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def _totp(secret: str, digits: int, period: int, algorithm: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=digits, interval=period, digest=getattr(hashlib, algorithm.lower()))
+
+
+def factor_secret(services: Services, factor: SecondFactor) -> str:
+    """The factor's secret, decrypted with the key-encryption key (show it only while enrolling)."""
+    return services.kek.decrypt(factor.secret_encrypted).decode("ascii")
+
+
+def start_enrolment(db: Session, services: Services, user: User) -> SecondFactor:
+    """A new PENDING authenticator (confirmed_at None); an earlier pending one of this user is replaced."""
+    db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user.id, SecondFactor.kind == KIND,
+                                             SecondFactor.confirmed_at.is_(None)))
+    cfg = services.config.totp
+    factor = SecondFactor(user_id=user.id, kind=KIND, name="Authenticator App",
+                          secret_encrypted=services.kek.encrypt(new_secret().encode("ascii")),
+                          digits=cfg.digits, period=cfg.period, algorithm=cfg.algorithm, offset_steps=0,
+                          data={}, created_at=clock_now())
+    db.add(factor)
+    db.flush()
+    return factor
+
+
+def enrolment_uri(services: Services, user: User, factor: SecondFactor) -> str:
+    """The provisioning URI of a (pending) factor of this user."""
+    return provisioning_uri(factor_secret(services, factor), user.email, services.config.totp.issuer,
+                            factor.digits, factor.period, factor.algorithm)
+
+
+def pending_factor(db: Session, user: User, factor_id: int | None) -> SecondFactor | None:
+    """This user's pending authenticator with this id, or None (replaced, confirmed or someone else's)."""
+    if factor_id is None:
+        return None
+    return db.scalar(sa.select(SecondFactor).where(
+        SecondFactor.id == factor_id, SecondFactor.user_id == user.id, SecondFactor.kind == KIND,
+        SecondFactor.confirmed_at.is_(None)))
+
+
+def confirm_enrolment(db: Session, services: Services, user: User, factor_id: int, code: str) -> TotpCheck:
+    """Activate the pending factor when `code` is valid for it; an older confirmed authenticator is replaced."""
+    factor = pending_factor(db, user, factor_id)
+    if factor is None:
+        return TotpCheck(False, ENROL_GONE)
+    check = verify(db, services, factor, code, clock_now())
+    if not check.ok:
+        return check if check.drift_steps is not None else TotpCheck(False, ENROL_WRONG)
+    activate(db, user, factor)
+    return check
+
+
+def activate(db: Session, user: User, factor: SecondFactor) -> None:
+    """Mark a verified pending factor confirmed; one authenticator per user, so an older one is removed."""
+    db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user.id, SecondFactor.kind == factor.kind,
+                                             SecondFactor.id != factor.id))
+    factor.confirmed_at = clock_now()
+    db.flush()
+
+
+def clean_code(code: str | None, digits: int) -> str | None:
+    """The code without spaces if it is exactly `digits` ASCII digits, else None (nothing is compared)."""
+    cleaned = (code or "").strip().replace(" ", "")
+    if len(cleaned) != digits or not cleaned.isascii() or not cleaned.isdigit():
+        return None
+    return cleaned
+
+
+def verify(db: Session, services: Services, factor: SecondFactor, code: str, now: datetime) -> TotpCheck:
+    """Accept `code` for the current step ± window around the learned offset, once (replay guard)."""
+    cleaned = clean_code(code, factor.digits)
+    if cleaned is None:
+        return TotpCheck(False, NOT_DIGITS.format(digits=factor.digits))
+    otp = _totp(factor_secret(services, factor), factor.digits, factor.period, factor.algorithm)
+    current = int(now.timestamp()) // factor.period
+    window = services.config.totp.window
+    centre = current + factor.offset_steps
+    matched = _match(otp, cleaned, range(centre - window, centre + window + 1))
+    if matched is None:
+        return _drift(services, otp, cleaned, current, range(centre - window, centre + window + 1), factor.period)
+    limit = services.config.totp.max_learned_offset_steps
+    offset = max(-limit, min(limit, matched - current))
+    if not _claim_step(db, factor, matched, offset, now):
+        return TotpCheck(False, REPLAYED)
+    return TotpCheck(True)
+
+
+def _match(otp: pyotp.TOTP, code: str, steps: Iterable[int]) -> int | None:
+    """The step whose code equals `code` (constant-time comparisons, every candidate checked)."""
+    matched = None
+    for step in steps:
+        if step >= 0 and hmac.compare_digest(otp.generate_otp(step), code) and matched is None:
+            matched = step
+    return matched
+
+
+def _claim_step(db: Session, factor: SecondFactor, step: int, offset: int, now: datetime) -> bool:
+    """Record `step` as used, only if no later-or-equal step was: one row updated means this worker won."""
+    result = db.execute(
+        sa.update(SecondFactor)
+        .where(SecondFactor.id == factor.id,
+               sa.or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step))
+        .values(last_step=step, offset_steps=offset, last_used_at=now)
+        .execution_options(synchronize_session=False))
+    db.expire(factor)
+    return result.rowcount == 1
+
+
+def _drift(services: Services, otp: pyotp.TOTP, code: str, current: int, window: range, period: int) -> TotpCheck:
+    """A refused code; when it fits a step near now but outside the window, say the device clock is off."""
+    reach = services.config.totp.drift_detection_steps
+    nearby = [s for s in range(current - reach, current + reach + 1) if s not in window]
+    step = _match(otp, code, nearby)
+    if step is None:
+        return TotpCheck(False, WRONG)
+    drift = step - current
+    return TotpCheck(False, DRIFT.format(amount=_amount(abs(drift) * period),
+                                         direction="behind" if drift < 0 else "ahead"), drift)
+
+
+def _amount(seconds: int) -> str:
+    if seconds < 60:
+        return f"about {seconds} seconds"
+    minutes = round(seconds / 60)
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
