@@ -1,17 +1,20 @@
 """The audit log: append-only, hash-chained per organisation so edits behind our back are detected."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now
-from idp.models import AuditChainHead, AuditEvent
+from idp.models import AuditChainHead, AuditEvent, User
 
 GENESIS = "0" * 64
 SECRET_KEYS = {"password", "code", "secret", "token", "recovery_code", "client_secret", "otp"}
@@ -97,7 +100,8 @@ def entries(db: Session, organisation_id: int | None) -> Iterator[AuditEvent]:
 
 
 def verify_chain(db: Session, organisation_id: int | None) -> AuditEvent | None:
-    """The first entry where the chain breaks (edited, removed or reordered), or None if intact."""
+    """The first entry where the chain breaks (edited, removed or reordered), or None if intact.
+    (A deleted *last* entry leaves no entry to name: use `verify`, which also checks the chain head.)"""
     previous = GENESIS
     expected_seq = 1
     for entry in entries(db, organisation_id):
@@ -105,3 +109,189 @@ def verify_chain(db: Session, organisation_id: int | None) -> AuditEvent | None:
             return entry
         previous, expected_seq = entry.digest, expected_seq + 1
     return None
+
+
+# --- verifying, with the chain head ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of checking one chain: `intact`, how many entries were `checked`, and where it breaks."""
+
+    chain: str
+    intact: bool
+    checked: int
+    broken_seq: int | None = None     # the first entry (by sequence number) that is wrong or missing
+    problem: str = ""
+
+
+def verify(db: Session, organisation_id: int | None) -> Verification:
+    """Walk the chain from the start; name the first entry that was edited, removed or reordered, and
+    compare the end with the chain head so that deleted entries at the end are found too."""
+    chain = _key(organisation_id)
+    previous, expected_seq, checked = GENESIS, 1, 0
+    for entry in entries(db, organisation_id):
+        if entry.seq != expected_seq:
+            missing = (f"entry #{expected_seq} is missing" if entry.seq > expected_seq
+                       else f"entry #{entry.seq} appears twice or out of order")
+            return Verification(chain, False, checked, expected_seq,
+                                f"{missing} (found #{entry.seq} where #{expected_seq} should be)")
+        if entry.prev_digest != previous:
+            return Verification(chain, False, checked, entry.seq,
+                                f"entry #{entry.seq} does not follow entry #{entry.seq - 1} (an entry was "
+                                f"replaced or removed)")
+        if entry_digest(entry) != entry.digest:
+            return Verification(chain, False, checked, entry.seq,
+                                f"entry #{entry.seq} ({entry.event}, {entry.at.isoformat()}) was changed after "
+                                "it was written")
+        previous, expected_seq, checked = entry.digest, expected_seq + 1, checked + 1
+    head = db.get(AuditChainHead, chain, populate_existing=True)
+    last_seq = expected_seq - 1
+    head_seq, head_digest = (head.seq, head.digest) if head is not None else (0, GENESIS)
+    if head is None and last_seq > 0:
+        return Verification(chain, False, checked, None, "the chain head is missing (it was deleted)")
+    if head_seq > last_seq:
+        return Verification(chain, False, checked, last_seq + 1,
+                            f"entries #{last_seq + 1} to #{head_seq} were deleted from the end of the log "
+                            f"(the chain head says the last entry is #{head_seq})")
+    if head_seq < last_seq or head_digest != previous:
+        return Verification(chain, False, checked, last_seq,
+                            f"the chain head does not match entry #{last_seq} (the head or the last entry "
+                            "was changed)")
+    return Verification(chain, True, checked)
+
+
+def chains(db: Session) -> list[int | None]:
+    """Every organisation id that has a chain (None: the deployment-wide chain)."""
+    from idp.models import Organisation
+
+    ids: list[int | None] = list(db.scalars(sa.select(Organisation.id).order_by(Organisation.id)))
+    return [None, *ids]
+
+
+# --- reading and exporting ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an administrator asks for: entries about or by a user (email), one event, a date range."""
+
+    user: str | None = None
+    event: str | None = None
+    since: datetime | None = None     # inclusive
+    until: datetime | None = None     # exclusive
+
+    @classmethod
+    def from_strings(cls, user: str | None = None, event: str | None = None, since: str | None = None,
+                     until: str | None = None) -> "AuditFilter":
+        """Dates as YYYY-MM-DD (UTC days; `until` includes that whole day) or ISO timestamps; ValueError
+        with a plain message otherwise."""
+        start = parse_when(since, "from") if since else None
+        end = parse_when(until, "to", end_of_day=True) if until else None
+        if start and end and end <= start:
+            raise ValueError("the end of the date range must be after its start")
+        return cls(user=(user or "").strip().lower() or None, event=(event or "").strip() or None,
+                   since=start, until=end)
+
+
+def parse_when(value: str, label: str, *, end_of_day: bool = False) -> datetime:
+    from datetime import UTC
+
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end_of_day else day
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{label}: {value!r} is not a date (use YYYY-MM-DD)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _where(db: Session, organisation_id: int | None, filt: AuditFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [
+        AuditEvent.organisation_id.is_(None) if organisation_id is None
+        else AuditEvent.organisation_id == organisation_id]
+    if filt.user:
+        about = [AuditEvent.target == filt.user, AuditEvent.actor == f"user:{filt.user}"]
+        user_id = db.scalar(sa.select(User.id).where(User.email == filt.user,
+                                                     User.organisation_id == organisation_id))
+        if user_id is not None:
+            about.append(AuditEvent.target_user_id == user_id)
+        where.append(sa.or_(*about))
+    if filt.event:
+        where.append(AuditEvent.event == filt.event)
+    if filt.since:
+        where.append(AuditEvent.at >= filt.since)
+    if filt.until:
+        where.append(AuditEvent.at < filt.until)
+    return where
+
+
+def search(db: Session, organisation_id: int | None, filt: AuditFilter, *, limit: int = 50,
+           offset: int = 0) -> tuple[list[AuditEvent], int]:
+    """One page of matching entries, newest first, and how many match in all."""
+    where = _where(db, organisation_id, filt)
+    total = db.scalar(sa.select(sa.func.count(AuditEvent.id)).where(*where)) or 0
+    rows = list(db.scalars(sa.select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc())
+                           .limit(limit).offset(offset)))
+    return rows, total
+
+
+def matching(db: Session, organisation_id: int | None, filt: AuditFilter) -> Iterator[AuditEvent]:
+    """Every matching entry in chain order (oldest first), read in batches."""
+    where = _where(db, organisation_id, filt)
+    last = 0
+    while True:
+        batch = list(db.scalars(sa.select(AuditEvent).where(*where, AuditEvent.seq > last)
+                                .order_by(AuditEvent.seq).limit(500)))
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1].seq
+
+
+def event_names(db: Session, organisation_id: int | None) -> list[str]:
+    where = _where(db, organisation_id, AuditFilter())
+    return list(db.scalars(sa.select(AuditEvent.event).where(*where).distinct().order_by(AuditEvent.event)))
+
+
+EXPORT_FIELDS = ("seq", "at", "actor", "event", "outcome", "target", "target_user_id", "ip", "user_agent",
+                 "details", "prev_digest", "digest")
+FORMATS = ("csv", "jsonl")
+
+
+def as_dict(entry: AuditEvent) -> dict[str, Any]:
+    return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor, "event": entry.event,
+            "outcome": entry.outcome, "target": entry.target, "target_user_id": entry.target_user_id,
+            "ip": entry.ip, "user_agent": entry.user_agent, "details": entry.details,
+            "prev_digest": entry.prev_digest, "digest": entry.digest}
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula (=, +, -, @, tab, CR) is prefixed with '."""
+    if value is None:
+        return ""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":")) if isinstance(value, dict) else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_lines(rows: Iterable[AuditEvent], fmt: str) -> Iterator[str]:
+    """The entries as CSV (with a header row) or JSON lines, each yielded line ending in a newline."""
+    if fmt == "jsonl":
+        for entry in rows:
+            yield json.dumps(as_dict(entry), sort_keys=True, separators=(",", ":")) + "\n"
+        return
+    if fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r} (use csv or jsonl)")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def line(values: Iterable[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(list(values))
+        return buffer.getvalue()
+
+    yield line(EXPORT_FIELDS)
+    for entry in rows:
+        data = as_dict(entry)
+        yield line(_cell(data[name]) for name in EXPORT_FIELDS)

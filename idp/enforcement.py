@@ -55,3 +55,73 @@ def enforcement_status(db: Session, user: User, now: datetime) -> EnforcementSta
                                  reason=f"{org.name} requires 2FA; {days} day(s) of grace left to set it up")
     return EnforcementStatus(Enforcement.REQUIRED,
                              reason=f"{org.name} requires 2FA and the grace period is over")
+
+
+# --- for administrators: who would be affected, and why a user is (not) asked ------------------------
+
+def confirmed_factor_users() -> sa.Select:
+    """SELECT of the ids of users having at least one confirmed second factor."""
+    return sa.select(SecondFactor.user_id).where(SecondFactor.confirmed_at.is_not(None)).distinct()
+
+
+def would_be_blocked(db: Session, organisation_id: int, *, exempt_emails: frozenset[str] | None = None,
+                     exempt_groups: frozenset[str] | None = None, now: datetime) -> list[User]:
+    """Active users of the organisation who would be stopped at their next sign-in if 2FA were enforced
+    right now with no grace period: not exempt (by the given lists, else the stored ones), no second
+    factor, and no personal grace extension still running."""
+    from idp.models import Organisation, UserGroup
+
+    org = db.get(Organisation, organisation_id)
+    groups = set(org.exempt_groups or []) if exempt_groups is None else set(exempt_groups)
+    query = (sa.select(User).where(User.organisation_id == organisation_id, User.is_active.is_(True),
+                                   User.id.not_in(confirmed_factor_users()))
+             .order_by(User.email))
+    if groups:
+        query = query.where(User.id.not_in(sa.select(UserGroup.user_id).where(UserGroup.name.in_(groups))))
+    blocked = []
+    for user in db.scalars(query):
+        exempt = user.exempt_from_2fa if exempt_emails is None else user.email in exempt_emails
+        extended = user.grace_extended_until is not None and user.grace_extended_until > now
+        if not exempt and not extended:
+            blocked.append(user)
+    return blocked
+
+
+def explain(db: Session, user: User, now: datetime) -> list[str]:
+    """Plain sentences answering "Why is (or isn't) this user asked for 2FA?" (admin user detail)."""
+    org = user.organisation
+    status = enforcement_status(db, user, now)
+    enrolled = has_second_factor(db, user)
+    lines = []
+    if not org.require_2fa:
+        lines.append(f"{org.name} does not require two-factor authentication "
+                     "(Administration > Settings > Security).")
+    else:
+        since = org.enforced_since.date().isoformat() if org.enforced_since else "an unknown date"
+        grace = "no grace period" if org.grace_days == 0 else f"a grace period of {org.grace_days} day(s)"
+        lines.append(f"{org.name} requires two-factor authentication since {since}, with {grace}.")
+    why_exempt = exemption(user)
+    if why_exempt and org.require_2fa:
+        lines.append(f"Exempt: {why_exempt}, so the requirement does not apply.")
+    elif why_exempt:
+        lines.append(f"On the exempt list ({why_exempt}); this matters only once 2FA is required.")
+    if enrolled:
+        lines.append("The user has a second factor set up, so it is asked for at every sign-in.")
+    else:
+        lines.append("The user has no second factor set up.")
+    if status.state is Enforcement.GRACE:
+        deadline = grace_deadline(user)
+        lines.append(f"In the grace period: {status.days_left} day(s) left (until {deadline:%Y-%m-%d %H:%M} UTC); "
+                     "signing in shows a reminder but does not require a second factor yet.")
+        if user.grace_extended_until and deadline == user.grace_extended_until:
+            lines.append("The grace period was extended for this user by an administrator.")
+    elif status.state is Enforcement.REQUIRED and not enrolled:
+        lines.append("The grace period is over: at the next sign-in the user must set up a second factor "
+                     "before anything else.")
+    if not user.is_active:
+        lines.append("The account is disabled: the user cannot sign in at all.")
+    if user.password_hash is None:
+        lines.append("The user has not chosen a password yet (invitation not accepted).")
+    # Placeholder until federated sign-in (SSO) exists: then MFA may be handled by the upstream provider.
+    lines.append("Signs in here (local login, no SSO): this organisation's 2FA applies in full.")
+    return lines

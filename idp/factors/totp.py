@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from idp.clock import now as clock_now
 from idp.models import SecondFactor, User
 
+from . import enrolled
+
 if TYPE_CHECKING:
     from idp.services import Services
 
@@ -106,16 +108,8 @@ def confirm_enrolment(db: Session, services: Services, user: User, factor_id: in
     check = verify(db, services, factor, code, clock_now())
     if not check.ok:
         return check if check.drift_steps is not None else TotpCheck(False, ENROL_WRONG)
-    activate(db, user, factor)
+    enrolled.activate(db, user, factor)
     return check
-
-
-def activate(db: Session, user: User, factor: SecondFactor) -> None:
-    """Mark a verified pending factor confirmed; one authenticator per user, so an older one is removed."""
-    db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user.id, SecondFactor.kind == factor.kind,
-                                             SecondFactor.id != factor.id))
-    factor.confirmed_at = clock_now()
-    db.flush()
 
 
 def clean_code(code: str | None, digits: int) -> str | None:

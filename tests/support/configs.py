@@ -27,3 +27,36 @@ def make_config(database_url: str, issuer: str = "http://localhost", **overrides
         else:
             data[key] = value
     return config_from_dict(data, where="test config")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config_file(path: Path, database_url: str, issuer: str, **overrides: Any) -> Path:
+    """The same settings as make_config, as a TOML file for `idp --config FILE ...` subprocesses."""
+    config = make_config(database_url, issuer=issuer, **overrides)  # validates first
+    sections: dict[str, dict[str, Any]] = {
+        "secrets": {"session_key": TEST_SESSION_KEY, "key_encryption_key": TEST_KEK},
+        "database": {"url": database_url},
+        "passwords": {"argon2_memory_kib": 1024, "argon2_time_cost": 1},
+        "policy": {"dir": config.policy.dir},
+    }
+    top: dict[str, Any] = {"issuer": issuer}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            sections.setdefault(key, {}).update(value)
+        else:
+            top[key] = value
+    lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
+    for name, values in sections.items():
+        lines.append(f"\n[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -15,6 +15,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 from flask import request as flask_request
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
@@ -124,7 +125,10 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         return [self._audience, self._audience.rsplit("/", 1)[0]]
 
     def resolve_client_public_key(self, client: Client):  # noqa: ANN201
-        return KeySet.import_key_set(client.jwks or {"keys": []})
+        try:
+            return KeySet.import_key_set(client.jwks or {"keys": []})
+        except (JoseError, ValueError, KeyError, TypeError):
+            raise InvalidClientError(description="This client has no usable keys for private_key_jwt.") from None
 
     def validate_jti(self, claims: dict, jti: str) -> bool:
         key = f"jti:{claims.get('iss')}:{jti}"

@@ -1,0 +1,91 @@
+"""Second-factor lockout: wrong codes counted across sign-ins (all code methods together, apart from
+password failures); a growing delay between tries, then a lock that doubles each time (NIST SP 800-63B 5.2.2)."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.audit import Actor
+from idp.models import User
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+FREE_TRIES = 2           # wrong codes before any delay (typos happen)
+MAX_DELAY_SECONDS = 60
+
+
+def is_locked(user: User, now: datetime) -> datetime | None:
+    """When the lock ends, if the user's second factor is locked now (a short delay is not a lock)."""
+    until = user.otp_locked_until
+    if until is not None and until > now and user.otp_failures == 0:
+        return until
+    return None
+
+
+def retry_delay(user: User, now: datetime) -> int:
+    """Seconds the user must wait before the next code may be checked (0 = now)."""
+    until = user.otp_locked_until
+    if until is None or until <= now or user.otp_failures == 0:
+        return 0
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+def _delay_seconds(failures: int) -> int:
+    return 0 if failures <= FREE_TRIES else min(2 ** (failures - FREE_TRIES), MAX_DELAY_SECONDS)
+
+
+def lock_minutes(services: "Services", lock_count: int) -> int:
+    """The length of the next lock: base × 2^(locks so far), at most the configured maximum."""
+    cfg = services.config.lockout
+    return min(cfg.base_lock_minutes * 2 ** min(lock_count, 30), cfg.max_lock_minutes)
+
+
+def record_failure(db: Session, services: "Services", user: User, now: datetime, *,
+                   actor: Actor | None = None, method: str | None = None) -> None:
+    """Count one wrong second-factor code (row locked, so two workers never lose a count); audited.
+
+    After `lockout.max_failures` failures the factor is locked for `lock_minutes` and the count restarts."""
+    db.flush()
+    db.refresh(user, with_for_update=True)
+    who = actor or Actor(name=f"user:{user.email}")
+    user.otp_failures += 1
+    failures = user.otp_failures
+    audit.record(db, "second_factor_failure", who, organisation_id=user.organisation_id, target_user_id=user.id,
+                 target=user.email, outcome="failure", details={"method": method, "failures": failures})
+    if failures >= services.config.lockout.max_failures:
+        _lock(db, services, user, now, who)
+    else:
+        delay = _delay_seconds(failures)
+        user.otp_locked_until = now + timedelta(seconds=delay) if delay else None
+    db.flush()
+
+
+def _lock(db: Session, services: "Services", user: User, now: datetime, who: Actor) -> None:
+    from .notify import notify_security_event
+
+    minutes = lock_minutes(services, user.otp_lock_count)
+    user.otp_locked_until = now + timedelta(minutes=minutes)
+    user.otp_lock_count += 1
+    user.otp_failures = 0
+    audit.record(db, "second_factor_locked", who, organisation_id=user.organisation_id, target_user_id=user.id,
+                 target=user.email, outcome="failure",
+                 details={"until": user.otp_locked_until.isoformat(), "minutes": minutes,
+                          "lock_count": user.otp_lock_count})
+    notify_security_event(services, user, "second_factor_locked")
+
+
+def record_success(user: User) -> None:
+    """A right code: the count, any delay and the lock history start over."""
+    user.otp_failures = 0
+    user.otp_locked_until = None
+    user.otp_lock_count = 0
+
+
+def unlock(user: User) -> None:
+    """An administrator lifts the lock (the caller audits who did it)."""
+    record_success(user)
