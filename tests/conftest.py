@@ -12,9 +12,8 @@ from idp.migrate import ensure_default_organisation
 from idp.oauth.keys import ensure_signing_keys
 from idp.services import Services, build_services
 from tests.support.browser import Browser
-from tests.support.configs import make_config
-from tests.support.databases import (PostgresTestDatabase, create_sqlite_schema, postgres_base_url,
-                                     sqlite_url)
+from tests.support.configs import TEST_KEK, make_config
+from tests.support.databases import PostgresTestDatabase, SeedRows, SqliteTemplate, postgres_base_url
 from tests.support.factory import Factory
 
 
@@ -41,14 +40,23 @@ def is_postgres(pg_database) -> bool:  # noqa: ANN001
     return pg_database is not None
 
 
+@pytest.fixture(scope="session")
+def seed_rows() -> SeedRows:
+    return SeedRows(TEST_KEK)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory, seed_rows) -> SqliteTemplate:  # noqa: ANN001
+    return SqliteTemplate(tmp_path_factory.mktemp("template"), seed_rows)
+
+
 @pytest.fixture
-def database_url(tmp_path, pg_database) -> str:  # noqa: ANN001
+def database_url(request, tmp_path, pg_database, seed_rows) -> str:  # noqa: ANN001
+    """A clean, seeded database for this test."""
     if pg_database is not None:
-        pg_database.clean()
+        pg_database.clean(seed_rows)
         return pg_database.url
-    url = sqlite_url(tmp_path)
-    create_sqlite_schema(url)
-    return url
+    return request.getfixturevalue("sqlite_template").copy_to(tmp_path)
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
-"""Codes sent by email or SMS (django-otp's SideChannelDevice): keyed hash, expiry, throttled resends,
-a few tries, single use. The code itself is never stored or logged."""
+"""Codes sent by email or SMS (django-otp's SideChannelDevice): hashed, expiring, throttled, single use."""
 from __future__ import annotations
 
 import logging
@@ -59,7 +58,8 @@ def send_code(db: Session, services: "Services", user: User, factor: SecondFacto
     """Send a new code through `factor` (email or sms; None = the account's own email address).
 
     Throttled per user and channel: `resend_interval_seconds` apart, at most `max_sends_per_hour`.
-    Earlier open codes of the same factor stop working. On a delivery failure nothing is kept."""
+    Earlier open codes of the same factor stop working. On a delivery failure nothing is kept.
+    Only a keyed hash of the code is stored; the code is never logged."""
     channel, target = (factor.kind, factor.target) if factor is not None else ("email", user.email)
     now = clock_now()
     _lock_user(db, user)
@@ -83,6 +83,17 @@ def send_code(db: Session, services: "Services", user: User, factor: SecondFacto
     _supersede(db, user, channel, factor_id, now, keep=challenge.id)
     log.info("%s %s code sent for user %s (challenge %s)", channel, purpose, user.id, challenge.id)
     return SendResult(True, challenge_id=challenge.id)
+
+
+def open_challenge(db: Session, services: "Services", user: User, factor: SecondFactor | None,
+                   purpose: str = "login") -> int | None:
+    """The newest code for `purpose` sent through `factor` (None = the account's address) that can still be
+    used, if any: a sign-in started again within the resend interval continues with the code already sent."""
+    same_factor = (OtpChallenge.factor_id.is_(None) if factor is None else OtpChallenge.factor_id == factor.id)
+    return db.scalar(sa.select(OtpChallenge.id).where(
+        OtpChallenge.user_id == user.id, same_factor, OtpChallenge.purpose == purpose, OtpChallenge.used_at.is_(None),
+        OtpChallenge.expires_at > clock_now(), OtpChallenge.attempts < services.config.otp.max_attempts)
+        .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc()).limit(1))
 
 
 def _lock_user(db: Session, user: User) -> None:
@@ -121,7 +132,8 @@ def _deliver(services: "Services", channel: str, target: str, code: str, purpose
     minutes = services.config.otp.code_ttl_minutes
     if channel == "sms":
         host = urlsplit(services.config.issuer).hostname or "localhost"
-        services.sms.send(target, f"{code} is your {issuer} {what}. It expires in {minutes} minutes.\n\n@{host} #{code}")
+        text = f"{code} is your {issuer} {what}. It expires in {minutes} minutes.\n\n@{host} #{code}"  # WebOTP line
+        services.sms.send(target, text)
         return
     body = (f"Your {issuer} {what} is:\n\n    {code}\n\nIt expires in {minutes} minutes. Enter it on the page "
             f"where you asked for it.\n\nIf you did not ask for this code, someone may know your password: "

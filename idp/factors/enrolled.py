@@ -20,7 +20,11 @@ ORDER = {"totp": 0, "email": 1, "sms": 2}
 NAMES = {"totp": "Authenticator App", "email": "Email", "sms": "SMS"}
 DOT = "\u2022"
 BAD_PHONE = ("{phone!r} is not a phone number we can send texts to. Enter it in international format, "
-             "starting with + and the country code (for example +44 7700 900123).")
+             "starting with + and the country code (for example +44 7911 123456).")
+LANDLINE = "{phone!r} looks like a landline or service number, which cannot receive texts. Enter a mobile number."
+NOT_MOBILE = {phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE,
+              phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
+              phonenumbers.PhoneNumberType.UAN}
 ENROL_GONE = "This set-up is no longer current (perhaps it was started again elsewhere). Start the set-up again."
 
 
@@ -63,7 +67,7 @@ def activate(db: Session, user: User, factor: SecondFactor) -> None:
     db.flush()
 
 
-def _pending(db: Session, user: User, kind: str, target: str) -> SecondFactor:
+def new_pending(db: Session, user: User, kind: str, target: str) -> SecondFactor:
     """A new pending factor of `kind`; an earlier pending one of that kind is replaced."""
     old = list(db.scalars(sa.select(SecondFactor.id).where(
         SecondFactor.user_id == user.id, SecondFactor.kind == kind, SecondFactor.confirmed_at.is_(None))))
@@ -83,25 +87,27 @@ def start_email_enrolment(db: Session, services: "Services", user: User,
         target = checked_email(address) if address else user.email
     except AccountError as exc:
         raise FactorError(str(exc)) from None
-    factor = _pending(db, user, "email", target)
+    factor = new_pending(db, user, "email", target)
     return factor, send_code(db, services, user, factor, "enrol")
 
 
 def normalise_phone(phone: str, region: str | None = None) -> str:
-    """The number in E.164 ("+447700900123"), or FactorError when it is not a valid number."""
+    """The number in E.164 ("+447911123456"), or FactorError when it is not a valid number."""
     try:
         number = phonenumbers.parse((phone or "").strip(), region)
     except phonenumbers.NumberParseException:
         raise FactorError(BAD_PHONE.format(phone=phone)) from None
     if not phonenumbers.is_valid_number(number):
         raise FactorError(BAD_PHONE.format(phone=phone))
+    if phonenumbers.number_type(number) in NOT_MOBILE:
+        raise FactorError(LANDLINE.format(phone=phone))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def start_sms_enrolment(db: Session, services: "Services", user: User, phone: str,
                         region: str | None = None) -> tuple[SecondFactor, SendResult]:
     """A pending SMS factor for `phone` (validated, stored as E.164) and a code texted to it."""
-    factor = _pending(db, user, "sms", normalise_phone(phone, region))
+    factor = new_pending(db, user, "sms", normalise_phone(phone, region))
     return factor, send_code(db, services, user, factor, "enrol")
 
 
@@ -120,14 +126,6 @@ def confirm_side_channel_enrolment(db: Session, services: "Services", user: User
     return check
 
 
-def enrol_verified_email(db: Session, user: User) -> SecondFactor:
-    """An email factor for the account's address, confirmed at once: only after a code sent there was
-    entered moments ago (forced enrolment starts that way)."""
-    factor = _pending(db, user, "email", user.email)
-    activate(db, user, factor)
-    return factor
-
-
 def mask_email(address: str) -> str:
     """"jane@example.com" → "j•••@example.com"."""
     local, _, domain = (address or "").partition("@")
@@ -135,7 +133,7 @@ def mask_email(address: str) -> str:
 
 
 def mask_phone(e164: str) -> str:
-    """"+447700900123" → "+44 ••••••••23" (country code and the last two digits)."""
+    """"+447911123456" → "+44 ••••••••56" (country code and the last two digits)."""
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -1,5 +1,4 @@
-"""Second-factor lockout: wrong codes counted across sign-ins (all code methods together, apart from
-password failures); a growing delay between tries, then a lock that doubles each time (NIST SP 800-63B 5.2.2)."""
+"""Second-factor lockout across sign-ins: a growing delay, then a doubling lock (NIST SP 800-63B 5.2.2)."""
 from __future__ import annotations
 
 import math
@@ -48,10 +47,11 @@ def lock_minutes(services: "Services", lock_count: int) -> int:
 def record_failure(db: Session, services: "Services", user: User, now: datetime, *,
                    actor: Actor | None = None, method: str | None = None) -> None:
     """Count one wrong second-factor code (row locked, so two workers never lose a count); audited.
+    All code methods count together, apart from password failures.
 
     After `lockout.max_failures` failures the factor is locked for `lock_minutes` and the count restarts."""
     db.flush()
-    db.refresh(user, with_for_update=True)
+    db.refresh(user, with_for_update={"of": User})  # lock the user row only (the organisation is outer-joined)
     who = actor or Actor(name=f"user:{user.email}")
     user.otp_failures += 1
     failures = user.otp_failures

@@ -112,6 +112,9 @@ def confirm_enrolment(db: Session, services: Services, user: User, factor_id: in
     return check
 
 
+activate = enrolled.activate  # mark a verified pending factor confirmed (kept here for callers of totp.activate)
+
+
 def clean_code(code: str | None, digits: int) -> str | None:
     """The code without spaces if it is exactly `digits` ASCII digits, else None (nothing is compared)."""
     cleaned = (code or "").strip().replace(" ", "")

@@ -1,6 +1,7 @@
 """The progress of one sign-in through a flow, stored as JSON in its login transaction."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ class FlowState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "FlowState":
-        return cls(**(data or {}))
+        # A deep copy: changing the state in place must not change the loaded column value too, or the
+        # database layer sees "no change" and a step's scratch space is silently not saved.
+        return cls(**copy.deepcopy(data or {}))
 
     def scratch(self, path: str) -> dict[str, Any]:
         return self.step_state.setdefault(path, {})

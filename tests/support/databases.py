@@ -35,11 +35,17 @@ class PostgresTestDatabase:
         Base.metadata.create_all(engine)
         engine.dispose()
 
-    def clean(self) -> None:
-        engine = sa.create_engine(self.url)
+    def clean(self, seed: "SeedRows") -> None:
+        engine = sa.create_engine(self.url, poolclass=sa.NullPool)
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
             conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        seed.insert(engine)
+        for table, _rows in seed.rows:  # keep sequences past the copied ids
+            conn_sql = f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), " \
+                       f"(SELECT COALESCE(MAX(id), 1) FROM \"{table.name}\"))"
+            with engine.begin() as conn:
+                conn.exec_driver_sql(conn_sql)
         engine.dispose()
 
     def drop(self) -> None:
@@ -57,3 +63,47 @@ def create_sqlite_schema(url: str) -> None:
     engine = sa.create_engine(url)
     Base.metadata.create_all(engine)
     engine.dispose()
+
+
+class SeedRows:
+    """What every fresh deployment holds (the `default` organisation, one signing key per algorithm),
+    made once per test run: key generation is the slow part of a clean database."""
+
+    def __init__(self, kek: str) -> None:
+        from idp.migrate import ensure_default_organisation
+        from idp.models import Organisation, SigningKey
+        from idp.oauth.keys import ensure_signing_keys
+        from idp.security.encryption import KeyEncryption
+        from sqlalchemy.orm import Session
+
+        engine = sa.create_engine("sqlite://")
+        Base.metadata.create_all(engine)
+        with Session(engine) as db:
+            ensure_default_organisation(db)
+            ensure_signing_keys(db, KeyEncryption(kek))
+            db.commit()
+            self.rows = [(table, [dict(r._mapping) for r in db.execute(sa.select(table))])
+                         for table in (Organisation.__table__, SigningKey.__table__)]
+        engine.dispose()
+
+    def insert(self, engine: sa.Engine) -> None:
+        with engine.begin() as conn:
+            for table, rows in self.rows:
+                conn.execute(table.insert(), rows)
+
+
+class SqliteTemplate:
+    """A seeded SQLite database built once per run and copied for each test (a copy takes milliseconds)."""
+
+    def __init__(self, directory: Path, seed: SeedRows) -> None:
+        self.path = directory / "template.db"
+        engine = sa.create_engine(f"sqlite:///{self.path}")
+        Base.metadata.create_all(engine)
+        seed.insert(engine)
+        engine.dispose()
+
+    def copy_to(self, directory: Path) -> str:
+        import shutil
+
+        shutil.copyfile(self.path, directory / "idp.db")
+        return sqlite_url(directory)

@@ -9,7 +9,7 @@ from idp.factors import lockout
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 
-LOCKED = ("Too many wrong codes. Your second factor is locked until {until} UTC; ask your administrator to "
+LOCKED = ("Too many wrong codes. Your second factor is locked until {until}; ask your administrator to "
           "unlock it sooner.")
 WAIT = "Too many wrong codes in a row. Wait {seconds} seconds, then enter the newest code."
 
@@ -32,8 +32,8 @@ def help_view(ctx: FlowContext) -> dict[str, Any]:
 
 
 def until_text(until: datetime, now: datetime) -> str:
-    """"14:05", or "14:05 on 3 March" when the lock ends on another day."""
-    text = until.strftime("%H:%M")
+    """"14:05 UTC", or "14:05 UTC on 3 March" when that is another day."""
+    text = until.strftime("%H:%M UTC")
     return text if until.date() == now.date() else f"{text} on {until.day} {until.strftime('%B')}"
 
 

@@ -22,9 +22,22 @@ def start_login(params: dict[str, str], client: Client | None, *, session_user: 
     org = session_user.organisation.slug if session_user else None
     client_id = client.client_id if client else None
     state = FlowState(user_id=session_user.id if session_user else None, prior_amr=list(prior_amr or []))
+    flow, provider = flows.flow_for(config.policy, client_id, org), _federated(session_user)
+    if provider is not None:   # step-up of a session from an upstream provider: back to that provider
+        flow = config.policy.upstream_flow
     started = transactions.start(
-        db(), flow=flows.flow_for(config.policy, client_id, org), policy_digest=policies().digest,
+        db(), flow=flow, policy_digest=policies().digest,
         browser_secret=browser_secret(), ttl_minutes=config.login.transaction_ttl_minutes, purpose=purpose,
-        client_id=client_id, params=params, state=state, user_id=state.user_id)
+        client_id=client_id, params=params, state=state, user_id=state.user_id, provider=provider)
     session_state.set_tx_handle(started.handle)
     return redirect(url_for("login.page"))
+
+
+def _federated(session_user: User | None) -> str | None:
+    """The upstream provider the current browser session of `session_user` came through, if any."""
+    if session_user is None:
+        return None
+    from idp.login import sessions
+
+    current = sessions.active(db(), session_state.current_sid())
+    return current.provider if current is not None and current.user_id == session_user.id else None

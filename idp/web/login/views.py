@@ -1,7 +1,7 @@
 """GET shows the current step of this browser's sign-in; POST hands the step its form."""
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, render_template, request, session, url_for
 
 from idp import audit
 from idp.clock import now
@@ -17,6 +17,7 @@ from idp.web.context import actor, browser_secret, client_ip, db, services
 from . import bp, session_state
 from .start import policies, start_login
 
+RESUME_KEY = "resume_authorization"
 STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
              "tab started a new one). Continue below with the current sign-in.")
 
@@ -50,8 +51,9 @@ def contexts(tx: LoginTransaction):  # noqa: ANN201
 
 @bp.get("/login")
 def page() -> Response:
-    if session_state.tx_handle() is None:
-        return start_login({"next": url_for("account.security")}, None, purpose="account")
+    wanted = request.args.get("next")  # flask-login's login_required sends /login?next=/admin/... here
+    if session_state.tx_handle() is None or wanted:
+        return start_login({"next": _safe_next(wanted)}, None, purpose="account")
     try:
         tx = _load()
     except TransactionProblem as problem:
@@ -76,6 +78,8 @@ def submit() -> Response:
     _audit_outcome(tx, state, result.outcome, request.form.get("step", ""))
     if result.outcome.status is Status.EXTERNAL:
         return redirect(result.outcome.redirect_to)
+    if result.outcome.status is Status.ABORT:
+        return _fail(tx, result.outcome.message or "The sign-in cannot continue.")
     if result.outcome.status in (Status.RETRY, Status.CHALLENGE) and isinstance(result.position, Pending):
         return _render(tx, state, result.position, result.outcome)
     return _advance(tx, state)
@@ -139,8 +143,9 @@ def _advance(tx: LoginTransaction, state: FlowState) -> Response:
 
 
 def _maybe_switch_flow(tx: LoginTransaction, state: FlowState) -> None:
-    """Once the user is known, an organisation bound to another flow continues in that flow."""
-    if state.user_id is None:
+    """Once the user is known, an organisation bound to another flow continues in that flow (not a sign-in
+    through an upstream provider: its flow is the configured upstream_flow, whatever the organisation)."""
+    if state.user_id is None or tx.provider is not None:
         return
     user = db().get(User, state.user_id)
     target = flows.switch_for_organisation(services().config.policy, tx.flow, tx.client_id, user.organisation.slug)
@@ -179,9 +184,39 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
                  details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id})
     session_state.sign_in(row)
     if tx.purpose != "authorize":
-        return redirect(_safe_next(tx.request_params.get("next")))
+        return redirect(_safe_next(_after_login(state) or tx.request_params.get("next")))
     client = db().get(Client, _client_pk(tx.client_id))
+    if _after_login(state):
+        return _recovery_code_used(user, client, tx.request_params)
     return complete_authorization(tx.request_params, client, row)
+
+
+def _recovery_code_used(user: User, client: Client, params: dict[str, str]) -> Response:
+    """After a recovery-code sign-in for an application: say how many codes are left, offer Profile >
+    Security, then continue to the application."""
+    from idp.factors import recovery
+
+    session[RESUME_KEY] = dict(params)
+    return render_template("recovery_used.html", client=client, remaining=recovery.remaining(db(), user))
+
+
+@bp.post("/login/continue")
+def continue_to_client() -> Response:
+    """Finish the authorization that a notice page interrupted (the session is already signed in)."""
+    from idp.web.oauth.authorize import complete_authorization
+
+    params = session.pop(RESUME_KEY, None)
+    current = sessions.active(db(), session_state.current_sid())
+    client = db().get(Client, _client_pk(params.get("client_id"))) if params else None
+    if current is None or client is None:
+        return _problem("There is no application waiting for you. Start again from the application.")
+    return complete_authorization(params, client, current)
+
+
+def _after_login(state: FlowState) -> str | None:
+    """Where a step asks to send the person after signing in to their account (a recovery code was used:
+    Profile > Security, to set up their second factor again or make new codes)."""
+    return next((s["after_login"] for s in state.step_state.values() if s.get("after_login")), None)
 
 
 def _client_pk(client_id: str | None) -> int | None:
@@ -190,7 +225,10 @@ def _client_pk(client_id: str | None) -> int | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """A path on this server only: never //host, /\\host or control characters (browsers drop tabs and
+    new lines, and read the rest as another host)."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(ord(c) < 32 or ord(c) == 127 for c in target)):
         return target
     return url_for("account.security")
 
