@@ -16,7 +16,8 @@ def main() -> None:
     from . import clients, database, keys, orgs, serve, setup, users  # noqa: F401  (register commands)
     _load_optional()
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # returns ctx.exit()'s code instead of exiting
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)

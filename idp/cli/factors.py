@@ -96,7 +96,8 @@ def describe(db: Session, user: User) -> dict[str, Any]:
                 "totp_algorithm": f.algorithm} if f.kind == "totp" else {}),
         } for f in factors],
         "recovery_codes_left": recovery.remaining(db, user),
-        "lockout": {"locked": lockout.is_locked(user, current), "locked_until": _iso(user.otp_locked_until),
+        "lockout": {"locked": lockout.is_locked(user, current) is not None,
+                    "locked_until": _iso(lockout.is_locked(user, current)),
                     "failures": user.otp_failures, "lock_count": user.otp_lock_count},
     }
 
@@ -153,7 +154,7 @@ def store_totp(db: Session, services: Services, user: User, secret: str, *, digi
                           created_at=now())
     db.add(factor)
     db.flush()
-    totp.activate(db, user, factor)
+    enrolled.activate(db, user, factor)
     return factor
 
 
@@ -193,6 +194,12 @@ def totp_import(state: CliState, email: str, secret_stdin: bool, digits: str, pe
 
 class ImportProblem(Exception):
     """A bad record: where it is and why."""
+
+
+class ImportRefused(click.ClickException):
+    """The file had bad records (each already printed as FILE:LINE: reason); nothing was imported."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -288,8 +295,7 @@ def import_(state: CliState, file: Path, org_slug: str | None) -> None:
         if problems:
             for line in problems:
                 click.echo(line, err=True)
-            click.echo(f"Nothing imported ({len(problems)} problem(s)).", err=True)
-            raise click.exceptions.Exit(2)
+            raise ImportRefused(f"Nothing imported ({len(problems)} problem(s)).")
         who = actor()
         cfg = state.config.totp
         for record in records:

@@ -1,10 +1,26 @@
-"""Profile > Security for the signed-in user."""
+"""Profile > Security for the signed-in user: the overview, the method chooser, and "Confirm it's you"."""
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask import Response, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from idp import audit
+from idp.clock import now
+from idp.enforcement import enforcement_status
+from idp.factors import codes, lockout, recovery, totp
+from idp.factors.notify import notify_security_event
+from idp.flow.facts import Enforcement
+from idp.models import SecondFactor
+from idp.web.context import actor, db, services
 
 from . import bp
+from .common import (LABELS, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
+                     return_link, safe_next, target_text, user)
+
+LOCKED = "Too many wrong tries. You can try again after {until} UTC, or ask your administrator to unlock it."
+WAIT = "Too many wrong tries in a row. Wait {seconds} seconds, then try again."
+WRONG_RECOVERY = "That recovery code is not right, or it was already used."
+WRONG_PASSWORD = "That password is not right."
 
 
 @bp.get("/")
@@ -16,4 +32,139 @@ def profile() -> Response:
 @bp.get("/security")
 @login_required
 def security() -> str:
-    return render_template("account/security.html", user=current_user)
+    remember_return()
+    person = user()
+    active = factors()
+    status = enforcement_status(db(), person, now())
+    return render_template(
+        "account/security.html", user=person, factors=active, labels=LABELS, target_text=target_text,
+        recovery_left=recovery.remaining(db(), person) if active else None,
+        recovery_total=recovery.COUNT, recovery_used=request.args.get("recovery_used") == "1",
+        can_enrol=bool(allowed_methods(person)), required=status.state is not Enforcement.OFF
+        and status.state is not Enforcement.EXEMPT, status=status, back=return_link())
+
+
+@bp.get("/security/enable")
+@login_required
+def enable() -> str:
+    """"Enable Two-Factor Authentication": the methods this person may set up, Authenticator App first."""
+    person = user()
+    have = {f.kind for f in factors()}
+    return render_template("account/enable.html", user=person, methods=allowed_methods(person), have=have,
+                           labels=LABELS)
+
+
+# --------------------------------------------------------------------------- confirm it's you (step-up)
+
+@bp.get("/security/confirm")
+@login_required
+def confirm() -> str:
+    return _confirm_page()
+
+
+def _confirm_page(errors: dict[str, str] | None = None, sent: dict[int, int] | None = None,
+                  status: int = 200) -> tuple[str, int]:
+    person = user()
+    active = factors()
+    if sent is None:
+        sent = {}
+        factor_id, challenge_id = request.args.get("factor", type=int), request.args.get("challenge", type=int)
+        if factor_id and challenge_id:
+            sent[factor_id] = challenge_id
+    page = render_template("account/confirm.html", user=person, factors=active, labels=LABELS,
+                           target_text=target_text, next=safe_next(request.values.get("next")),
+                           errors=errors or {}, sent=sent, minutes=STEP_UP_MINUTES,
+                           has_password=person.password_hash is not None,
+                           has_recovery=bool(active) and recovery.remaining(db(), person) > 0)
+    return page, status
+
+
+def _own_factor(factor_id: int | None) -> SecondFactor | None:
+    return next((f for f in factors() if f.id == factor_id), None)
+
+
+@bp.post("/security/confirm/send")
+@login_required
+def confirm_send() -> Response:
+    """Send a code to one of the person's email/SMS factors, to confirm it's them."""
+    factor = _own_factor(request.form.get("factor_id", type=int))
+    if factor is None or factor.kind not in ("email", "sms"):
+        return _confirm_page({"general": "That method is no longer set up. Choose another one."}, status=400)
+    result = codes.send_code(db(), services(), user(), factor, "confirm")
+    if not result.ok:
+        return _confirm_page({f"f{factor.id}": result.message}, status=429 if result.retry_after else 503)
+    return redirect(url_for("account.confirm", next=safe_next(request.form.get("next")), factor=factor.id,
+                            challenge=result.challenge_id))
+
+
+@bp.post("/security/confirm")
+@login_required
+def confirm_submit() -> Response:
+    person = user()
+    method = request.form.get("method", "")
+    current = now()
+    key = _error_key(method)
+    sent = {}
+    if method == "code" and request.form.get("challenge_id", type=int):
+        sent[request.form.get("factor_id", type=int)] = request.form.get("challenge_id", type=int)
+    if (until := lockout.is_locked(person, current)) is not None:
+        return _confirm_page({key: LOCKED.format(until=until.strftime("%H:%M"))}, sent, 429)
+    if wait := lockout.retry_delay(person, current):
+        return _confirm_page({key: WAIT.format(seconds=wait)}, sent, 429)
+    ok, message, wrong = _check(method, current)
+    if not ok:
+        if wrong:
+            lockout.record_failure(db(), services(), person, current, actor=actor(f"user:{person.email}"),
+                                   method=f"{method} (confirm it's you)")
+            if (until := lockout.is_locked(person, current)) is not None:
+                message = LOCKED.format(until=until.strftime("%H:%M"))
+        return _confirm_page({key: message}, sent, 400)
+    lockout.record_success(person)
+    mark_proved()
+    audit.record(db(), "step_up", actor(f"user:{person.email}"), organisation_id=person.organisation_id,
+                 target_user_id=person.id, target=person.email, details={"method": method})
+    if method == "recovery":
+        notify_security_event(services(), person, "recovery_code_used")
+    return redirect(safe_next(request.form.get("next")))
+
+
+def _error_key(method: str) -> str:
+    if method == "code":
+        return f"f{request.form.get('factor_id', type=int)}"
+    return method if method in ("totp", "recovery", "password") else "general"
+
+
+def _check(method: str, current) -> tuple[bool, str | None, bool]:  # noqa: ANN001
+    """(ok, message, counts as a wrong try) for the proof the form carries."""
+    person = user()
+    code = request.form.get("code", "")
+    active = factors()
+    if method == "password":
+        if active:
+            return False, "Confirm with your second factor or a recovery code.", False
+        if not request.form.get("password"):
+            return False, "Enter your password.", False
+        ok = services().passwords.verify(person.password_hash, request.form.get("password", ""))
+        return ok, None if ok else WRONG_PASSWORD, not ok
+    if method == "totp":
+        factor = next((f for f in active if f.kind == "totp"), None)
+        if factor is None:
+            return False, "You have no authenticator app set up. Choose another way.", False
+        check = totp.verify(db(), services(), factor, code, current)
+        return check.ok, check.message, not check.ok and totp.clean_code(code, factor.digits) is not None
+    if method == "code":
+        factor = _own_factor(request.form.get("factor_id", type=int))
+        if factor is None or factor.kind not in ("email", "sms"):
+            return False, "That method is no longer set up. Choose another one.", False
+        result = codes.check_code(db(), services(), person, request.form.get("challenge_id", type=int), code)
+        if result.ok:
+            factor.last_used_at = current
+        return result.ok, result.message, result.wrong_code
+    if method == "recovery":
+        if not active:
+            return False, "Recovery codes work only while two-factor authentication is on.", False
+        if not code.strip():
+            return False, "Enter one of your recovery codes.", False
+        ok = recovery.consume(db(), services(), person, code)
+        return ok, None if ok else WRONG_RECOVERY, not ok
+    return False, "Choose how to confirm it's you.", False

@@ -1,0 +1,164 @@
+"""What every Profile > Security page shares: the signed-in user and browser session, the methods this
+user may enrol, fresh proof for sensitive changes, audit + notification of changes, the way back to an app."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request, session, url_for
+from flask_login import current_user
+
+from idp import audit
+from idp.clock import now
+from idp.factors import enrolled
+from idp.factors.notify import notify_security_event
+from idp.login import sessions
+from idp.models import BrowserSession, Client, SecondFactor, User
+from idp.web.context import actor, db, services
+
+STEP_UP_MINUTES = 5
+METHODS = ("totp", "email", "sms")
+LABELS = {"totp": "Authenticator App", "email": "Email", "sms": "SMS", "webauthn": "Security key"}
+RETURN_KEY = "account_return"
+NOTICES = {  # audit event → notify_security_event key
+    "second_factor_enrolled": "factor_added",
+    "second_factor_removed": "factor_removed",
+    "recovery_codes_regenerated": "recovery_codes_generated",
+}
+
+
+def user() -> User:
+    return current_user._get_current_object()  # the row loaded in this request's db session
+
+
+def browser_session() -> BrowserSession:
+    row = sessions.active(db(), current_user.get_id())
+    if row is None:          # signed out elsewhere between the user loader and here
+        abort(401)
+    return row
+
+
+def factors() -> list[SecondFactor]:
+    return enrolled.active_factors(db(), user())
+
+
+def allowed_methods(person: User) -> list[str]:
+    """The methods this person may set up: the organisation's choice (empty = all), and only channels the
+    server can actually deliver (email enabled, an SMS provider configured)."""
+    config = services().config
+    chosen = set(person.organisation.allowed_methods or METHODS)
+    available = {"totp", *(("email",) if config.email.enabled else ()),
+                 *(("sms",) if config.sms.provider != "none" else ())}
+    return [m for m in METHODS if m in chosen and m in available]
+
+
+def target_text(factor: SecondFactor) -> str:
+    if factor.kind == "sms":
+        return enrolled.mask_phone(factor.target or "")
+    if factor.kind == "email":
+        return enrolled.mask_email(factor.target or "")
+    if factor.kind == "totp":
+        return f"{factor.digits}-digit codes from your app"
+    return factor.name or LABELS.get(factor.kind, factor.kind)
+
+
+# --------------------------------------------------------------------------- fresh proof
+
+def proved_at(row: BrowserSession, has_factor: bool) -> datetime | None:
+    """When this browser last proved it is the person: a confirmation on Profile > Security, or the sign-in
+    itself when it proved what is needed now (a second factor if the person has one, else the password)."""
+    candidates = [row.step_up_at] if row.step_up_at else []
+    proved = set(row.amr or [])
+    if has_factor:
+        proved.discard("pwd")      # a password alone is not enough once a second factor is set up
+    if proved:
+        candidates.append(row.auth_time)
+    return max(candidates) if candidates else None
+
+
+def is_fresh() -> bool:
+    at = proved_at(browser_session(), bool(factors()))
+    return at is not None and now() - at < timedelta(minutes=STEP_UP_MINUTES)
+
+
+def mark_proved() -> None:
+    browser_session().step_up_at = now()
+
+
+def fresh_proof_required(back: str | None = None, *, only_when_enrolled: bool = False
+                         ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Sensitive changes need a proof from the last few minutes; otherwise confirm first, then come back to
+    the page (`back`: the endpoint to return to after a stale POST; default the same address, as a GET).
+    A POST that arrives stale is not carried out: the person confirms and presses the button again.
+    `only_when_enrolled`: no proof is asked while the person has no second factor yet (first set-up)."""
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not (only_when_enrolled and not factors()) and not is_fresh():
+                if request.method == "GET":
+                    target = request.full_path.rstrip("?")
+                else:
+                    target = url_for(back) if back else request.path
+                return redirect(url_for("account.confirm", next=target))
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def safe_next(target: str | None) -> str:
+    """Only pages of Profile > Security may be returned to after a confirmation."""
+    if target and target.startswith("/account/") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("account.security")
+
+
+# --------------------------------------------------------------------------- audit + notice
+
+def record_change(event: str, **details: Any) -> None:
+    """Audit a change to the person's own security settings and email them a notice about it."""
+    person = user()
+    audit.record(db(), event, actor(f"user:{person.email}"), organisation_id=person.organisation_id,
+                 target_user_id=person.id, target=person.email, details=details)
+    notify_security_event(services(), person, NOTICES[event])
+
+
+def done(message: str) -> Any:
+    flash(message, "ok")
+    return redirect(url_for("account.security"))
+
+
+# --------------------------------------------------------------------------- back to the application
+
+def remember_return() -> None:
+    """`?client_id=...&return_to=URI` on Profile > Security: kept for this browser while it is one of
+    that client's registered URIs; anything else is ignored (never an open redirect)."""
+    if "client_id" not in request.args and "return_to" not in request.args:
+        return
+    link = _checked(request.args.get("client_id"), request.args.get("return_to"))
+    if link is None:
+        session.pop(RETURN_KEY, None)
+    else:
+        session[RETURN_KEY] = {"client_id": request.args["client_id"], "return_to": link[1]}
+
+
+def return_link() -> tuple[str, str] | None:
+    """(client name, URI) for a "Back to <client name>" link, re-checked against the registration now."""
+    kept = session.get(RETURN_KEY)
+    if not isinstance(kept, dict):
+        return None
+    return _checked(kept.get("client_id"), kept.get("return_to"))
+
+
+def _checked(client_id: str | None, return_to: str | None) -> tuple[str, str] | None:
+    if not client_id or not return_to or len(return_to) > 2000:
+        return None
+    client = db().scalar(sa.select(Client).where(Client.client_id == client_id, Client.is_active.is_(True)))
+    if client is None or client.organisation_id not in (None, user().organisation_id):
+        return None
+    registered = [*(client.redirect_uris or []), *(client.post_logout_redirect_uris or [])]
+    if return_to not in registered or urlsplit(return_to).scheme not in ("http", "https"):
+        return None
+    return client.name, return_to
