@@ -1,6 +1,7 @@
 """The application factory: builds the Flask app from a validated config (no globals, no defaults for secrets)."""
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from flask import Flask
@@ -50,6 +51,8 @@ def _configure(app: Flask, config: AppConfig) -> None:
         SESSION_COOKIE_SECURE=https,
         SESSION_COOKIE_PATH="/",
         REMEMBER_COOKIE_NAME="__Host-idp_remember" if https else "idp_remember",
+        REMEMBER_COOKIE_SECURE=https, REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_PATH="/",  # __Host- needs Secure and Path=/ (flask-login's defaults are not)
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
         PREFERRED_URL_SCHEME="https" if https else "http",
@@ -83,8 +86,20 @@ def _register(app: Flask, config: AppConfig) -> None:
     app.extensions["authlib.server"] = create_server(app, config)
     for bp in (oauth.bp, login.bp, account.bp):
         app.register_blueprint(bp)
+    _register_federation(app)
+    app.register_blueprint(import_module("idp.web.admin").bp)  # Administration (/admin) and /invitation
     for view in ("oauth.token", "oauth.revoke", "oauth.introspect", "oauth.userinfo", "oauth.authorize",
                  "oauth.end_session"):
         csrf.exempt(app.view_functions[view])
     errors.init_app(app)
     headers.init_app(app)
+    import_module("idp.observability").init_app(app)   # request ids + logs, /metrics, /healthz, /readyz
+    import_module("idp.ratelimit.web").init_app(app)   # 429 on sign-in, codes, /token, /introspect
+
+
+def _register_federation(app: Flask) -> None:
+    """Sign-in through upstream providers, and Administration > Settings > Single Sign-On."""
+    from idp.web import admin_sso, federation
+
+    app.register_blueprint(federation.bp)
+    app.register_blueprint(admin_sso.bp)

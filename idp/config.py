@@ -49,6 +49,7 @@ class PasswordsConfig:
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     min_length: int = 8
+    min_length_single_factor: int = 15     # when the password is the account's only factor (NIST SP 800-63B)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,65 @@ class LockoutConfig:
 
 
 @dataclass(frozen=True)
+class ProviderClaimsConfig:
+    """Which upstream ID token claims hold the person's details (`[providers.claims]`)."""
+
+    email: str = "email"
+    email_verified: str = "email_verified"   # Entra ID: "xms_edov" (an optional claim)
+    name: str = "name"
+    groups: str = ""                         # empty: groups are not taken from the provider
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """An upstream OpenID provider (Entra ID, Okta, ...) people of one organisation sign in through
+    (`[[providers]]`); rules beyond the types are in idp.federation.providers.provider_problems."""
+
+    organisation: str                        # slug: its users are provisioned there
+    name: str                                # stable id: [a-z0-9-], used in URLs and links to accounts
+    display_name: str                        # "Sign in with <display_name>"
+    issuer: str                              # discovery at <issuer>/.well-known/openid-configuration
+    client_id: str
+    client_secret: str = ""
+    token_endpoint_auth_method: str = "client_secret_basic"  # | client_secret_post | private_key_jwt
+    private_key_file: str = ""               # private_key_jwt: a PEM or JWK file
+    scopes: list[str] = field(default_factory=lambda: ["openid", "profile", "email"])
+    domains: list[str] = field(default_factory=list)
+    claims: ProviderClaimsConfig = field(default_factory=ProviderClaimsConfig)
+    link_existing_by_email: bool = False
+    second_factor: str = "upstream-or-local"  # upstream | stack | upstream-or-local
+    mfa_acr_values: list[str] = field(default_factory=list)
+    sso_only: bool = False
+    multi_tenant: bool = False               # Entra ID `organizations`/`common`: issuer has {tenantid}
+    allowed_tenants: list[str] = field(default_factory=list)
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Limits as "N/second|minute|hour|day" (or "N/<k>minutes"); "" switches that one off (idp.ratelimit)."""
+
+    enabled: bool = True
+    redis_url: str = ""                    # "" keeps the counters in the database
+    login_per_ip: str = "100/minute"
+    login_per_account: str = "20/minute"
+    second_factor_per_ip: str = "100/minute"
+    second_factor_per_account: str = "20/minute"
+    send_per_ip: str = "60/hour"
+    send_per_account: str = "20/hour"
+    token_per_ip: str = "1200/minute"
+    token_per_client: str = "1200/minute"
+    introspect_per_ip: str = "2400/minute"
+    introspect_per_client: str = "2400/minute"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"                   # text | json (one JSON object per line)
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class AppConfig:
     issuer: str
     secrets: SecretsConfig
@@ -148,6 +208,9 @@ class AppConfig:
     email: EmailConfig = field(default_factory=EmailConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    providers: list[ProviderConfig] = field(default_factory=list)
 
     @property
     def is_https(self) -> bool:
@@ -214,6 +277,8 @@ def _from_env(raw: str, hint: Any, key: str) -> Any:
             raise ConfigError(f"environment: {key}: expected {hint.__name__}, got {raw!r}") from None
     if typing.get_origin(hint) is dict:
         raise ConfigError(f"environment: {key}: tables can only be set in the config file")
+    if typing.get_origin(hint) is list:
+        raise ConfigError(f"environment: {key}: arrays can only be set in the config file")
     return raw
 
 
@@ -241,6 +306,8 @@ def _build(cls: type, data: Any, where: str, prefix: str) -> Any:
 def _value(hint: Any, value: Any, where: str, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where, f"{key}.")
+    if typing.get_origin(hint) is list:
+        return _list(typing.get_args(hint)[0], value, where, key)
     if typing.get_origin(hint) is dict:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{where}: {key}: expected a table of strings")
@@ -254,6 +321,14 @@ def _value(hint: Any, value: Any, where: str, key: str) -> Any:
         got = type(value).__name__
         raise ConfigError(f"{where}: {key}: expected {_type_name(expected)}, got {got} {value!r}")
     return value
+
+
+def _list(item: Any, value: Any, where: str, key: str) -> list[Any]:
+    """An array: of tables (`[[key]]`, each checked like a section, `key[2].name` in errors) or of values."""
+    if not isinstance(value, list):
+        expected = f"an array of tables ([[{key}]])" if dataclasses.is_dataclass(item) else "an array"
+        raise ConfigError(f"{where}: {key}: expected {expected}, got {type(value).__name__} {value!r}")
+    return [_value(item, element, where, f"{key}[{index}]") for index, element in enumerate(value)]
 
 
 def _type_name(t: type) -> str:
@@ -284,6 +359,46 @@ def _check(config: AppConfig, where: str) -> None:
     if config.totp.digits not in (6, 7, 8):
         raise ConfigError(f"{where}: totp.digits: must be 6, 7 or 8")
     _check_kek(config.secrets.key_encryption_key, where)
+    _check_hardening(config, where)
+    _check_providers(config, where)
+
+
+def _check_providers(config: AppConfig, where: str) -> None:
+    """The rules of idp.federation.providers (shared with Administration > Settings > Single Sign-On)."""
+    from idp.federation.providers import config_problems
+
+    problems = config_problems(config.providers)
+    if problems:
+        key, reason = problems[0]
+        raise ConfigError(f"{where}: {key}: {reason}")
+
+
+def _check_hardening(config: AppConfig, where: str) -> None:
+    """[rate_limit], [logging], password lengths and the connection pool (production hardening)."""
+    from idp.ratelimit.limits import LIMIT_FIELDS, LimitError, parse_limit
+
+    for name in LIMIT_FIELDS:
+        try:
+            parse_limit(getattr(config.rate_limit, name))
+        except LimitError as exc:
+            raise ConfigError(f"{where}: rate_limit.{name}: {exc}") from None
+    url = config.rate_limit.redis_url
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{where}: rate_limit.redis_url: must start with redis://, rediss:// or unix:// (got {url!r})")
+    _check_choice(where, "logging.format", config.logging.format, ("text", "json"))
+    _check_choice(where, "logging.level", config.logging.level, ("DEBUG", "INFO", "WARNING", "ERROR"))
+    pw = config.passwords
+    if not 8 <= pw.min_length <= 64:
+        raise ConfigError(f"{where}: passwords.min_length: must be between 8 and 64 (NIST SP 800-63B)")
+    if not pw.min_length <= pw.min_length_single_factor <= 64:
+        raise ConfigError(f"{where}: passwords.min_length_single_factor: must be between min_length and 64")
+    db, server = config.database, config.server
+    threads = server.threads if server.worker_class == "gthread" else 1
+    if threads < 1 or server.workers < 1:
+        raise ConfigError(f"{where}: server.workers and server.threads: must be at least 1")
+    if db.pool_size < 1 or db.pool_size + db.max_overflow < threads:
+        raise ConfigError(f"{where}: database.pool_size + database.max_overflow: must be at least server.threads "
+                          f"({threads}): every thread of a worker may hold a connection")
 
 
 def _check_choice(where: str, key: str, value: str, choices: tuple[str, ...]) -> None:

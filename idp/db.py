@@ -17,8 +17,12 @@ def create_engine(config: DatabaseConfig) -> sa.Engine:
     url = make_url(config.url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, config)
+    # pre-ping: a connection that died with a restarted or failed-over server is replaced at checkout, so
+    # the process recovers by itself; connect_timeout: an unreachable server fails a request (503) within
+    # seconds instead of holding a worker until gunicorn kills it
+    connect_args = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
     return sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
-                            pool_pre_ping=True, echo=config.echo)
+                            pool_pre_ping=True, pool_timeout=10, echo=config.echo, connect_args=connect_args)
 
 
 def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:

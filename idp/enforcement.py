@@ -18,12 +18,16 @@ def has_second_factor(db: Session, user: User) -> bool:
 
 
 def grace_deadline(user: User) -> datetime | None:
-    """When the user's grace period ends: from enforcement or the user's creation, whichever is later."""
+    """When the user's grace period ends: from enforcement or the user's creation, whichever is later;
+    at once after an administrator reset their second factors (while enforced); an extension wins."""
     org = user.organisation
     if not org.require_2fa or org.enforced_since is None:
         return None
     start = max(org.enforced_since, user.created_at)
     deadline = start + timedelta(days=org.grace_days)
+    reset = user.second_factor_reset_at
+    if reset is not None and reset >= start:    # an admin reset while enforced: no grace left
+        deadline = min(deadline, reset)
     if user.grace_extended_until and user.grace_extended_until > deadline:
         deadline = user.grace_extended_until
     return deadline
@@ -118,10 +122,12 @@ def explain(db: Session, user: User, now: datetime) -> list[str]:
     elif status.state is Enforcement.REQUIRED and not enrolled:
         lines.append("The grace period is over: at the next sign-in the user must set up a second factor "
                      "before anything else.")
+    if user.second_factor_reset_at and not enrolled:
+        lines.append(f"An administrator reset the user's two-factor authentication on "
+                     f"{user.second_factor_reset_at:%Y-%m-%d %H:%M} UTC.")
     if not user.is_active:
         lines.append("The account is disabled: the user cannot sign in at all.")
     if user.password_hash is None:
         lines.append("The user has not chosen a password yet (invitation not accepted).")
-    # Placeholder until federated sign-in (SSO) exists: then MFA may be handled by the upstream provider.
-    lines.append("Signs in here (local login, no SSO): this organisation's 2FA applies in full.")
+    lines.append("Local login (no SSO): this organisation's 2FA applies in full to sign-ins with the password.")
     return lines

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
-import signal
-
 import os
+import shutil
+import signal
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
@@ -22,7 +23,8 @@ class IdpGunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings of newer gunicorn versions are skipped on older ones
+                self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201
         return build_wsgi_app(self.config_path)
@@ -57,11 +59,57 @@ def build_wsgi_app(config_path: str | None):  # noqa: ANN201
 def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: int, workers: int) -> None:
     """Check everything in the parent first, so a bad config or policy stops the start, then serve."""
     from idp.app import create_app
+    from idp.observability.logging import gunicorn_logconfig
 
-    create_app(config)  # raises on invalid policy files: refuse to start
-    options = {
-        "bind": f"{host}:{port}", "workers": workers, "worker_class": config.server.worker_class,
-        "threads": config.server.threads, "timeout": config.server.timeout, "preload_app": False,
-        "accesslog": "-", "errorlog": "-", "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
-    }
-    IdpGunicorn(config_path, options).run()
+    metrics_dir = prepare_metrics_dir()  # before any app exists: every worker writes its metrics there
+    try:
+        create_app(config)  # raises on invalid policy files: refuse to start
+        log.info("serving on %s:%s with %s %s worker(s) x %s thread(s); database pool %s+%s per worker",
+                 host, port, workers, config.server.worker_class,
+                 config.server.threads if config.server.worker_class == "gthread" else 1,
+                 config.database.pool_size, config.database.max_overflow)
+        options = {
+            "bind": f"{host}:{port}", "workers": workers, "worker_class": config.server.worker_class,
+            "threads": config.server.threads, "timeout": config.server.timeout, "preload_app": False,
+            "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.observability
+            "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
+            "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
+            "child_exit": _child_exit,
+            # gunicorn >= 25: no runtime control socket (one fixed path per OS user: two servers on one
+            # host would take over each other's; and nobody should resize an IdP through a side door)
+            "control_socket_disable": True,
+        }
+        IdpGunicorn(config_path, options).run()
+    finally:
+        metrics_dir.cleanup()
+
+
+class _MetricsDir:
+    def __init__(self, path: str, owned: bool) -> None:
+        self.path, self.owned = path, owned
+
+    def cleanup(self) -> None:
+        if self.owned:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_metrics_dir() -> _MetricsDir:
+    """PROMETHEUS_MULTIPROC_DIR for the workers: the one in the environment (emptied: values of an earlier
+    run must not be added to this one's), else a new temporary folder removed when the server stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        return _MetricsDir(given, owned=False)
+    path = tempfile.mkdtemp(prefix="idp-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return _MetricsDir(path, owned=True)
+
+
+def _child_exit(server, worker) -> None:  # noqa: ANN001
+    """A worker ended: its live gauges go (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -73,7 +73,7 @@ def explain(state: CliState, email: str, client_id: str | None, provider: str | 
         summary = {"user": user.email, "organisation": user.organisation.slug, "flow": name,
                    "enforcement": status.state.value, "grace_days_left": status.days_left,
                    "enforcement_reason": status.reason, "provider": provider,
-                   "scenario": _scenario(provider)}
+                   "scenario": _scenario(provider, db, config)}
     _print(summary, lines, as_json)
 
 
@@ -90,7 +90,7 @@ def _flow_name(config, client_id: str | None, provider: str | None, org: str) ->
     return flows.flow_for(config.policy, client_id, org)
 
 
-def _scenario(provider: str | None) -> str | None:
+def _scenario(provider: str | None, db, config) -> str | None:  # noqa: ANN001
     """The federation scenario's words, when federation is installed and the provider is known."""
     if not provider:
         return None
@@ -100,7 +100,7 @@ def _scenario(provider: str | None) -> str | None:
         return None
     from idp.federation.providers import scenario_for
     try:
-        return scenario_for(provider)[1]
+        return scenario_for(provider, db, config)[1]
     except LookupError as exc:
         raise click.BadParameter(str(exc), param_hint="--provider") from None
 

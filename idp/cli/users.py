@@ -50,6 +50,11 @@ def read_password(from_stdin: bool) -> str | None:
 def create(state: CliState, email: str, name: str, org_slug: str | None, admin: bool, password_stdin: bool) -> None:
     """Create an account for EMAIL."""
     password = read_password(password_stdin)
+    if password is not None:
+        from idp.security.password_policy import check_new_password
+        problems = check_new_password(password, single_factor=True, email=email, config=state.config.passwords)
+        if problems:  # a new account has no second factor yet
+            raise click.UsageError("the password was refused: " + " ".join(problems))
     with state.session() as db:
         org = organisation(db, org_slug)
         try:

@@ -3,14 +3,17 @@ from .audit import AuditChainHead, AuditEvent
 from .base import Base
 from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
+from .federation import UpstreamIdentity, UpstreamProvider
 from .invitation import Invitation
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
 from .org import Organisation, OrganisationDomain
+from .rate_limit import RateLimitBucket
 from .session import BrowserSession, LoginTransaction
 from .user import User, UserGroup, UserPermission
 
 __all__ = [
     "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
-    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RecoveryCode",
-    "SecondFactor", "SigningKey", "Token", "UsedNonce", "User", "UserGroup", "UserPermission",
+    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
+    "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
+    "UserGroup", "UserPermission",
 ]

@@ -27,6 +27,9 @@ class User(Base):
     preferred_method: Mapped[str | None] = mapped_column(sa.String(40))
     exempt_from_2fa: Mapped[bool] = mapped_column(default=False)
     grace_extended_until: Mapped[datetime | None]
+    # an administrator removed every second factor ("Reset Two-Factor Authentication"): while the
+    # organisation requires 2FA the user gets no grace period and must set up a new one at once
+    second_factor_reset_at: Mapped[datetime | None]
     # second-factor failures across sign-ins (all OTP methods together), apart from password failures
     otp_failures: Mapped[int] = mapped_column(default=0)
     otp_locked_until: Mapped[datetime | None]

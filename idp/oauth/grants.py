@@ -89,7 +89,8 @@ def make_refresh_grant(db: DbProvider):
 
         def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
             client_id = self.request.client.client_id if self.request.client else self.request.payload.client_id
-            return tokens.find_refresh_token(db(), refresh_token, client_id)
+            row = tokens.find_refresh_token(db(), refresh_token, client_id)
+            return row if row is not None and row.user.is_active else None  # a disabled user: invalid_grant
 
         def authenticate_user(self, refresh_token: Token):  # noqa: ANN201
             if not tokens.mark_rotated(db(), refresh_token):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -53,6 +54,7 @@ class LoadedKeys:
     signing: dict[str, object]   # alg -> joserfc key with private part
     jwks: dict                   # the public JWK set document
     version: tuple
+    public: KeySet | None = None  # the same as joserfc keys, to verify what we signed (id_token_hint)
 
 
 class KeyRing:
@@ -65,10 +67,14 @@ class KeyRing:
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self, db: Session) -> LoadedKeys:
+    def get(self, db: Session | Callable[[], Session]) -> LoadedKeys:
+        """The keys; `db` is a session, or a function giving one (called only when the table is checked,
+        so that serving the JWKS from the cache opens no database session at all)."""
         if self._loaded is not None and time.monotonic() - self._checked_at < self._interval:
             return self._loaded
         with self._lock:
+            if callable(db):
+                db = db()
             version = _version(db)
             if self._loaded is None or self._loaded.version != version:
                 self._loaded = self._load(db, version)
@@ -88,7 +94,8 @@ class KeyRing:
                 published.append(row.public_jwk)
         if not all(alg in signing for alg in SUPPORTED_ALGS):
             raise RuntimeError("no active signing key; run `idp db upgrade` or `idp keys rotate`")
-        return LoadedKeys(signing=signing, jwks={"keys": published}, version=version)
+        jwks = {"keys": published}
+        return LoadedKeys(signing=signing, jwks=jwks, version=version, public=KeySet.import_key_set(jwks))
 
     def _private(self, row: SigningKey) -> dict:
         return json.loads(self._kek.decrypt(row.private_jwk_encrypted))
@@ -104,7 +111,7 @@ def _version(db: Session) -> tuple:
 
 
 def public_key_set(keys: LoadedKeys) -> KeySet:
-    return KeySet.import_key_set(keys.jwks)
+    return keys.public or KeySet.import_key_set(keys.jwks)
 
 
 __all__ = ["KeyRing", "LoadedKeys", "create_signing_key", "ensure_signing_keys", "rotate_keys",

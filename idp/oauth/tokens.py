@@ -4,16 +4,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from idp.clock import now
-from idp.models import AuthorizationCode, Token
+from idp.models import AuthorizationCode, Token, User
 from idp.security.secrets import digest, new_token
+
+
+def _with_user(relationship):  # noqa: ANN001, ANN202
+    """Load the row's user in the same query, but not the user's organisation, groups and permissions
+    (they load if something asks): one query instead of four on the hot paths (token, refresh, userinfo)."""
+    return joinedload(relationship).options(lazyload(User.organisation), lazyload(User.groups),
+                                            lazyload(User.permissions))
 
 
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
     """Return the code's row and mark it used, atomically; a second use revokes what it issued."""
-    row = db.scalar(sa.select(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code)))
+    row = db.scalar(sa.select(AuthorizationCode).options(_with_user(AuthorizationCode.user))
+                    .where(AuthorizationCode.code_digest == digest(code)))
     if row is None or row.client_id != client_id:
         return None
     current = now()
@@ -41,7 +49,8 @@ def revoke_tokens(db: Session, *where: sa.ColumnElement[bool]) -> int:
 
 def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
     """The token row for a refresh token; a reused (already rotated) one revokes its whole family."""
-    row = db.scalar(sa.select(Token).where(Token.refresh_token_digest == digest(refresh_token)))
+    row = db.scalar(sa.select(Token).options(_with_user(Token.user))
+                    .where(Token.refresh_token_digest == digest(refresh_token)))
     if row is None or row.client_id != client_id:
         return None
     if row.refresh_used_at is not None:
@@ -65,7 +74,8 @@ def mark_rotated(db: Session, row: Token) -> bool:
 
 def find_access_token(db: Session, access_token: str) -> Token | None:
     """A live (unexpired, unrevoked) access token's row, or None."""
-    row = db.scalar(sa.select(Token).where(Token.access_token_digest == digest(access_token)))
+    row = db.scalar(sa.select(Token).options(_with_user(Token.user))
+                    .where(Token.access_token_digest == digest(access_token)))
     if row is None or row.revoked_at is not None or row.access_expires_at <= now():
         return None
     return row
@@ -73,13 +83,30 @@ def find_access_token(db: Session, access_token: str) -> Token | None:
 
 def find_any_token(db: Session, value: str, hint: str | None) -> Token | None:
     """For revocation/introspection: look the value up as the hinted kind first, then the other."""
+    found = find_token_and_kind(db, value, hint)
+    return found[0] if found else None
+
+
+def find_token_and_kind(db: Session, value: str, hint: str | None) -> tuple[Token, str] | None:
+    """The row holding `value` and which of its two values it is ("access_token" / "refresh_token")."""
     kinds = ["refresh_token", "access_token"] if hint == "refresh_token" else ["access_token", "refresh_token"]
     for kind in kinds:
         column = Token.refresh_token_digest if kind == "refresh_token" else Token.access_token_digest
-        row = db.scalar(sa.select(Token).where(column == digest(value)))
+        row = db.scalar(sa.select(Token).options(_with_user(Token.user)).where(column == digest(value)))
         if row is not None:
-            return row
+            return row, kind
     return None
+
+
+def is_live(row: Token, kind: str) -> bool:
+    """Would this value be accepted now? An access token until it expires; a refresh token until it is
+    rotated or expires; neither once revoked or when the user is disabled."""
+    if row.revoked_at is not None or not row.user.is_active:
+        return False
+    current = now()
+    if kind == "refresh_token":
+        return row.refresh_used_at is None and row.refresh_expires_at is not None and row.refresh_expires_at > current
+    return row.access_expires_at > current
 
 
 def new_family_id() -> str:

@@ -3,11 +3,30 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 log = logging.getLogger("idp.web")
+
+
+BACK_CHANNEL = {"oauth.token", "oauth.introspect", "oauth.revoke", "oauth.userinfo"}
+
+
+def _drop_database_session() -> None:
+    """Roll back and forget the request's session, so that the commit after the response is not tried on a
+    dead connection (that would turn this 503 into a 500)."""
+    session_ = g.pop("db", None)
+    if session_ is None:
+        return
+    try:
+        session_.rollback()
+    except SQLAlchemyError:
+        pass
+    try:
+        session_.close()
+    except SQLAlchemyError:
+        pass
 
 
 def init_app(app: Flask) -> None:
@@ -30,9 +49,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(error: OperationalError):  # noqa: ANN202
         log.error("database unavailable during %s %s: %s", request.method, request.path, error.__class__.__name__)
+        _drop_database_session()
+        # the page must not need the database: no signed-in user is loaded for the menu
+        g._login_user = current_app.login_manager.anonymous_user()
+        if request.endpoint in BACK_CHANNEL:
+            response = jsonify(error="temporarily_unavailable",
+                               error_description="The service cannot reach its database; try again shortly.")
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Retry-After"] = "30"
+            return response, 503
         return render_template("error.html", title="Temporarily unavailable",
                                message="The service cannot reach its database right now. "
-                                       "Nothing was changed. Please try again in a minute."), 503
+                                       "Nothing was changed. Please try again in a minute."), 503, {"Retry-After": "30"}
 
     @app.errorhandler(500)
     def server_error(error):  # noqa: ANN001, ANN202

@@ -152,3 +152,14 @@ def test_code_is_stored_only_as_a_digest(rp, services):
     with services.database.session() as db:
         row = db.scalar(sa.select(AuthorizationCode))
         assert row.code_digest != done.code and done.code not in str(row.__dict__)
+
+
+def test_public_clients_always_need_pkce(make_rp, alice, services):
+    rp = make_rp(public=True, require_pkce=False)            # the flag cannot switch PKCE off for them
+    params, _ = rp.params(pkce=False)
+    page = rp.open_authorize(params)
+    assert page.location and page.location.startswith(rp.reg.redirect_uri)
+    from tests.support.oidc_client import query_of
+
+    assert query_of(page.location)["error"] == "invalid_request"
+    assert counts(services)["codes"] == 0

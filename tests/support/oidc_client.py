@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -172,7 +171,3 @@ class Rp:
 
         head = id_token.split(".")[0]
         return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-
-
-def now_ts() -> int:
-    return int(time.time())

@@ -1,15 +1,21 @@
-"""Step `password`: the email address and password; identifies the person signing in."""
+"""Step `password`: the email address and password; identifies the person signing in.
+
+Home-realm discovery: an email address whose domain belongs to an upstream provider, typed without a
+password, goes to that provider (the page also offers a "Sign in with ..." button per provider); for
+an SSO-only domain the password is never checked: those people sign in through their provider only."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from idp import accounts
+from idp.federation import providers
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
 
 WRONG = "The email address or password is not correct."
+FEDERATE = "/login/federate?provider={name}"   # idp.web.federation: "Sign in with <display name>"
 
 
 @register_step
@@ -27,7 +33,10 @@ class PasswordStep(Step):
         return Outcome.challenge()
 
     def view(self, ctx: FlowContext) -> dict:
-        return {"email": ctx.user.email if ctx.user else ctx.step_state.get("email", "")}
+        offered = providers.all_providers(ctx.db, ctx.config, enabled_only=True)
+        return {"email": ctx.user.email if ctx.user else ctx.step_state.get("email", ""),
+                "providers": [(p.name, p.display_name) for p in offered],
+                "home_realm": any(p.domains for p in offered)}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
         email = (form.get("email") or "").strip()
@@ -35,7 +44,11 @@ class PasswordStep(Step):
         ctx.step_state["email"] = email[:320]
         if ctx.user is not None and accounts.normalise_email(email) != ctx.user.email:
             return Outcome.retry("Sign in as the account this request is for.", email=email)
+        provider = providers.for_email(ctx.db, ctx.config, email)
+        if provider is not None and (provider.sso_only or not password):
+            return Outcome.external(FEDERATE.format(name=provider.name))
         user = accounts.check_password(ctx.db, ctx.services.passwords, email, password)
         if user is None:
-            return Outcome.retry(WRONG, email=email)
+            hint = f" You can also sign in with {provider.display_name}." if provider is not None else ""
+            return Outcome.retry(WRONG + hint, email=email)
         return Outcome.success(*self.amr, user_id=user.id)

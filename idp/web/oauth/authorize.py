@@ -162,9 +162,9 @@ def rebuild_request(params: dict[str, str]):  # noqa: ANN201
 def _error(error: OAuth2Error) -> Response:
     """Redirect back with the error when the redirect URI is known good; otherwise an error page.
     The redirect carries error, error_description, state and iss (RFC 9207 §2: error responses too)."""
+    if error.error in DESCRIPTIONS and (not error.description or error.error == "unsupported_response_type"):
+        error.description = DESCRIPTIONS[error.error]
     if getattr(error, "redirect_uri", None):
-        if error.error in DESCRIPTIONS and (not error.description or error.error == "unsupported_response_type"):
-            error.description = DESCRIPTIONS[error.error]
         response = server().handle_error_response(request, error)
         if response.location:
             response.location = add_params_to_uri(response.location, {"iss": services().config.issuer})

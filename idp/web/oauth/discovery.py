@@ -71,5 +71,5 @@ def openid_configuration() -> Response:
 
 @bp.get("/jwks")
 def jwks() -> Response:
-    keys = services().keys.get(db())
+    keys = services().keys.get(db)
     return _json("jwks", keys.version, lambda: keys.jwks)

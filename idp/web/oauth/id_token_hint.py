@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
+from idp.oauth.keys import public_key_set
 from idp.web.context import db, services
 
 
 def hinted_claims(hint: str) -> dict | None:
     """The claims of an ID token we signed, or None when it is not one."""
-    keys = services().keys.get(db())
+    keys = services().keys.get(db)
     try:
-        token = jwt.decode(hint, KeySet.import_key_set(keys.jwks), algorithms=["RS256", "ES256"])
+        token = jwt.decode(hint, public_key_set(keys), algorithms=["RS256", "ES256"])
     except (JoseError, ValueError):
         return None
     if token.claims.get("iss") != services().config.issuer:

@@ -23,6 +23,9 @@ def end_session() -> Response:
     if params.get("id_token_hint") and claims is None:
         return _page("error.html", "The sign-out request is not valid",
                      "The application sent an ID token this identity provider did not issue.", 400)
+    if claims and params.get("client_id") and params["client_id"] != _audience(claims):
+        return _page("error.html", "The sign-out request is not valid",
+                     "The ID token was issued to another application than the one asking.", 400)
     client = _client(params.get("client_id") or _audience(claims))
     target = params.get("post_logout_redirect_uri")
     if target and (client is None or target not in client.post_logout_redirect_uris):
@@ -31,11 +34,25 @@ def end_session() -> Response:
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
     if claims is None and not confirmed:
         return render_template("logout_confirm.html", params=dict(params))
+    if claims is None and not _csrf_ok():  # our own confirmation form (the endpoint is CSRF-exempt for RPs)
+        return _page("error.html", "This form has expired",
+                     "Go back, reload the page and try again. You are still signed in.", 400)
     _sign_out()
     if target:
         state = params.get("state")
         return redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
     return _page("signed_out.html", "You are signed out", "You can close this window.", 200)
+
+
+def _csrf_ok() -> bool:
+    from flask_wtf.csrf import validate_csrf
+    from wtforms import ValidationError
+
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
 
 
 def _audience(claims: dict | None) -> str | None:

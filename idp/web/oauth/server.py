@@ -13,7 +13,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import Flask
+from flask import Flask, g
 from flask import request as flask_request
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -57,7 +57,11 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
 
 def query_client(client_id: str) -> Client | None:
-    client = db().scalar(sa.select(Client).where(Client.client_id == client_id))
+    """The active client; looked up once per request (authlib asks several times while validating)."""
+    known = g.setdefault("idp_clients", {})
+    if client_id not in known:
+        known[client_id] = db().scalar(sa.select(Client).where(Client.client_id == client_id))
+    client = known[client_id]
     return client if client is not None and client.is_active else None
 
 
@@ -98,18 +102,37 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
+    """RFC 7662 for the client's own tokens; `active` says whether the presented value (access or
+    refresh token) would be accepted now: a rotated refresh token is inactive even while its access
+    token still lives, and the other way round."""
+
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return tokens.find_any_token(db(), token_string, token_type_hint)
+        found = tokens.find_token_and_kind(db(), token_string, token_type_hint)
+        if found is None:
+            return None
+        row, kind = found
+        row.presented_kind = kind  # not a column: which of the row's two values was presented
+        return row
 
     def check_permission(self, token: Token, client: Client, request) -> bool:  # noqa: ANN001
         return token.client_id == client.client_id
 
+    def create_introspection_payload(self, token: Token | None) -> dict:
+        if token is None or not tokens.is_live(token, token.presented_kind):
+            return {"active": False}
+        return self.introspect_token(token)
+
     def introspect_token(self, token: Token) -> dict:
-        return {"active": True, "client_id": token.client_id, "token_type": "Bearer", "scope": token.scope,
-                "sub": token.user.subject, "aud": token.client_id, "iss": services().config.issuer,
-                "exp": int(token.access_expires_at.timestamp()), "iat": int(token.issued_at.timestamp())}
+        refresh = token.presented_kind == "refresh_token"
+        expires = token.refresh_expires_at if refresh else token.access_expires_at
+        payload = {"active": True, "client_id": token.client_id, "scope": token.scope,
+                   "sub": token.user.subject, "aud": token.client_id, "iss": services().config.issuer,
+                   "exp": int(expires.timestamp()), "iat": int(token.issued_at.timestamp())}
+        if not refresh:
+            payload["token_type"] = "Bearer"
+        return payload
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -159,7 +182,7 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
         return client.issue_refresh_tokens or "offline_access" in scope.split() or config.tokens.refresh_for_all_clients
 
     def signing_key(alg: str):  # noqa: ANN202
-        return services().keys.get(db()).signing[alg]
+        return services().keys.get(db).signing[alg]
 
     code_grant = make_code_grant(db, config.tokens.authorization_code_ttl, issues_refresh)
     server.register_grant(code_grant, [PkceS256(required=True),

@@ -1,0 +1,201 @@
+"""Fixed-window counters shared by every worker and server process.
+
+A check is (rule, scope, value, limit): "at most 20 sign-in attempts per minute for this account". Each
+request moves its counters by one in a single atomic statement per counter, and is refused when any of
+them went over its limit; `Retry-After` is the time left in the fullest window.
+
+Backends:
+- `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), one
+  `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING count` per counter
+  on PostgreSQL and SQLite (>= 3.35), in its own short transaction: the count is visible to every worker at
+  once and survives a request that is rolled back. Counters are taken in key order (no deadlocks between
+  two requests that share two keys); expired rows are deleted every few hundred calls.
+- `RedisBackend` (`[rate_limit] redis_url`): `SET key 0 EX ttl NX` + `INCR key` in one MULTI/EXEC (the
+  window start is part of the key).
+
+Values (IP addresses, email addresses, client ids) are stored only as SHA-256 digests.
+Errors of the backend are not swallowed: a limiter that cannot count refuses (fail closed).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from idp.clock import now as clock_now
+
+from .limits import Limit
+
+log = logging.getLogger("idp.ratelimit")
+
+PURGE_EVERY = 500          # calls of one process between deletions of expired database rows
+REDIS_PREFIX = "idp:rl:"
+
+
+class LimiterUnavailable(Exception):
+    """The counters cannot be reached (Redis down): the request must be refused, not let through."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One counter to move: `rule` ("login"), `scope` ("ip", "account", "client"), the value and its limit."""
+
+    rule: str
+    scope: str
+    value: str
+    limit: Limit
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(self.value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        return f"{self.rule}:{self.scope}:{self.limit.seconds}:{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    key: str
+    window_start: int       # epoch seconds, a multiple of the window length
+    seconds: int            # the window length
+    expires_at: datetime    # end of the window (+ a little): the row/key may go after that
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    retry_after: int = 0                  # seconds until the fullest exceeded window ends
+    exceeded: tuple[Check, ...] = ()
+    counts: tuple[int, ...] = ()          # per check, after this request
+
+
+class Backend(Protocol):
+    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
+        """Add one to each bucket; the new counts, in the same order."""
+
+    def problem(self) -> str | None:
+        """None when the backend can count, else why not (for /readyz)."""
+
+
+class DatabaseBackend:
+    """Counters in `rate_limit_bucket`, through the application's engine (its own connection)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        if engine.dialect.name not in ("postgresql", "sqlite"):
+            raise ValueError(f"rate limits in the database need PostgreSQL or SQLite, not {engine.dialect.name}")
+        self.engine = engine
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def _insert(self):  # noqa: ANN202
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert
+
+    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
+        from idp.models import RateLimitBucket
+
+        table = RateLimitBucket.__table__
+        insert = self._insert()
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # a counter lost in a crash costs nothing: don't wait for the WAL flush (this transaction only)
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            for bucket in sorted(buckets, key=lambda b: (b.key, b.window_start)):
+                statement = insert(table).values(key=bucket.key, window_start=bucket.window_start, count=1,
+                                                 expires_at=bucket.expires_at)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[table.c.key, table.c.window_start],
+                    set_={"count": table.c.count + 1}).returning(table.c.count)
+                counts[f"{bucket.key}@{bucket.window_start}"] = conn.execute(statement).scalar_one()
+        self._maybe_purge()
+        return [counts[f"{b.key}@{b.window_start}"] for b in buckets]
+
+    def _maybe_purge(self) -> None:
+        with self._lock:
+            self._calls += 1
+            if self._calls % PURGE_EVERY:
+                return
+        self.purge()
+
+    def purge(self) -> int:
+        """Delete the rows of windows that ended; the number deleted."""
+        from idp.models import RateLimitBucket
+
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(RateLimitBucket).where(RateLimitBucket.expires_at < clock_now())).rowcount
+
+    def problem(self) -> str | None:
+        return None  # the database itself is checked by /readyz
+
+
+class RedisBackend:
+    """Counters in Redis (`[rate_limit] redis_url`); short timeouts so a dead Redis fails fast."""
+
+    def __init__(self, url: str, timeout: float = 1.0) -> None:
+        import redis
+
+        self._errors = (redis.exceptions.RedisError, OSError)
+        self.prefix = REDIS_PREFIX
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            for bucket in buckets:
+                name = f"{self.prefix}{bucket.key}:{bucket.window_start}"
+                # the window's key is never reused (its start is in the name): keeping it a window longer
+                # than needed makes the count immune to clock differences between servers and Redis
+                pipe.set(name, 0, ex=bucket.seconds + 60, nx=True)
+                pipe.incr(name)
+            results = pipe.execute()
+        except self._errors as exc:
+            raise LimiterUnavailable(f"Redis: {type(exc).__name__}") from exc
+        return [int(value) for value in results[1::2]]
+
+    def problem(self) -> str | None:
+        try:
+            self.client.ping()
+        except self._errors as exc:
+            return f"rate-limit Redis unreachable ({type(exc).__name__})"
+        return None
+
+
+class Limiter:
+    """Moves the counters of a request's checks and says whether it may go on."""
+
+    def __init__(self, backend: Backend, clock: Callable[[], datetime] = clock_now) -> None:
+        self.backend = backend
+        self.clock = clock
+
+    def hit(self, checks: Sequence[Check]) -> Verdict:
+        if not checks:
+            return Verdict(True)
+        current = self.clock().astimezone(UTC)
+        epoch = current.timestamp()
+        buckets = []
+        for check in checks:
+            start = int(epoch // check.limit.seconds) * check.limit.seconds
+            end = datetime.fromtimestamp(start + check.limit.seconds, tz=UTC)
+            buckets.append(Bucket(check.key, start, check.limit.seconds, end + timedelta(seconds=1)))
+        counts = self.backend.hit(buckets)
+        exceeded = tuple(c for c, n in zip(checks, counts) if n > c.limit.count)
+        if not exceeded:
+            return Verdict(True, counts=tuple(counts))
+        retry = max(b.window_start + c.limit.seconds - epoch
+                    for c, b, n in zip(checks, buckets, counts) if n > c.limit.count)
+        return Verdict(False, retry_after=max(1, math.ceil(retry)), exceeded=exceeded, counts=tuple(counts))
+
+
+def build_limiter(database_engine: sa.Engine, redis_url: str) -> Limiter:
+    """Redis when a URL is configured, else the database."""
+    backend: Backend = RedisBackend(redis_url) if redis_url else DatabaseBackend(database_engine)
+    return Limiter(backend)

@@ -1,0 +1,195 @@
+"""The Flask side of rate limiting: a `before_request` hook keyed on `request.endpoint`, and the 429s.
+
+Which counters a request moves (each rule per client IP and per account or client, limits in [rate_limit]):
+
+| endpoint                               | rule            | second key                                    |
+|----------------------------------------|-----------------|-----------------------------------------------|
+| POST /login, nobody identified yet     | `login`         | the posted `email` (normalised)               |
+| POST /login, the user is known         | `second_factor` | the login transaction's user                  |
+| POST /login/resend, POST /login/choose | `send`          | the login transaction's user (when known)     |
+| POST /token                            | `token`         | the client_id (Basic auth, form or assertion) |
+| POST /introspect                       | `introspect`    | the client_id                                 |
+
+"The user is known" is decided on the server from the login transaction (not from the form), so a second-
+factor guess cannot be made to count as something else. A refused request stops here: the view does not
+run, so nothing else changes (no step runs, no failure is counted, no code is sent, no audit entry).
+Browsers get a page saying how long to wait; /token and /introspect get JSON `too_many_requests`. Both
+carry `Retry-After` (seconds)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from urllib.parse import unquote
+
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, render_template, request, session
+
+from idp.accounts import normalise_email
+from idp.config import RateLimitConfig
+
+from .limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
+from .limits import RULES, Limit, parse_limit
+
+log = logging.getLogger("idp.ratelimit")
+
+LOGIN_ENDPOINTS = {"login.submit"}
+SEND_ENDPOINTS = {"login.resend", "login.choose"}
+CLIENT_ENDPOINTS = {"oauth.token": "token", "oauth.introspect": "introspect"}
+JSON_ENDPOINTS = set(CLIENT_ENDPOINTS)
+TX_SESSION_KEY = "login_tx"     # idp.web.login.session_state.TX_KEY
+
+
+def rules_from_config(config: RateLimitConfig) -> dict[str, tuple[Limit | None, Limit | None]]:
+    return {rule: (parse_limit(getattr(config, ip_key)), parse_limit(getattr(config, other_key)))
+            for rule, (ip_key, other_key) in RULES.items()}
+
+
+def limiter(app: Flask) -> Limiter | None:
+    return app.extensions.get("idp.ratelimit")
+
+
+def init_app(app: Flask) -> None:
+    services = app.extensions["idp"]
+    config = services.config.rate_limit
+    if not config.enabled:
+        return
+    rules = rules_from_config(config)
+    app.extensions["idp.ratelimit"] = build_limiter(services.database.engine, config.redis_url)
+
+    @app.before_request
+    def _rate_limit():  # noqa: ANN202
+        if request.method != "POST":
+            return None
+        checks = checks_for(request.endpoint, rules, services)
+        if not checks:
+            return None
+        try:
+            verdict = app.extensions["idp.ratelimit"].hit(checks)
+        except LimiterUnavailable as exc:
+            log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
+            return _unavailable()
+        if verdict.allowed:
+            return None
+        _note_refusal(verdict)
+        return too_many(verdict)
+
+
+def checks_for(endpoint: str | None, rules: dict, services) -> list[Check]:  # noqa: ANN001
+    """The counters this request moves (empty: the endpoint is not limited)."""
+    from idp.web.context import client_ip
+
+    if endpoint in LOGIN_ENDPOINTS:
+        user_id = _transaction_user(services)
+        if user_id is not None:
+            return _pair(rules, "second_factor", client_ip(), f"user:{user_id}")
+        email = normalise_email(request.form.get("email") or "")[:320]
+        return _pair(rules, "login", client_ip(), f"email:{email}" if email else None)
+    if endpoint in SEND_ENDPOINTS:
+        user_id = _transaction_user(services)
+        return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
+    if endpoint in CLIENT_ENDPOINTS:
+        client_id = _client_id()
+        rule = CLIENT_ENDPOINTS[endpoint]
+        return _pair(rules, rule, client_ip(), f"client:{client_id}" if client_id else None, other_scope="client")
+    return []
+
+
+def _pair(rules: dict, rule: str, ip: str | None, other: str | None, other_scope: str = "account") -> list[Check]:
+    per_ip, per_other = rules[rule]
+    checks = []
+    if per_ip is not None:
+        checks.append(Check(rule, "ip", ip or "unknown", per_ip))
+    if per_other is not None and other:
+        checks.append(Check(rule, other_scope, other, per_other))
+    return checks
+
+
+def _transaction_user(services) -> int | None:  # noqa: ANN001
+    """The user of this browser's active login transaction, read on a connection of its own (closed
+    before the view opens the request's session: on SQLite two open writers would wait on each other)."""
+    from idp.models import LoginTransaction
+    from idp.security.secrets import digest
+
+    handle = session.get(TX_SESSION_KEY)
+    if not handle:
+        return None
+    query = sa.select(LoginTransaction.user_id).where(LoginTransaction.handle_digest == digest(handle),
+                                                      LoginTransaction.status == "active")
+    with services.database.engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def _client_id() -> str | None:
+    """Who the client says it is (not yet verified: only a key for counting)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        if ":" in decoded:
+            return unquote(decoded.split(":", 1)[0])[:200] or None
+    if request.form.get("client_id"):
+        return request.form["client_id"][:200]
+    assertion = request.form.get("client_assertion") or ""
+    parts = assertion.split(".")
+    if len(parts) == 3:
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            if isinstance(claims, dict) and isinstance(claims.get("iss"), str):
+                return claims["iss"][:200]
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _note_refusal(verdict: Verdict) -> None:
+    from idp.observability import metrics
+    from idp.web.context import client_ip
+
+    for check in verdict.exceeded:
+        metrics.rate_limit_hit(check.rule, check.scope)
+    scopes = ",".join(f"{c.rule}/{c.scope}" for c in verdict.exceeded)
+    log.warning("rate limit reached: %s on %s from %s; retry after %ss", scopes, request.endpoint,
+                client_ip(), verdict.retry_after)
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = -(-minutes // 60)
+    return f"{hours} hours"
+
+
+def too_many(verdict: Verdict) -> Response:
+    wait = wait_text(verdict.retry_after)
+    if request.endpoint in JSON_ENDPOINTS:
+        response = jsonify(error="too_many_requests",
+                           error_description=f"Too many requests from this client or address; retry after "
+                                             f"{verdict.retry_after} seconds.")
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = Response(render_template("too_many_requests.html", title="Too many attempts", wait=wait,
+                                            back=request.endpoint in LOGIN_ENDPOINTS | SEND_ENDPOINTS))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def _unavailable() -> Response:
+    if request.endpoint in JSON_ENDPOINTS:
+        response = jsonify(error="temporarily_unavailable",
+                           error_description="The service cannot check its rate limits right now; try again shortly.")
+    else:
+        response = Response(render_template(
+            "error.html", title="Temporarily unavailable",
+            message="The service cannot check its limits right now. Nothing was changed. Please try again in a minute."))
+    response.status_code = 503
+    response.headers["Retry-After"] = "30"
+    return response

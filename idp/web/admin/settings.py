@@ -1,0 +1,78 @@
+"""Administration > Settings > Security: 2FA enforcement, grace period, methods, exempt list; rollout."""
+from __future__ import annotations
+
+from flask import Response, abort, redirect, render_template, request, url_for
+
+from idp.admin import settings as security
+from idp.admin import users
+from idp.admin.permissions import SECURITY_SETTINGS, AdminError
+from idp.admin.settings import ConfirmationRequired, SecuritySettings
+from idp.clock import now
+from idp.web.context import db
+
+from . import bp
+from .common import admin_actor, done, organisation, refused, requires, scope
+
+
+def _page(values: SecuritySettings, *, error: str | None = None, confirm: ConfirmationRequired | None = None,
+          status: int = 200) -> tuple[str, int]:
+    org = organisation()
+    counts = security.rollout(db(), org, now()).counts()
+    return render_template("admin/settings_security.html", title="Security", org=org, values=values,
+                           methods=security.METHODS, method_labels=security.METHOD_LABELS, error=error,
+                           confirm=confirm, warning=security.ZERO_GRACE_WARNING, counts=counts,
+                           enforced_since=org.enforced_since), status
+
+
+@bp.get("/settings/security")
+@requires(SECURITY_SETTINGS)
+def security_settings() -> tuple[str, int]:
+    return _page(security.current(db(), organisation()))
+
+
+@bp.post("/settings/security")
+@requires(SECURITY_SETTINGS)
+def security_settings_save() -> Response | tuple[str, int]:
+    org = organisation()
+    form = request.form
+    try:
+        new = security.from_form(form, form.getlist("allowed_methods"))
+    except AdminError as exc:
+        return _page(security.current(db(), org), error=str(exc), status=400)
+    try:
+        result = security.save(db(), org, new, admin_actor(), now=now(),
+                               confirmed=form.get("confirm_zero_grace") == "yes")
+    except ConfirmationRequired as needed:
+        return _page(new, confirm=needed)
+    except AdminError as exc:
+        return _page(new, error=str(exc), status=400)
+    done("Security settings saved." if result.changed else "Nothing changed.")
+    return redirect(url_for("admin.security_settings"))
+
+
+@bp.get("/settings/security/rollout")
+@requires(SECURITY_SETTINGS)
+def rollout() -> str:
+    org = organisation()
+    report = security.rollout(db(), org, now())
+    shown = request.args.get("list", "not_enrolled")
+    if shown not in security.Rollout.LISTS:
+        abort(404)
+    return render_template("admin/rollout.html", title="Two-factor authentication rollout", org=org, report=report,
+                           shown=shown, entries=getattr(report, shown), counts=report.counts(),
+                           max_days=security.MAX_EXTENSION_DAYS)
+
+
+@bp.post("/users/<int:user_id>/grace")
+@requires(SECURITY_SETTINGS)
+def extend_grace(user_id: int) -> Response | tuple[str, int]:
+    target = users.get(db(), scope(), user_id)
+    back = (url_for("admin.rollout", list="not_enrolled") if request.form.get("back") == "rollout"
+            else url_for("admin.user_detail", user_id=target.id))
+    try:
+        until = security.extend_grace(db(), target, request.form.get("days", ""), request.form.get("reason", ""),
+                                      admin_actor(), now=now())
+    except AdminError as exc:
+        return refused("The grace period was not extended", str(exc), back)
+    done(f"{target.email} now has until {until:%Y-%m-%d %H:%M} UTC to set up two-factor authentication.")
+    return redirect(back)
