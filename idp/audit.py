@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ from idp.clock import now
 from idp.models import AuditChainHead, AuditEvent, User
 
 GENESIS = "0" * 64
+AUDIT_KEY = "audit_key"
 SECRET_KEYS = {"password", "code", "secret", "token", "recovery_code", "client_secret", "otp"}
 
 
@@ -39,7 +41,7 @@ def record(db: Session, event: str, actor: Actor, *, organisation_id: int | None
                        target_user_id=target_user_id, target=target, event=event, outcome=outcome,
                        ip=actor.ip, user_agent=(actor.user_agent or "")[:400] or None,
                        details=details, prev_digest=head.digest, digest="")
-    entry.digest = entry_digest(entry)
+    entry.digest = entry_digest(entry, chain_key(db))
     head.seq, head.digest = entry.seq, entry.digest
     db.add(entry)
     db.flush()
@@ -81,7 +83,10 @@ def _create_head(db: Session, key: str) -> None:
         db.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
-def entry_digest(entry: AuditEvent) -> str:
+def entry_digest(entry: AuditEvent, key: bytes) -> str:
+    """HMAC-SHA256 over the entry's content and the previous digest. The key derives from the deployment's
+    key-encryption key, which is not in the database: someone who can only write to the database cannot
+    re-hash a chain they edited."""
     content = {
         "organisation_id": entry.organisation_id, "seq": entry.seq, "at": entry.at.isoformat(),
         "actor": entry.actor, "target_user_id": entry.target_user_id, "target": entry.target,
@@ -89,7 +94,19 @@ def entry_digest(entry: AuditEvent) -> str:
         "details": entry.details, "prev": entry.prev_digest,
     }
     blob = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
+
+
+def chain_key(db: Session) -> bytes:
+    """The audit chain's HMAC key, attached to every session by idp.services (fails closed without it)."""
+    key = db.info.get(AUDIT_KEY)
+    if not key:
+        raise RuntimeError("this database session has no audit key; build it through idp.services")
+    return key
+
+
+def derive_chain_key(key_encryption_key: bytes) -> bytes:
+    return hashlib.sha256(b"fentu-idp audit chain v1\x00" + key_encryption_key).digest()
 
 
 def entries(db: Session, organisation_id: int | None) -> Iterator[AuditEvent]:
@@ -105,7 +122,8 @@ def verify_chain(db: Session, organisation_id: int | None) -> AuditEvent | None:
     previous = GENESIS
     expected_seq = 1
     for entry in entries(db, organisation_id):
-        if entry.seq != expected_seq or entry.prev_digest != previous or entry_digest(entry) != entry.digest:
+        wrong = entry.prev_digest != previous or entry_digest(entry, chain_key(db)) != entry.digest
+        if entry.seq != expected_seq or wrong:
             return entry
         previous, expected_seq = entry.digest, expected_seq + 1
     return None
@@ -139,7 +157,7 @@ def verify(db: Session, organisation_id: int | None) -> Verification:
             return Verification(chain, False, checked, entry.seq,
                                 f"entry #{entry.seq} does not follow entry #{entry.seq - 1} (an entry was "
                                 f"replaced or removed)")
-        if entry_digest(entry) != entry.digest:
+        if entry_digest(entry, chain_key(db)) != entry.digest:
             return Verification(chain, False, checked, entry.seq,
                                 f"entry #{entry.seq} ({entry.event}, {entry.at.isoformat()}) was changed after "
                                 "it was written")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from idp import audit
 from idp.config import AppConfig
 from idp.db import Database
 from idp.delivery.mailer import Mailer
@@ -56,12 +57,18 @@ class Services:
     sms: SmsSender
 
 
+def _with_audit_key(database: Database, kek: KeyEncryption) -> Database:
+    """Every session of this process can extend the audit chain (its HMAC key lives in session.info)."""
+    database.sessions.configure(info={audit.AUDIT_KEY: audit.derive_chain_key(kek.raw_key)})
+    return database
+
+
 def build_services(config: AppConfig, database: Database | None = None) -> Services:
     kek = KeyEncryption(config.secrets.key_encryption_key)
     pw = config.passwords
     return Services(
         config=config,
-        database=database or Database(config.database),
+        database=_with_audit_key(database or Database(config.database), kek),
         passwords=Passwords(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism),
         kek=kek,
         pepper=Pepper(kek.raw_key),

@@ -161,10 +161,8 @@ def recently_proved(db: Session, admin: User, session: BrowserSession | None, no
     if session.step_up_at is not None and session.step_up_at >= cutoff:
         return True
     if enforcement.has_second_factor(db, admin):
-        if "mfa" in (session.amr or []) and session.auth_time >= cutoff:
-            return True
-        used = [f.last_used_at for f in enrolled.active_factors(db, admin) if f.last_used_at]
-        return bool(used) and max(used) >= cutoff
+        # only a proof made in THIS browser session counts (a factor used elsewhere says nothing about it)
+        return "mfa" in (session.amr or []) and session.auth_time >= cutoff
     return session.auth_time >= cutoff
 
 
@@ -222,7 +220,7 @@ def unlock(db: Session, scope: AdminScope, target: User, reason: str, actor: Act
     locked_until = lockout.is_locked(target, now)
     was = bool(locked_until) or target.otp_failures > 0 or target.password_failures > 0
     lockout.unlock(target)
-    target.password_failures = 0
+    target.password_failures, target.password_retry_after = 0, None
     audit.record(db, "user_unlocked", actor, organisation_id=target.organisation_id, target_user_id=target.id,
                  target=target.email, details={"reason": why,
                                                "was_locked_until": locked_until.isoformat() if locked_until else None})

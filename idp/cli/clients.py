@@ -27,7 +27,8 @@ def client_group() -> None:
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
 @click.option("--consent", is_flag=True, help="Ask users to approve the requested scopes once.")
 @click.option("--refresh-tokens", is_flag=True, help="Issue refresh tokens without offline_access.")
-@click.option("--org", "org_slug", help="Organisation the client belongs to.")
+@click.option("--org", "org_slug", help="Only this organisation's users may sign in to it "
+              "(default: a deployment-wide client, such as Fentu FSM itself, open to every organisation).")
 @click.option("--json", "as_json", is_flag=True, help="Print client_id and secret as JSON.")
 @pass_state
 def create(state: CliState, name: str, redirect_uris: tuple[str, ...], public: bool, no_require_pkce: bool,
@@ -35,15 +36,15 @@ def create(state: CliState, name: str, redirect_uris: tuple[str, ...], public: b
            as_json: bool) -> None:
     """Register a client; its secret is shown now and never again."""
     with state.session() as db:
-        org = organisation(db, org_slug)
+        org = organisation(db, org_slug) if org_slug else None
         try:
             client, secret = register_client(
                 db, name=name, redirect_uris=list(redirect_uris), logout_uris=list(logout_uris), public=public,
                 require_pkce=not no_require_pkce, require_consent=consent, refresh_tokens=refresh_tokens,
-                organisation_id=org.id, development=state.config.development)
+                organisation_id=org.id if org else None, development=state.config.development)
         except ClientError as exc:
             raise click.UsageError(str(exc)) from None
-        audit.record(db, "client_created", actor(), organisation_id=org.id, target=client.client_id,
+        audit.record(db, "client_created", actor(), organisation_id=org.id if org else None, target=client.client_id,
                      details={"name": name, "redirect_uris": list(redirect_uris), "public": public})
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))

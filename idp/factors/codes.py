@@ -141,12 +141,15 @@ def _deliver(services: "Services", channel: str, target: str, code: str, purpose
     services.mailer.send(target, f"Your {issuer} {what}", body)
 
 
-def check_code(db: Session, services: "Services", user: User, challenge_id: int | None, code: str) -> CodeCheck:
-    """Accept `code` once for this user's challenge: unexpired, not used, fewer than `max_attempts` wrong tries."""
+def check_code(db: Session, services: "Services", user: User, challenge_id: int | None, code: str,
+               purpose: str | None = None) -> CodeCheck:
+    """Accept `code` once for this user's challenge: unexpired, not used, fewer than `max_attempts` wrong tries.
+    With `purpose`, only a code sent for that purpose counts (a sign-in code cannot confirm a change)."""
     now = clock_now()
-    challenge = None if challenge_id is None else db.scalar(
-        sa.select(OtpChallenge).where(OtpChallenge.id == challenge_id, OtpChallenge.user_id == user.id)
-        .with_for_update())
+    query = sa.select(OtpChallenge).where(OtpChallenge.id == challenge_id, OtpChallenge.user_id == user.id)
+    if purpose is not None:
+        query = query.where(OtpChallenge.purpose == purpose)
+    challenge = None if challenge_id is None else db.scalar(query.with_for_update())
     max_attempts = services.config.otp.max_attempts
     if challenge is None or challenge.used_at is not None or challenge.attempts >= max_attempts:
         return CodeCheck(False, GONE, new_code_needed=True)

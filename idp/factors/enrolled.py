@@ -57,12 +57,14 @@ def remove_factor(db: Session, user: User, factor_id: int) -> SecondFactor | Non
 
 
 def activate(db: Session, user: User, factor: SecondFactor) -> None:
-    """Mark a verified pending factor confirmed; one factor per kind, so an older one of its kind goes."""
+    """Mark a verified pending factor confirmed; one factor per kind, so an older one of its kind goes, and
+    so do abandoned set-ups of other code methods (a pending secret must not outlive the set-up)."""
+    gone = sa.and_(SecondFactor.user_id == user.id, SecondFactor.id != factor.id, sa.or_(
+        SecondFactor.kind == factor.kind,
+        sa.and_(SecondFactor.confirmed_at.is_(None), SecondFactor.kind.in_(("totp", "email", "sms")))))
     db.execute(sa.delete(OtpChallenge).where(OtpChallenge.user_id == user.id, OtpChallenge.factor_id.in_(
-        sa.select(SecondFactor.id).where(SecondFactor.user_id == user.id, SecondFactor.kind == factor.kind,
-                                         SecondFactor.id != factor.id))))
-    db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user.id, SecondFactor.kind == factor.kind,
-                                             SecondFactor.id != factor.id))
+        sa.select(SecondFactor.id).where(gone))))
+    db.execute(sa.delete(SecondFactor).where(gone))
     factor.confirmed_at = now()
     db.flush()
 

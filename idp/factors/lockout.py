@@ -18,6 +18,13 @@ FREE_TRIES = 2           # wrong codes before any delay (typos happen)
 MAX_DELAY_SECONDS = 60
 
 
+def lock_user_row(db: Session, user: User) -> None:
+    """Re-read the user's counters under a row lock, so concurrent code checks of one user run one at a
+    time (each sees the lock another just set)."""
+    db.flush()
+    db.refresh(user, with_for_update={"of": User})  # lock the user row only (the organisation is outer-joined)
+
+
 def is_locked(user: User, now: datetime) -> datetime | None:
     """When the lock ends, if the user's second factor is locked now (a short delay is not a lock)."""
     until = user.otp_locked_until
@@ -50,9 +57,15 @@ def record_failure(db: Session, services: "Services", user: User, now: datetime,
     All code methods count together, apart from password failures.
 
     After `lockout.max_failures` failures the factor is locked for `lock_minutes` and the count restarts."""
-    db.flush()
-    db.refresh(user, with_for_update={"of": User})  # lock the user row only (the organisation is outer-joined)
+    lock_user_row(db, user)
     who = actor or Actor(name=f"user:{user.email}")
+    if is_locked(user, now) is not None:
+        # a guess that was checked before another request locked the factor: counted in the audit log,
+        # but it never shortens or lifts the lock
+        audit.record(db, "second_factor_failure", who, organisation_id=user.organisation_id,
+                     target_user_id=user.id, target=user.email, outcome="failure",
+                     details={"method": method, "while_locked": True})
+        return
     user.otp_failures += 1
     failures = user.otp_failures
     audit.record(db, "second_factor_failure", who, organisation_id=user.organisation_id, target_user_id=user.id,

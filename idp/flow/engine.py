@@ -162,7 +162,10 @@ class FlowEngine:
                form: Mapping[str, str]) -> Submitted:
         """Hand a posted form to the current step; a form for another step changes nothing."""
         position = self.position(flow, state, contexts)
-        if not isinstance(position, Pending) or position.node.path != posted_path:
+        if not isinstance(position, Pending) or position.node.path != posted_path \
+                or position.node.path not in state.started:
+            # a form for another step, or for a step whose challenge was never issued (its `begin` did
+            # not run: e.g. an emailed check the step must send first) changes nothing
             return Submitted(Outcome.challenge(), position, stale=True)
         outcome = position.step.submit(contexts(state, position.node.path), form)
         self._record(position, outcome, state)

@@ -32,6 +32,7 @@ class BrowserSession(Base):
     # when the person last proved it is them again (second factor, or password without one) on
     # Profile > Security: sensitive changes there need a proof from the last few minutes
     step_up_at: Mapped[datetime | None]
+    email_checked_at: Mapped[datetime | None]   # a code sent to the account's address was confirmed here
 
     user: Mapped[User] = relationship()
 

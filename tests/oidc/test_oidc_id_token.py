@@ -162,8 +162,6 @@ def test_login_hint_for_another_account_starts_a_new_sign_in(rp, factory):
     assert page.status == 200 and 'name="password"' in page.text
 
 
-@pytest.mark.xfail(strict=True, reason="PasswordStep.view (idp/flow/steps/password.py, not in the OIDC area) "
-                   "ignores ctx.login_hint; fix: email = step_state email or ctx.login_hint")
 def test_login_hint_prefills_the_email(rp):
     page, _, _ = _sign_in_page(rp, login_hint="alice@example.com")
     assert page.status == 200

@@ -44,13 +44,14 @@ class Factory:
 
     def client(self, redirect_uri: str = "http://127.0.0.1:9000/callback", *, public: bool = False,
                require_pkce: bool = True, consent: bool = False, refresh_tokens: bool = False,
-               logout_uris: tuple[str, ...] = ("http://127.0.0.1:9000/",), org: str = "default") -> RegisteredClient:
+               logout_uris: tuple[str, ...] = ("http://127.0.0.1:9000/",), org: str | None = None) -> RegisteredClient:
+        """A deployment-wide client by default (like Fentu FSM); `org` makes it that organisation's own."""
         with self.services.database.session() as db:
-            organisation = accounts.organisation_by_slug(db, org)
+            organisation = accounts.organisation_by_slug(db, org) if org else None
             client, secret = register_client(db, name="Test app", redirect_uris=[redirect_uri],
                                              logout_uris=list(logout_uris), public=public, require_pkce=require_pkce,
                                              require_consent=consent, refresh_tokens=refresh_tokens,
-                                             organisation_id=organisation.id)
+                                             organisation_id=organisation.id if organisation else None)
             return RegisteredClient(client.client_id, secret, redirect_uri)
 
     def get_user(self, email: str) -> User:

@@ -16,7 +16,7 @@ from idp.models import AuditEvent, BrowserSession, Organisation, RecoveryCode, S
 from tests.support.browser import Browser, Page
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms
-from tests.support.smtp import smtp  # noqa: F401  (fixture: a real SMTP server)
+from tests.support.smtp import latest_code, smtp  # noqa: F401  (fixture: a real SMTP server)
 
 EMAIL = "alice@example.com"
 
@@ -43,6 +43,14 @@ def sign_in(browser: Browser, email: str = EMAIL, password: str = PASSWORD, *, t
         assert 'autocomplete="one-time-code"' in page.text, page.text
         page = browser.submit(page, "code", {"code": code_for(totp_secret, clock)})
     return page
+
+
+def check_email(browser: Browser, smtp) -> Page:  # noqa: ANN001
+    """The first set-up starts by confirming a code sent to the account's address (when email works)."""
+    page = browser.open("/account/security/check-email?next=/account/security/enable")
+    assert "Confirm your email address" in page.text, page.text
+    before = len(smtp.to(EMAIL))
+    return post(browser, page, "/account/security/check-email", code=latest_code(smtp, EMAIL, count=before))
 
 
 def code_for(secret: str, clock) -> str:  # noqa: ANN001
@@ -159,8 +167,11 @@ class TestAllMethodsConfigured:
         return {"email": {"enabled": True, "host": "127.0.0.1", "port": smtp.port},
                 "sms": {"provider": "webhook", "webhook_url": "http://127.0.0.1:9/sms"}}
 
-    def test_all_three_are_offered_unless_the_organisation_restricts_them(self, browser, alice, services):
+    def test_all_three_are_offered_unless_the_organisation_restricts_them(self, browser, alice, services, smtp):
         sign_in(browser)
+        started = post(browser, browser.open("/account/security/enable"), "/account/security/enable/totp")
+        assert "Confirm your email address" in started.text   # a password session alone cannot start a set-up
+        check_email(browser, smtp)
         page = browser.open("/account/security/enable")
         assert ">Authenticator App</button>" in page.text and ">Email</button>" in page.text
         assert ">SMS</a>" in page.text
@@ -436,9 +447,10 @@ class TestEmailAndSms:
 
     def test_email_enrolment_sends_a_test_code_at_once(self, browser, alice, services, smtp, frozen_clock):
         sign_in(browser)
+        check_email(browser, smtp)
         page = post(browser, browser.open("/account/security/enable"), "/account/security/enable/email")
         assert "A test code was sent to <strong>alice@example.com</strong>" in page.text
-        message = smtp.wait_for(EMAIL)
+        message = smtp.wait_for(EMAIL, count=2)   # the first was the account email check
         code = re.search(r"\b(\d{6})\b", message.get_content()).group(1)
         action = re.search(r'action="(/account/security/verify/\d+)"', page.text).group(1)
         wrong = post(browser, page, action, code=f"{(int(code) + 1) % 1000000:06d}")
@@ -452,8 +464,9 @@ class TestEmailAndSms:
         overview = browser.open("/account/security")
         assert "a•••@example.com" in overview.text or "a&#8226;&#8226;&#8226;@example.com" in overview.text
 
-    def test_sms_enrolment_validates_the_number(self, browser, alice, services, sms, frozen_clock):
+    def test_sms_enrolment_validates_the_number(self, browser, alice, services, sms, smtp, frozen_clock):
         sign_in(browser)
+        check_email(browser, smtp)
         page = browser.open("/account/security/enable/sms")
         assert 'type="tel"' in page.text and '<label for="phone">' in page.text
         bad = post(browser, page, "/account/security/enable/sms", phone="12345")
@@ -470,6 +483,7 @@ class TestEmailAndSms:
 
     def test_email_code_as_proof_before_removing(self, browser, alice, services, smtp, sms, frozen_clock):
         sign_in(browser)
+        check_email(browser, smtp)
         enrol_page = post(browser, browser.open("/account/security/enable/sms"), "/account/security/enable/sms",
                           phone="+447400123456")
         action = re.search(r'action="(/account/security/verify/\d+)"', enrol_page.text).group(1)
@@ -488,6 +502,7 @@ class TestEmailAndSms:
 
     def test_regenerating_sends_a_notice(self, browser, alice, services, smtp, frozen_clock):
         sign_in(browser)
+        check_email(browser, smtp)
         enrol_totp(browser, frozen_clock)
         page = browser.open("/account/security/recovery-codes/regenerate")   # still fresh from the set-up
         post(browser, page, "/account/security/recovery-codes/regenerate")

@@ -91,6 +91,8 @@ def submit_verify_email(ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
 
 
 def submit_choose(ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
+    if ctx.services.mailer.enabled and not ctx.step_state.get("email_verified"):
+        return Outcome.retry("First confirm the code sent to your email address.", counts_as_failure=False)
     method = form.get("method") or ""
     if method not in methods(ctx):
         return Outcome.retry("Choose one of the methods shown.", counts_as_failure=False)

@@ -38,7 +38,9 @@ def until_text(until: datetime, now: datetime) -> str:
 
 
 def locked(ctx: FlowContext) -> Outcome | None:
-    """ABORT when the user's second factor is locked, RETRY (not a failure) during the short delay, else None."""
+    """ABORT when the user's second factor is locked, RETRY (not a failure) during the short delay, else None.
+    Takes the user's row lock first: code checks of one user are serialised across workers."""
+    lockout.lock_user_row(ctx.db, ctx.user)
     until = lockout.is_locked(ctx.user, ctx.now)
     if until is not None:
         return Outcome.abort(LOCKED.format(until=until_text(until, ctx.now)))

@@ -49,8 +49,8 @@ class EnrolSecondFactorStep(Step):
         return stages.view(ctx)
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
-        stage = ctx.step_state.get("stage", "choose")
-        if form.get("stage") != stage:
+        stage = ctx.step_state.get("stage")
+        if stage is None or form.get("stage") != stage:
             return Outcome.retry(STALE, counts_as_failure=False)
         if form.get("action") == "back" and stage in BACK_FROM:
             ctx.step_state.update(stage="choose")

@@ -14,7 +14,8 @@ from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
 
-WRONG = "The email address or password is not correct."
+WRONG = ("The email address or password is not correct. After several wrong tries an account is paused for "
+         "a few minutes; wait a little before trying again.")
 FEDERATE = "/login/federate?provider={name}"   # idp.web.federation: "Sign in with <display name>"
 
 
@@ -34,7 +35,8 @@ class PasswordStep(Step):
 
     def view(self, ctx: FlowContext) -> dict:
         offered = providers.all_providers(ctx.db, ctx.config, enabled_only=True)
-        return {"email": ctx.user.email if ctx.user else ctx.step_state.get("email", ""),
+        typed = ctx.step_state.get("email") or (ctx.login_hint or "")[:320]
+        return {"email": ctx.user.email if ctx.user else typed,
                 "providers": [(p.name, p.display_name) for p in offered],
                 "home_realm": any(p.domains for p in offered)}
 

@@ -93,19 +93,27 @@ def fresh_proof_required(back: str | None = None, *, only_when_enrolled: bool = 
     """Sensitive changes need a proof from the last few minutes; otherwise confirm first, then come back to
     the page (`back`: the endpoint to return to after a stale POST; default the same address, as a GET).
     A POST that arrives stale is not carried out: the person confirms and presses the button again.
-    `only_when_enrolled`: no proof is asked while the person has no second factor yet (first set-up)."""
+    `only_when_enrolled`: for the first set-up (no second factor yet) the password session is not proof
+    enough either — a stolen password must not let a thief enrol their own authenticator: when email works,
+    a code sent to the account's address must have been confirmed in this browser session first."""
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not (only_when_enrolled and not factors()) and not is_fresh():
-                if request.method == "GET":
-                    target = request.full_path.rstrip("?")
-                else:
-                    target = url_for(back) if back else request.path
+            target = request.full_path.rstrip("?") if request.method == "GET" else \
+                (url_for(back) if back else request.path)
+            if only_when_enrolled and not factors():
+                if services().mailer.enabled and not email_checked():
+                    return redirect(url_for("account.email_check", next=target))
+            elif not is_fresh():
                 return redirect(url_for("account.confirm", next=target))
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def email_checked() -> bool:
+    at = browser_session().email_checked_at
+    return at is not None and now() - at < timedelta(minutes=STEP_UP_MINUTES)
 
 
 def safe_next(target: str | None) -> str:

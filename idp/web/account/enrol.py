@@ -38,6 +38,7 @@ def enable_totp() -> Response:
 
 @bp.get("/security/authenticator/<int:factor_id>")
 @login_required
+@fresh_proof_required("account.enable", only_when_enrolled=True)
 def authenticator(factor_id: int) -> Response | str:
     factor = totp.pending_factor(db(), user(), factor_id)
     if factor is None:
@@ -55,6 +56,7 @@ def _authenticator_page(factor: SecondFactor, error: str | None = None, status: 
 
 @bp.post("/security/authenticator/<int:factor_id>")
 @login_required
+@fresh_proof_required("account.enable", only_when_enrolled=True)
 def authenticator_confirm(factor_id: int) -> Response | tuple[str, int]:
     person = user()
     factor = totp.pending_factor(db(), person, factor_id)
@@ -119,6 +121,7 @@ def _pending_side_channel(factor_id: int) -> SecondFactor | None:
 
 @bp.get("/security/verify/<int:factor_id>")
 @login_required
+@fresh_proof_required("account.enable", only_when_enrolled=True)
 def verify(factor_id: int) -> Response | tuple[str, int]:
     factor = _pending_side_channel(factor_id)
     if factor is None:
@@ -135,6 +138,7 @@ def _verify_page(factor: SecondFactor, challenge_id: int | None, error: str | No
 
 @bp.post("/security/verify/<int:factor_id>")
 @login_required
+@fresh_proof_required("account.enable", only_when_enrolled=True)
 def verify_submit(factor_id: int) -> Response | tuple[str, int]:
     person = user()
     factor = _pending_side_channel(factor_id)
@@ -152,6 +156,7 @@ def verify_submit(factor_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/security/verify/<int:factor_id>/resend")
 @login_required
+@fresh_proof_required("account.enable", only_when_enrolled=True)
 def verify_resend(factor_id: int) -> Response | tuple[str, int]:
     factor = _pending_side_channel(factor_id)
     if factor is None:
@@ -171,7 +176,8 @@ def _enrolled(factor: SecondFactor, before: list[SecondFactor]) -> Response | st
     person = user()
     replaced = [f.id for f in before if f.kind == factor.kind and f.id != factor.id]
     record_change("second_factor_enrolled", kind=factor.kind, factor_id=factor.id, replaced=replaced)
-    mark_proved()   # entering the new factor's code just now proves it is the person
+    if not before:
+        mark_proved()   # the first factor's code, entered after the email check, proves it is the person
     if before and recovery.remaining(db(), person) > 0:
         return done(f"{LABELS[factor.kind]} is set up. You will be asked for a code when you sign in.")
     new_codes = recovery.generate(db(), services(), person)

@@ -133,7 +133,13 @@ def _login_required(params: dict[str, str]) -> OAuth2Error:
 
 
 def complete_authorization(params: dict[str, str], client: Client, current: BrowserSession) -> Response:
-    """Issue the code to the client for this signed-in session (after consent, when needed)."""
+    """Issue the code to the client for this signed-in session (after consent, when needed).
+    An organisation's own client serves only that organisation's users; deployment-wide clients serve all."""
+    if client.organisation_id is not None and client.organisation_id != current.user.organisation_id:
+        from authlib.oauth2.rfc6749 import AccessDeniedError
+        error = AccessDeniedError(description="This application is not available to your organisation.")
+        error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
+        return _error(error)
     if needs_consent(client, current.user, client.get_allowed_scope(params.get("scope", ""))) or "consent" in params.get("prompt", "").split():
         if params.get("prompt") == "none":
             from authlib.oidc.core.errors import ConsentRequiredError

@@ -32,9 +32,10 @@ def end_session() -> Response:
         return _page("error.html", "The sign-out request is not valid",
                      "The application asked to send you to an address it has not registered for sign-out.", 400)
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
-    if claims is None and not confirmed:
+    trusted = claims is not None and _for_this_session(claims)
+    if not trusted and not confirmed:
         return render_template("logout_confirm.html", params=dict(params))
-    if claims is None and not _csrf_ok():  # our own confirmation form (the endpoint is CSRF-exempt for RPs)
+    if not trusted and not _csrf_ok():  # our own confirmation form (the endpoint is CSRF-exempt for RPs)
         return _page("error.html", "This form has expired",
                      "Go back, reload the page and try again. You are still signed in.", 400)
     _sign_out()
@@ -53,6 +54,17 @@ def _csrf_ok() -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _for_this_session(claims: dict) -> bool:
+    """Sign out without asking only for an ID token issued to this browser's own session (RP-Initiated
+    Logout §2: any other hint, even one we signed, could come from a cross-site request)."""
+    current = sessions.active(db(), session_state.current_sid())
+    if current is None:
+        return True  # nobody to sign out; nothing can be forced
+    if claims.get("sid"):
+        return claims["sid"] == current.sid
+    return claims.get("sub") == current.user.subject
 
 
 def _audience(claims: dict | None) -> str | None:

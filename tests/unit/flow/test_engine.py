@@ -200,9 +200,20 @@ def test_stale_form_for_another_step_changes_nothing():
     assert result.stale and state.completed == {}
 
 
+def test_a_step_whose_challenge_was_never_issued_cannot_be_submitted():
+    """A form posted before the step's `begin` ran (its page never shown, no code sent) changes nothing."""
+    engine, state, ctx = FlowEngine(), FlowState(user_id=7), contexts({})
+    f = flow(leaf("f/otp"))
+    result = engine.submit(f, state, ctx, "f/otp", {"answer": "right"})
+    assert result.stale and state.completed == {}
+    engine.begin(engine.position(f, state, ctx), state, ctx)
+    assert engine.submit(f, state, ctx, "f/otp", {"answer": "right"}).outcome.status is Status.SUCCESS
+
+
 def test_wrong_answers_end_the_flow_after_max_failures():
     engine, state, ctx = FlowEngine(max_failures=3), FlowState(user_id=7), contexts({})
     f = flow(leaf("f/otp"))
+    engine.begin(engine.position(f, state, ctx), state, ctx)
     outcomes = [engine.submit(f, state, ctx, "f/otp", {"answer": "no"}).outcome.status for _ in range(3)]
     assert outcomes == [Status.RETRY, Status.RETRY, Status.ABORT]
     assert "f/otp" not in state.completed
