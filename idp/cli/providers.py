@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from idp import audit
+from idp import accounts, audit
 from idp.federation import providers
 from idp.federation.check import check_provider
 from idp.federation.scenarios import scenario_of
@@ -46,19 +46,14 @@ def check(state: CliState, name: str) -> None:
             known = ", ".join(p.name for p in providers.all_providers(db, state.config)) or "none"
             raise click.UsageError(f"no enabled provider named {name!r} (known: {known})")
         report = check_provider(db, state.services, provider)
-        org = providers_org_id(db, provider)
-        audit.record(db, "sso_provider_checked", actor(), organisation_id=org, target=provider.name,
-                     outcome="success" if report.ok else "failure",
-                     details={"provider": provider.name, "problems": [l.what for l in report.lines if not l.ok]})
+        org = accounts.organisation_by_slug(db, provider.organisation)
+        problems = [line.what for line in report.lines if not line.ok]
+        audit.record(db, "sso_provider_checked", actor(), organisation_id=org.id if org else None,
+                     target=provider.name, outcome="failure" if problems else "success",
+                     details={"provider": provider.name, "problems": problems})
     for line in report.lines:
         click.echo(str(line))
     if not report.ok:
         raise click.exceptions.Exit(1)
     click.echo(f"{provider.display_name} is ready for sign-in.")
 
-
-def providers_org_id(db, provider: providers.Provider) -> int | None:  # noqa: ANN001
-    from idp import accounts
-
-    org = accounts.organisation_by_slug(db, provider.organisation)
-    return org.id if org is not None else None

@@ -47,7 +47,8 @@ def person_from(provider: Provider, claims: dict[str, Any]) -> Person:
         email=email.strip().lower() if isinstance(email, str) and email.strip() else None,
         email_verified=verified is True or verified == "true",
         name=name.strip()[:200] if isinstance(name, str) else "",
-        groups=tuple(sorted({g[:100] for g in groups if isinstance(g, str) and g})) if isinstance(groups, list) else None)
+        groups=tuple(sorted({g[:100] for g in groups if isinstance(g, str) and g}))
+        if isinstance(groups, list) else None)
 
 
 def identity_key(provider: Provider, signed_in: UpstreamSignIn) -> str:
@@ -129,7 +130,8 @@ def _link(provider: Provider, person: Person, existing: User) -> User:
                               f"{provider.name} did not say {provider.claims.email_verified or 'email_verified'}=true")
     if existing.organisation.slug != provider.organisation:
         raise FederationError(refused, "other_organisation",
-                              f"the account belongs to {existing.organisation.slug}, the provider to {provider.organisation}")
+                              f"the account belongs to {existing.organisation.slug}, "
+                              f"the provider to {provider.organisation}")
     if not existing.is_active:
         raise FederationError("Your account here is disabled. Contact your administrator.", "account_disabled")
     return existing

@@ -52,7 +52,8 @@ def fetch_json(provider: Provider, url: str, what: str) -> dict[str, Any]:
             response = http.get(url, headers={"Accept": "application/json"})
     except httpx.TimeoutException:
         raise UpstreamUnavailable(f"{who} did not answer in time. Please try again in a few minutes.",
-                                  "upstream_timeout", f"{what} at {url}: no answer in {provider.timeout_seconds}s") from None
+                                  "upstream_timeout",
+                                  f"{what} at {url}: no answer in {provider.timeout_seconds}s") from None
     except httpx.HTTPError as err:
         raise UpstreamUnavailable(f"{who} cannot be reached right now. Please try again in a few minutes.",
                                   "upstream_unreachable", f"{what} at {url}: {err.__class__.__name__}") from None
@@ -102,7 +103,8 @@ def parse_metadata(provider: Provider, document: dict[str, Any]) -> Metadata:
     if provider.multi_tenant:
         if TENANT_PLACEHOLDER not in issuer:
             raise FederationError(f"{who} is not set up correctly here.", "wrong_issuer",
-                                  f"multi_tenant is set but the discovery issuer {issuer!r} has no {TENANT_PLACEHOLDER}")
+                                  f"multi_tenant is set but the discovery issuer {issuer!r} has no "
+                                  f"{TENANT_PLACEHOLDER}")
     elif issuer.rstrip("/") != provider.issuer.rstrip("/"):
         raise FederationError(f"{who} is not set up correctly here.", "wrong_issuer",
                               f"discovery says issuer {issuer!r}, configured {provider.issuer!r}")

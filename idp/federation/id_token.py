@@ -61,7 +61,8 @@ def _verify_signature(provider: Provider, metadata: Metadata, directory: Directo
     allowed = [a for a in metadata.signing_algs if a in ASYMMETRIC_ALGS] or ["RS256"]
     alg = header.get("alg")
     if alg not in allowed:
-        raise _rejected("bad_signature", f"alg {str(alg)[:20]!r} is not accepted (allowed: {', '.join(allowed)})", provider)
+        raise _rejected("bad_signature", f"alg {str(alg)[:20]!r} is not accepted (allowed: {', '.join(allowed)})",
+                        provider)
     kid = header.get("kid")
     keys = directory.key_for(provider, metadata, kid if isinstance(kid, str) else None)
     candidates = [keys] if kid else [KeySet([k]) for k in keys.keys] or [keys]
@@ -127,6 +128,7 @@ def validate_id_token(provider: Provider, metadata: Metadata, token: str, *, non
     amr = claims.get("amr")
     acr = claims.get("acr")
     return UpstreamSignIn(issuer=issuer, subject=str(claims["sub"]), claims=claims,
-                          amr=tuple(dict.fromkeys(v for v in amr if isinstance(v, str))) if isinstance(amr, list) else (),
+                          amr=tuple(dict.fromkeys(v for v in amr if isinstance(v, str)))
+                          if isinstance(amr, list) else (),
                           acr=acr if isinstance(acr, str) else None,
                           auth_time=int(auth_time) if auth_time is not None else None, tenant=tenant)

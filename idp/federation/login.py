@@ -165,7 +165,8 @@ def redeem_code(provider: Provider, metadata: Metadata, kek: KeyEncryption, code
             response = http.post(uri, content=body, headers=headers)
     except httpx.TimeoutException:
         raise UpstreamUnavailable(f"{who} did not answer in time. Please try again in a few minutes.",
-                                  "upstream_timeout", f"token endpoint: no answer in {provider.timeout_seconds}s") from None
+                                  "upstream_timeout",
+                                  f"token endpoint: no answer in {provider.timeout_seconds}s") from None
     except httpx.HTTPError as err:
         raise UpstreamUnavailable(f"{who} cannot be reached right now. Please try again in a few minutes.",
                                   "upstream_unreachable", f"token endpoint: {err.__class__.__name__}") from None

@@ -102,6 +102,11 @@ def _problems(db: Session, services: "Services", org: Organisation, values: dict
             problems.append(("domains", f"{domain} is already routed to provider {routed[domain]}"))
         elif domain in owned and owned[domain] != org.id:
             problems.append(("domains", f"{domain} belongs to another organisation"))
+        elif domain not in owned:
+            # only the operator can say a domain is the organisation's (`idp org create --domain`); otherwise
+            # one tenant's admin could route another tenant's people (or gmail.com) to their own provider
+            problems.append(("domains", f"{domain} is not registered as one of {org.name}'s domains; ask the "
+                                        "operator to add it to the organisation first"))
     return problems
 
 

@@ -112,7 +112,8 @@ def field_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     need("organisation", bool(SLUG.match(values.get("organisation") or "")), "must be an organisation's slug")
     issuer_problem = _url_problem(values.get("issuer") or "")
     need("issuer", issuer_problem is None, issuer_problem or "")
-    need("client_id", bool((values.get("client_id") or "").strip()), "is required (from the provider's app registration)")
+    need("client_id", bool((values.get("client_id") or "").strip()),
+         "is required (from the provider's app registration)")
     method = values.get("token_endpoint_auth_method")
     need("token_endpoint_auth_method", method in AUTH_METHODS, f"must be one of {', '.join(AUTH_METHODS)}")
     if method in ("client_secret_basic", "client_secret_post"):
@@ -237,11 +238,18 @@ def email_domain(email: str) -> str:
 
 
 def for_email(db: Session, config: "AppConfig", email: str) -> Provider | None:
-    """Home-realm discovery: the enabled provider whose domains include the email's domain."""
+    """Home-realm discovery: the enabled provider whose domains include the email's domain — never one of
+    another organisation than the existing account's (an account stays with its own organisation)."""
     domain = email_domain(email)
     if not domain or "@" not in email:
         return None
-    return next((p for p in all_providers(db, config, enabled_only=True) if domain in p.domains), None)
+    from idp.accounts import find_by_email
+
+    existing = find_by_email(db, email)
+    for provider in all_providers(db, config, enabled_only=True):
+        if domain in provider.domains and (existing is None or existing.organisation.slug == provider.organisation):
+            return provider
+    return None
 
 
 def domain_owners(db: Session, config: "AppConfig", domains: Iterable[str]) -> dict[str, str]:

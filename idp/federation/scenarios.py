@@ -1,11 +1,11 @@
 """How a sign-in through an upstream provider counts towards two-factor authentication, in the words of
 the product documentation ("2FA and SSO"):
 
-| scenario (`second_factor`) | spec's name         | local 2FA                                                          |
-| -------------------------- | ------------------- | ------------------------------------------------------------------ |
-| `upstream`                 | SSO only            | skipped: MFA is the identity provider's business                   |
-| `stack`                    | SSO + Fentu 2FA     | always, enrolment and enforcement included (not recommended)       |
-| `upstream-or-local`        | SSO, 2FA unless ... | skipped only when the provider's ID token proves MFA (amr or acr)  |
+| `second_factor`     | spec's name         | local 2FA                                                      |
+| ------------------- | ------------------- | -------------------------------------------------------------- |
+| `upstream`          | SSO only            | skipped: MFA is the identity provider's business               |
+| `stack`             | SSO + Fentu 2FA     | always, enrolment and enforcement included (not recommended)   |
+| `upstream-or-local` | SSO, 2FA unless ... | skipped only when the provider's ID token proves MFA (amr/acr) |
 
 Whatever the scenario, an application asking for the MFA level (acr_values) never gets less: if the
 provider did not prove MFA, the local second factor runs."""

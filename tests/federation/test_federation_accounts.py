@@ -65,7 +65,8 @@ def test_first_sign_in_creates_an_account_in_the_providers_organisation(browsers
     user = local_user(services, "pat@plain.example.com")
     assert user.organisation.slug == "acme" and user.name == "Pat Plain" and user.password_hash is None
     assert user.subject == sub
-    assert identity_of(services, "pat@plain.example.com") == [("up-plain", upstream_subject(upstream, "pat@plain.example.com"))]
+    upstream_sub = upstream_subject(upstream, "pat@plain.example.com")
+    assert identity_of(services, "pat@plain.example.com") == [("up-plain", upstream_sub)]
     assert audit_details(services)[-1][1]["account"] == "created"
     before = counts(services)
     again = browsers(upstream.url)
@@ -93,7 +94,8 @@ def test_links_an_existing_account_when_allowed_and_the_email_is_verified(web, r
     id_token_claims(web, rp, done, verifier)
     assert local_user(services, "lee@link.example.com").id == user_id
     assert counts(services)["users"] == before["users"]
-    assert identity_of(services, "lee@link.example.com") == [("up-link", upstream_subject(upstream, "lee@link.example.com"))]
+    upstream_sub = upstream_subject(upstream, "lee@link.example.com")
+    assert identity_of(services, "lee@link.example.com") == [("up-link", upstream_sub)]
     assert audit_details(services)[-1][1]["account"] == "linked"
 
 

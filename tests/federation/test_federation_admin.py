@@ -131,7 +131,7 @@ def test_adding_a_provider_stores_the_secret_encrypted_and_never_shows_it(admin,
     page = add(admin, op)
     assert page.status == 200 and "Added Acme (Okta)" in page.text and SECRET not in page.text
     saved = row(services)
-    assert saved.organisation_id and saved.client_secret_encrypted and SECRET.encode() not in saved.client_secret_encrypted
+    assert saved.client_secret_encrypted and SECRET.encode() not in saved.client_secret_encrypted
     assert services.kek.decrypt(saved.client_secret_encrypted).decode() == SECRET
     created = events(services, "sso_provider_created")
     assert created[-1]["provider"] == "acme-okta" and created[-1]["client_secret_set"] is True
@@ -173,7 +173,8 @@ def test_a_bad_form_is_refused_and_nothing_is_saved(admin, op, services, changes
 
 def test_config_file_providers_are_read_only(admin, services):
     page = admin.open("/admin/settings/sso/acme-config")
-    assert page.status == 200 and "set in the server's config file" in page.text and 'name="display_name"' not in page.text
+    assert page.status == 200 and "set in the server's config file" in page.text
+    assert 'name="display_name"' not in page.text
     token = page.form("csrf_token").fields["csrf_token"]
     assert admin.client.post("/admin/settings/sso/acme-config", data={**FORM, "csrf_token": token}).status_code == 404
     assert admin.client.post("/admin/settings/sso/acme-config/delete", data={"csrf_token": token}).status_code == 404

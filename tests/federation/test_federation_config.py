@@ -170,7 +170,8 @@ def test_describe_user_for_administrators(services, factory):
     from idp.accounts import find_by_email
     from idp.federation.scenarios import describe_user
 
-    factory.user("ann@contoso.example.com")
+    factory.org("acme")
+    factory.user("ann@contoso.example.com", org="acme")   # the provider's organisation
     factory.user("bob@example.com")
     with services.database.session() as db:
         ann = describe_user(db, services.config, find_by_email(db, "ann@contoso.example.com"))

@@ -1,12 +1,7 @@
-"""F-09: an organisation administrator (Security Settings) routes another organisation's people to their own
-identity provider.
-
-Administration > Settings > Single Sign-On refuses only domains listed in `OrganisationDomain` for another
-organisation (idp/federation/manage.py `_problems`). Domains that other organisations' *users* have but that
-are not registered as organisation domains (shared providers such as gmail.com, or an organisation that never
-listed its domain) are accepted. With `sso_only`, home-realm discovery then sends those users to the
-attacker's provider at the password step (their password is never checked): denial of service for every
-such user across tenants, and a convincing phishing hop ("Sign in with ...") run by the other tenant."""
+"""Security review F-09 (fixed): an organisation administrator can route to their own identity provider only
+email domains the operator registered to that organisation (`idp org create --domain`); domains that other
+organisations' people use (or shared ones such as gmail.com) are refused. Home-realm discovery also never
+sends an existing account to another organisation's provider."""
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -120,7 +120,8 @@ class MiniOp:
     def _token(self):  # noqa: ANN202
         self.token_requests += 1
         auth = request.authorization
-        client = (auth.username, auth.password) if auth else (request.form.get("client_id"), request.form.get("client_secret"))
+        form = request.form
+        client = (auth.username, auth.password) if auth else (form.get("client_id"), form.get("client_secret"))
         if client != (self.client_id, self.client_secret):
             return jsonify({"error": "invalid_client"}), 401
         grant = self._codes.pop(request.form.get("code", ""), None)

@@ -46,8 +46,8 @@ def _ours() -> list[providers.Provider]:
 
 
 def _row(name: str) -> UpstreamProvider:
-    row = db().scalar(sa.select(UpstreamProvider).where(UpstreamProvider.name == name,
-                                                        UpstreamProvider.organisation_id == common.scope().organisation_id))
+    ours = UpstreamProvider.organisation_id == common.scope().organisation_id
+    row = db().scalar(sa.select(UpstreamProvider).where(UpstreamProvider.name == name, ours))
     if row is None or name in {p.name for p in providers.configured(services().config)}:
         abort(404)
     return row
@@ -124,8 +124,9 @@ def provider_check(name: str) -> tuple[str, int]:
     if provider is None:
         abort(404)
     report = check_provider(db(), services(), provider)
+    problems = [line.what for line in report.lines if not line.ok]
     audit.record(db(), "sso_provider_checked", common.admin_actor(), organisation_id=common.scope().organisation_id,
-                 target=provider.name, outcome="success" if report.ok else "failure",
-                 details={"provider": provider.name, "problems": [l.what for l in report.lines if not l.ok]})
+                 target=provider.name, outcome="failure" if problems else "success",
+                 details={"provider": provider.name, "problems": problems})
     return _render("admin_sso/check.html", title=f"Test connection: {provider.display_name}", provider=provider,
                    report=report)

@@ -134,7 +134,8 @@ def _failed(tx: LoginTransaction, state: FlowState, path: str, message: str | No
     name = failure.get("provider") or tx.provider
     provider = providers.find(db(), services().config, name)
     organisation = accounts.organisation_by_slug(db(), provider.organisation) if provider else None
-    audit.record(db(), "federated_sign_in", actor("anonymous"), organisation_id=organisation.id if organisation else None,
+    audit.record(db(), "federated_sign_in", actor("anonymous"),
+                 organisation_id=organisation.id if organisation else None,
                  outcome="failure", details={"provider": name, "problem": failure.get("problem", "refused"),
                                              "detail": failure.get("detail", ""), "flow": tx.flow,
                                              "client_id": tx.client_id})

@@ -1,7 +1,7 @@
 """GET shows the current step of this browser's sign-in; POST hands the step its form."""
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, render_template, request, session, url_for
+from flask import Response, current_app, make_response, redirect, render_template, request, session, url_for
 
 from idp import audit
 from idp.clock import now
@@ -9,7 +9,7 @@ from idp.flow.context import FlowContext
 from idp.flow.engine import Blocked, Complete, FlowEngine, Pending
 from idp.flow.outcome import Outcome, Status
 from idp.flow.state import FlowState
-from idp.login import flows, sessions, transactions
+from idp.login import flows, remembered, sessions, transactions
 from idp.login.transactions import TransactionProblem
 from idp.models import Client, LoginTransaction, User
 from idp.web.context import actor, browser_secret, client_ip, db, services
@@ -18,6 +18,7 @@ from . import bp, session_state
 from .start import policies, start_login
 
 RESUME_KEY = "resume_authorization"
+REMEMBER_KEY = "remember_browser"   # in a step's scratch space: "Don't ask again on this browser" ticked
 STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
              "tab started a new one). Continue below with the current sign-in.")
 
@@ -34,19 +35,28 @@ def contexts(tx: LoginTransaction):  # noqa: ANN201
     """A FlowContext factory for this transaction (the user is whoever the flow identified so far)."""
     params = tx.request_params or {}
     cache: dict[int, User] = {}
+    remembered_for: dict[int, bool] = {}
 
     def build(state: FlowState, path: str) -> FlowContext:
         user = None
         if state.user_id is not None:
             user = cache.get(state.user_id) or db().get(User, state.user_id)
             cache[state.user_id] = user
+            if user.id not in remembered_for:
+                remembered_for[user.id] = remembered.is_remembered(
+                    db(), user, _remember_cookie(), params, services().config.policy.acr_mfa)
         return FlowContext(
             db=db(), config=services().config, services=services(), now=now(), user=user,
             client_id=tx.client_id, acr_values=tuple(params.get("acr_values", "").split()),
             provider=tx.provider, upstream=dict(tx.upstream or {}), amr=tuple(state.amr()),
             ip=client_ip(), user_agent=request.headers.get("User-Agent"), transaction_id=tx.id,
-            step_state=state.scratch(path), login_hint=params.get("login_hint"))
+            step_state=state.scratch(path), login_hint=params.get("login_hint"),
+            browser_remembered=bool(user is not None and remembered_for.get(user.id)))
     return build
+
+
+def _remember_cookie() -> str | None:
+    return request.cookies.get(remembered.cookie_name(services().config.is_https))
 
 
 @bp.get("/login")
@@ -72,6 +82,8 @@ def submit() -> Response:
     state = transactions.flow_state(tx)
     flow = policies().flow(tx.flow)
     result = engine().submit(flow, state, contexts(tx), request.form.get("step", ""), request.form)
+    if result.outcome.status is Status.SUCCESS and request.form.get("remember_browser") == "yes":
+        state.scratch(request.form.get("step", ""))[REMEMBER_KEY] = True   # honoured only after a second factor
     transactions.save(tx, state)
     if result.stale:
         return _show(tx, state, notice="That page was out of date. Here is where your sign-in stands now.")
@@ -162,9 +174,13 @@ def _render(tx: LoginTransaction, state: FlowState, position: Pending, outcome: 
     alternatives = [(n.path, engine().step_for(n).title) for n in position.alternatives
                     if n.path != position.node.path]
     transactions.save(tx, state)
+    remember_days = 0
+    if position.step.second_factor and not position.step.identifies_user:
+        remember_days = remembered.may_offer(ctx.user, tx.request_params or {}, services().config.policy.acr_mfa)
     return render_template(position.step.template, tx=tx, step=position.node.path, title=position.step.title,
                            message=outcome.message if outcome.status is Status.RETRY else None,
-                           notice=notice, alternatives=alternatives, view=view, user=ctx.user)
+                           notice=notice, alternatives=alternatives, view=view, user=ctx.user,
+                           remember_days=remember_days)
 
 
 def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Response:
@@ -179,16 +195,44 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
                           ttl_hours=services().config.login.session_ttl_hours, ip=client_ip(),
                           user_agent=request.headers.get("User-Agent"), provider=tx.provider)
     transactions.finish(tx)
+    note, cookie = _remember_browser(tx, state, user, amr)
     audit.record(db(), "sign_in", actor(f"user:{user.email}"), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email,
-                 details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id})
+                 details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id,
+                          **({"remembered_browser": note} if note else {})})
     session_state.sign_in(row)
     if tx.purpose != "authorize":
-        return redirect(_safe_next(_after_login(state) or tx.request_params.get("next")))
-    client = db().get(Client, _client_pk(tx.client_id))
-    if _after_login(state):
-        return _recovery_code_used(user, client, tx.request_params)
-    return complete_authorization(tx.request_params, client, row)
+        response = redirect(_safe_next(_after_login(state) or tx.request_params.get("next")))
+    else:
+        client = db().get(Client, _client_pk(tx.client_id))
+        if _after_login(state):
+            response = make_response(_recovery_code_used(user, client, tx.request_params))
+        else:
+            response = complete_authorization(tx.request_params, client, row)
+    if cookie is not None:
+        response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, secure=cookie.secure,
+                            httponly=cookie.httponly, samesite=cookie.samesite, path=cookie.path)
+    return response
+
+
+def _remember_browser(tx: LoginTransaction, state: FlowState, user: User,
+                      amr: list[str]) -> tuple[str | None, remembered.CookieSpec | None]:
+    """"Don't ask again on this browser": ("new", cookie) when it was ticked on a second-factor page of a
+    sign-in that proved two factors (and is allowed for this request); ("used", None) when a remembered
+    browser let this sign-in skip the second factor; (None, None) otherwise. For the audit entry: no token."""
+    params, acr_mfa = tx.request_params or {}, services().config.policy.acr_mfa
+    if "mfa" not in amr:
+        row = remembered.find(db(), user, _remember_cookie())
+        if row is not None and not remembered.freshness_demanded(params, acr_mfa):
+            remembered.touch(row)
+            return "used", None
+        return None, None
+    asked = any(s.get(REMEMBER_KEY) for s in state.step_state.values())
+    if not asked or not remembered.may_offer(user, params, acr_mfa):
+        return None, None
+    cookie = remembered.remember(db(), user, https=services().config.is_https, ip=client_ip(),
+                                 user_agent=request.headers.get("User-Agent"))
+    return ("new" if cookie else None), cookie
 
 
 def _recovery_code_used(user: User, client: Client, params: dict[str, str]) -> Response:
