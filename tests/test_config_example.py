@@ -36,8 +36,11 @@ def test_loads_once_the_secrets_are_supplied() -> None:
 
 
 def test_placeholders_are_not_usable_secrets() -> None:
-    with pytest.raises(ConfigError, match="key_encryption_key"):
+    with pytest.raises(ConfigError, match="session_key: still the example placeholder"):
         load_config(EXAMPLE, env={})
+    valid_session_key = {"IDP_SECRETS_SESSION_KEY": "s" * 48}
+    with pytest.raises(ConfigError, match="key_encryption_key: still the example placeholder"):
+        load_config(EXAMPLE, env=valid_session_key)
 
 
 def test_every_key_is_in_the_file_and_nothing_else() -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 23:16:51.219249
+Create Date: 2026-11-28 00:50:43.619869
 """
 from alembic import op
 import sqlalchemy as sa
@@ -38,6 +38,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation')),
     sa.UniqueConstraint('slug', name=op.f('uq_organisation_slug'))
     )
+    op.create_table('rate_limit_bucket',
+    sa.Column('key', sa.String(length=100), nullable=False),
+    sa.Column('window_start', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('key', 'window_start', name=op.f('pk_rate_limit_bucket'))
+    )
+    with op.batch_alter_table('rate_limit_bucket', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rate_limit_bucket_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('signing_key',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kid', sa.String(length=64), nullable=False),
@@ -120,6 +130,34 @@ def upgrade() -> None:
     with op.batch_alter_table('organisation_domain', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organisation_domain_organisation_id'), ['organisation_id'], unique=False)
 
+    op.create_table('upstream_provider',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('display_name', sa.String(length=100), nullable=False),
+    sa.Column('issuer', sa.String(length=500), nullable=False),
+    sa.Column('client_id', sa.String(length=255), nullable=False),
+    sa.Column('client_secret_encrypted', sa.LargeBinary(), nullable=True),
+    sa.Column('token_endpoint_auth_method', sa.String(length=40), nullable=False),
+    sa.Column('scopes', sa.JSON(), nullable=False),
+    sa.Column('domains', sa.JSON(), nullable=False),
+    sa.Column('claims', sa.JSON(), nullable=False),
+    sa.Column('link_existing_by_email', sa.Boolean(), nullable=False),
+    sa.Column('second_factor', sa.String(length=20), nullable=False),
+    sa.Column('mfa_acr_values', sa.JSON(), nullable=False),
+    sa.Column('sso_only', sa.Boolean(), nullable=False),
+    sa.Column('multi_tenant', sa.Boolean(), nullable=False),
+    sa.Column('allowed_tenants', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_upstream_provider_organisation_id_organisation'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upstream_provider')),
+    sa.UniqueConstraint('name', name=op.f('uq_upstream_provider_name'))
+    )
+    with op.batch_alter_table('upstream_provider', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_upstream_provider_organisation_id'), ['organisation_id'], unique=False)
+
     op.create_table('user_account',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('subject', sa.String(length=64), nullable=False),
@@ -135,10 +173,12 @@ def upgrade() -> None:
     sa.Column('preferred_method', sa.String(length=40), nullable=True),
     sa.Column('exempt_from_2fa', sa.Boolean(), nullable=False),
     sa.Column('grace_extended_until', idp.models.base.UTCDateTime(), nullable=True),
+    sa.Column('second_factor_reset_at', idp.models.base.UTCDateTime(), nullable=True),
     sa.Column('otp_failures', sa.Integer(), nullable=False),
     sa.Column('otp_locked_until', idp.models.base.UTCDateTime(), nullable=True),
     sa.Column('otp_lock_count', sa.Integer(), nullable=False),
     sa.Column('password_failures', sa.Integer(), nullable=False),
+    sa.Column('password_retry_after', idp.models.base.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_user_account_organisation_id_organisation')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_account')),
     sa.UniqueConstraint('email', name=op.f('uq_user_account_email')),
@@ -146,6 +186,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_account_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('account_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('token_digest', sa.String(length=64), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('used_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_account_token_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_token')),
+    sa.UniqueConstraint('token_digest', name=op.f('uq_account_token_token_digest'))
+    )
+    with op.batch_alter_table('account_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_token_user_id'), ['user_id'], unique=False)
 
     op.create_table('authorization_code',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -187,6 +244,8 @@ def upgrade() -> None:
     sa.Column('last_seen_at', idp.models.base.UTCDateTime(), nullable=False),
     sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
     sa.Column('ended_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.Column('step_up_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.Column('email_checked_at', idp.models.base.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_browser_session_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_browser_session')),
     sa.UniqueConstraint('sid', name=op.f('uq_browser_session_sid'))
@@ -206,6 +265,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('consent', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consent_user_id'), ['user_id'], unique=False)
+
+    op.create_table('invitation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_digest', sa.String(length=64), nullable=False),
+    sa.Column('created_by', sa.String(length=320), nullable=False),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('used_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_invitation_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitation')),
+    sa.UniqueConstraint('token_digest', name=op.f('uq_invitation_token_digest'))
+    )
+    with op.batch_alter_table('invitation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitation_user_id'), ['user_id'], unique=False)
 
     op.create_table('login_transaction',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -272,6 +347,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_recovery_code_code_digest'), ['code_digest'], unique=False)
         batch_op.create_index(batch_op.f('ix_recovery_code_user_id'), ['user_id'], unique=False)
 
+    op.create_table('remembered_browser',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_digest', sa.String(length=64), nullable=False),
+    sa.Column('user_agent', sa.String(length=400), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_remembered_browser_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_remembered_browser')),
+    sa.UniqueConstraint('token_digest', name=op.f('uq_remembered_browser_token_digest'))
+    )
+    with op.batch_alter_table('remembered_browser', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_remembered_browser_user_id'), ['user_id'], unique=False)
+
     op.create_table('second_factor',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -293,6 +384,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('second_factor', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_second_factor_user_id'), ['user_id'], unique=False)
+
+    op.create_table('upstream_identity',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=64), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('issuer', sa.String(length=500), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('last_login_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_upstream_identity_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upstream_identity')),
+    sa.UniqueConstraint('provider', 'subject', name=op.f('uq_upstream_identity_provider'))
+    )
+    with op.batch_alter_table('upstream_identity', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_upstream_identity_provider'), ['provider'], unique=False)
+        batch_op.create_index(batch_op.f('ix_upstream_identity_user_id'), ['user_id'], unique=False)
 
     op.create_table('user_group',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -316,6 +424,23 @@ def upgrade() -> None:
     with op.batch_alter_table('user_permission', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_permission_user_id'), ['user_id'], unique=False)
 
+    op.create_table('webauthn_challenge',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('challenge', sa.String(length=128), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('binding', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.Column('used_at', idp.models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_webauthn_challenge_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webauthn_challenge'))
+    )
+    with op.batch_alter_table('webauthn_challenge', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webauthn_challenge_binding'), ['binding'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webauthn_challenge_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webauthn_challenge_user_id'), ['user_id'], unique=False)
+
     op.create_table('otp_challenge',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -334,15 +459,50 @@ def upgrade() -> None:
     with op.batch_alter_table('otp_challenge', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_otp_challenge_user_id'), ['user_id'], unique=False)
 
+    op.create_table('webauthn_credential',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('factor_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('credential_key', sa.String(length=64), nullable=False),
+    sa.Column('credential_id', sa.LargeBinary(), nullable=False),
+    sa.Column('public_key', sa.LargeBinary(), nullable=False),
+    sa.Column('sign_count', sa.BigInteger(), nullable=False),
+    sa.Column('transports', sa.JSON(), nullable=False),
+    sa.Column('attachment', sa.String(length=20), nullable=True),
+    sa.Column('aaguid', sa.String(length=36), nullable=True),
+    sa.Column('backup_eligible', sa.Boolean(), nullable=False),
+    sa.Column('backed_up', sa.Boolean(), nullable=False),
+    sa.Column('discoverable', sa.Boolean(), nullable=True),
+    sa.Column('user_verified', sa.Boolean(), nullable=False),
+    sa.Column('created_at', idp.models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['factor_id'], ['second_factor.id'], name=op.f('fk_webauthn_credential_factor_id_second_factor'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_webauthn_credential_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webauthn_credential')),
+    sa.UniqueConstraint('credential_key', name=op.f('uq_webauthn_credential_credential_key')),
+    sa.UniqueConstraint('factor_id', name=op.f('uq_webauthn_credential_factor_id'))
+    )
+    with op.batch_alter_table('webauthn_credential', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webauthn_credential_user_id'), ['user_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('webauthn_credential', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webauthn_credential_user_id'))
+
+    op.drop_table('webauthn_credential')
     with op.batch_alter_table('otp_challenge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_otp_challenge_user_id'))
 
     op.drop_table('otp_challenge')
+    with op.batch_alter_table('webauthn_challenge', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webauthn_challenge_user_id'))
+        batch_op.drop_index(batch_op.f('ix_webauthn_challenge_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_webauthn_challenge_binding'))
+
+    op.drop_table('webauthn_challenge')
     with op.batch_alter_table('user_permission', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_permission_user_id'))
 
@@ -351,10 +511,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_group_user_id'))
 
     op.drop_table('user_group')
+    with op.batch_alter_table('upstream_identity', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_upstream_identity_user_id'))
+        batch_op.drop_index(batch_op.f('ix_upstream_identity_provider'))
+
+    op.drop_table('upstream_identity')
     with op.batch_alter_table('second_factor', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_second_factor_user_id'))
 
     op.drop_table('second_factor')
+    with op.batch_alter_table('remembered_browser', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_remembered_browser_user_id'))
+
+    op.drop_table('remembered_browser')
     with op.batch_alter_table('recovery_code', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_code_user_id'))
         batch_op.drop_index(batch_op.f('ix_recovery_code_code_digest'))
@@ -369,6 +538,10 @@ def downgrade() -> None:
 
     op.drop_table('oauth_token')
     op.drop_table('login_transaction')
+    with op.batch_alter_table('invitation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitation_user_id'))
+
+    op.drop_table('invitation')
     with op.batch_alter_table('consent', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_user_id'))
 
@@ -382,10 +555,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_authorization_code_client_id'))
 
     op.drop_table('authorization_code')
+    with op.batch_alter_table('account_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_account_token_user_id'))
+
+    op.drop_table('account_token')
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_account_organisation_id'))
 
     op.drop_table('user_account')
+    with op.batch_alter_table('upstream_provider', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_upstream_provider_organisation_id'))
+
+    op.drop_table('upstream_provider')
     with op.batch_alter_table('organisation_domain', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organisation_domain_organisation_id'))
 
@@ -406,6 +587,10 @@ def downgrade() -> None:
 
     op.drop_table('used_nonce')
     op.drop_table('signing_key')
+    with op.batch_alter_table('rate_limit_bucket', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rate_limit_bucket_expires_at'))
+
+    op.drop_table('rate_limit_bucket')
     op.drop_table('organisation')
     op.drop_table('audit_chain_head')
     # ### end Alembic commands ###
