@@ -36,6 +36,7 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: no corruption, saves an fsync per commit
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
