@@ -62,6 +62,9 @@ def _configure(app: Flask, config: AppConfig) -> None:
 
 
 def _init_login_manager(app: Flask) -> None:
+    from datetime import timedelta
+
+    from idp.clock import now
     from idp.login import sessions
     from idp.web.context import db
 
@@ -74,6 +77,8 @@ def _init_login_manager(app: Flask) -> None:
         row = sessions.active(db(), sid)
         if row is None:
             return None
+        if now() - row.last_seen_at >= timedelta(minutes=1):   # Profile > Security "last seen", once a minute
+            row.last_seen_at = now()
         row.user.session_sid = row.sid
         return row.user
 
@@ -88,6 +93,7 @@ def _register(app: Flask, config: AppConfig) -> None:
         app.register_blueprint(bp)
     _register_federation(app)
     app.register_blueprint(import_module("idp.web.admin").bp)  # Administration (/admin) and /invitation
+    app.register_blueprint(import_module("idp.web.recovery").bp)  # /forgot-password, /reset-password, /verify-email
     for view in ("oauth.token", "oauth.revoke", "oauth.introspect", "oauth.userinfo", "oauth.authorize",
                  "oauth.end_session"):
         csrf.exempt(app.view_functions[view])

@@ -19,8 +19,9 @@ from idp.models import Organisation, SecondFactor, User
 
 from .permissions import AdminError
 
-METHODS = ("totp", "email", "sms")
-METHOD_LABELS = {"totp": "Authenticator App (TOTP)", "email": "Email OTP", "sms": "SMS OTP"}
+METHODS = ("totp", "email", "sms", "webauthn")
+METHOD_LABELS = {"totp": "Authenticator App (TOTP)", "email": "Email OTP", "sms": "SMS OTP",
+                 "webauthn": "Security keys and passkeys (WebAuthn)"}
 MAX_GRACE_DAYS = 365
 MAX_EXTENSION_DAYS = 90
 ZERO_GRACE_WARNING = ("Enforcing 2FA immediately (with no grace period) will block all users who have not yet "

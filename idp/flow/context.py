@@ -32,4 +32,5 @@ class FlowContext:
     ip: str | None = None
     user_agent: str | None = None
     transaction_id: int | None = None
+    browser_remembered: bool = False                   # a valid "don't ask again" for ctx.user (web layer)
     step_state: dict[str, Any] = field(default_factory=dict)

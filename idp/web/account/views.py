@@ -16,6 +16,7 @@ from idp.web.context import actor, db, services
 from . import bp
 from .common import (LABELS, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
                      return_link, safe_next, target_text, user)
+from .sections import security_sections
 
 LOCKED = "Too many wrong tries. You can try again after {until} UTC, or ask your administrator to unlock it."
 WAIT = "Too many wrong tries in a row. Wait {seconds} seconds, then try again."
@@ -41,7 +42,8 @@ def security() -> str:
         recovery_left=recovery.remaining(db(), person) if active else None,
         recovery_total=recovery.COUNT, recovery_used=request.args.get("recovery_used") == "1",
         can_enrol=bool(allowed_methods(person)), required=status.state is not Enforcement.OFF
-        and status.state is not Enforcement.EXEMPT, status=status, back=return_link())
+        and status.state is not Enforcement.EXEMPT, status=status, back=return_link(),
+        **security_sections(person))
 
 
 @bp.get("/security/enable")

@@ -1,0 +1,159 @@
+"""Passwords: "Forgot password?" (a single-use, 30-minute link by email) and changing it on Profile > Security.
+
+A reset sets the password and nothing else: every browser session and refresh token of the account ends,
+sign-ins in progress stop, remembered browsers are forgotten, and the person signs in again through the
+normal flow, so a second factor they have is still asked for. The page says the same whether or not the
+address has an account."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp import accounts, audit
+from idp.audit import Actor
+from idp.clock import now
+from idp.delivery import DeliveryError
+from idp.enforcement import has_second_factor
+from idp.factors.notify import notify_security_event
+from idp.login import remembered, sessions
+from idp.models import LoginTransaction, User
+from idp.security.password_policy import check_new_password
+
+from . import RecoveryError, tokens
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+log = logging.getLogger(__name__)
+
+RESET_TTL = timedelta(minutes=30)
+RESEND_AFTER = timedelta(seconds=60)
+MAX_PER_HOUR = 5
+INVALID_LINK = ("This password reset link is not valid any more: it was already used, a newer one was sent, or "
+                "it expired (links work for 30 minutes). Ask for a new one.")
+OTHER_ACCOUNT = "This link is for another account. Nothing was changed."
+MISMATCH = "The two passwords are not the same."
+WRONG_CURRENT = "Your current password is not right."
+SAME = "Choose a password different from your current one."
+NO_PASSWORD = "Your account has no password to change (you sign in through your organisation)."
+
+
+def reset_link(services: "Services", token: str) -> str:
+    return f"{services.config.issuer}/reset-password/{token}"
+
+
+def request_reset(db: Session, services: "Services", email: str, *, ip: str | None = None) -> bool:
+    """Email a reset link when `email` is an active account with a password (and not sent to too often);
+    True when a link was sent. The caller shows the same page either way."""
+    user = accounts.find_by_email(db, email or "") if email and len(email) <= 320 else None
+    if user is None or not user.is_active or user.password_hash is None or not services.mailer.enabled:
+        return False
+    if _sso_only(db, services, user.email):
+        return False
+    sent = tokens.recent(db, user.id, tokens.PASSWORD_RESET, timedelta(hours=1))
+    if sent and now() - sent[-1].created_at < RESEND_AFTER or len(sent) >= MAX_PER_HOUR:
+        log.info("password reset for user %s not sent again so soon", user.id)
+        return False
+    token = tokens.issue(db, user, tokens.PASSWORD_RESET, RESET_TTL, ip=ip)
+    issuer = services.config.totp.issuer
+    body = (f"Hello{' ' + user.name if user.name else ''},\n\nSomeone (hopefully you) asked to reset the password of "
+            f"your {issuer} account. To choose a new password, open this link within 30 minutes:\n\n"
+            f"    {reset_link(services, token)}\n\nThe link works once. If you have two-factor authentication, "
+            "you will still need your second factor to sign in.\n\nIf you did not ask for this, ignore this "
+            f"message: your password stays as it is.\n\n-- {issuer}\n")
+    try:
+        services.mailer.send(user.email, f"Reset your {issuer} password", body)
+    except DeliveryError as exc:
+        log.warning("password reset mail for user %s not delivered: %s", user.id, type(exc).__name__)
+        tokens.revoke_open(db, user.id, tokens.PASSWORD_RESET)
+        return False
+    audit.record(db, "password_reset_requested", Actor("anonymous", ip), organisation_id=user.organisation_id,
+                 target_user_id=user.id, target=user.email)
+    return True
+
+
+def _sso_only(db: Session, services: "Services", email: str) -> bool:
+    from idp.federation import providers
+
+    provider = providers.for_email(db, services.config, email)
+    return provider is not None and provider.sso_only
+
+
+def reset_user(db: Session, token: str) -> User:
+    """The account a usable reset link is for, or RecoveryError."""
+    row = tokens.find(db, token, tokens.PASSWORD_RESET)
+    if row is None:
+        raise RecoveryError(INVALID_LINK)
+    return row.user
+
+
+def reset_password(db: Session, services: "Services", token: str, password: str, confirm: str, actor: Actor,
+                   *, email: str | None = None) -> User:
+    """Set a new password with a reset link (once); every session and refresh token of the account ends."""
+    row = tokens.find(db, token, tokens.PASSWORD_RESET)
+    if row is None:
+        raise RecoveryError(INVALID_LINK)
+    user = row.user
+    if email and accounts.normalise_email(email) != user.email:
+        raise RecoveryError(OTHER_ACCOUNT)
+    _check_new(user, db, password, confirm)
+    if not tokens.claim(db, row):
+        raise RecoveryError(INVALID_LINK)
+    user.password_hash = services.passwords.hash(password)
+    user.password_changed_at = now()
+    user.password_failures, user.password_retry_after = 0, None   # a reset lifts the wrong-password lock
+    if row.email == user.email:
+        user.email_verified = True      # the link reached this address
+    ended = sessions.end_all(db, user.id)
+    forgotten = remembered.forget_all(db, user.id)
+    stop_sign_ins(db, user.id)
+    tokens.revoke_open(db, user.id, tokens.PASSWORD_RESET)
+    audit.record(db, "password_reset", actor, organisation_id=user.organisation_id, target_user_id=user.id,
+                 target=user.email, details={"sessions_ended": ended, "remembered_browsers_forgotten": forgotten})
+    db.flush()
+    notify_security_event(services, user, "password_reset")
+    return user
+
+
+def change_password(db: Session, services: "Services", user: User, current: str, password: str, confirm: str,
+                    actor: Actor, *, keep_sid: str | None) -> int:
+    """Profile > Security > Change password: the current one is required. Other browsers are signed out
+    (their refresh tokens revoked) and remembered browsers forgotten; returns how many sessions ended."""
+    if user.password_hash is None:
+        raise RecoveryError(NO_PASSWORD)
+    if not services.passwords.verify(user.password_hash, current or ""):
+        audit.record(db, "password_change_refused", actor, organisation_id=user.organisation_id,
+                     target_user_id=user.id, target=user.email, outcome="failure",
+                     details={"reason": "wrong current password"})
+        raise RecoveryError(WRONG_CURRENT)
+    if password == current:
+        raise RecoveryError(SAME)
+    _check_new(user, db, password, confirm)
+    user.password_hash = services.passwords.hash(password)
+    user.password_changed_at = now()
+    ended = sessions.end_all(db, user.id, except_sid=keep_sid)
+    forgotten = remembered.forget_all(db, user.id)
+    tokens.revoke_open(db, user.id, tokens.PASSWORD_RESET)
+    audit.record(db, "password_changed", actor, organisation_id=user.organisation_id, target_user_id=user.id,
+                 target=user.email, details={"sessions_ended": ended, "remembered_browsers_forgotten": forgotten})
+    db.flush()
+    notify_security_event(services, user, "password_changed")
+    return ended
+
+
+def _check_new(user: User, db: Session, password: str, confirm: str) -> None:
+    if password != confirm:
+        raise RecoveryError(MISMATCH)
+    problems = check_new_password(password or "", single_factor=not has_second_factor(db, user), email=user.email)
+    if problems:
+        raise RecoveryError(" ".join(problems))
+
+
+def stop_sign_ins(db: Session, user_id: int) -> None:
+    """Sign-ins of the user in progress stop (a password they started with is no longer the password)."""
+    db.execute(sa.update(LoginTransaction).where(LoginTransaction.user_id == user_id, LoginTransaction.status == "active")
+               .values(status="failed").execution_options(synchronize_session=False))
