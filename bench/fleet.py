@@ -140,7 +140,10 @@ def _one(index: int, servers: list[str], rp: Rp, person: Person, replay: bool, t
          start: threading.Barrier, report: Report, lock: threading.Lock) -> None:
     first, second = servers[index % len(servers)], servers[(index + 1) % len(servers)]
     headers = {"X-Forwarded-For": f"198.18.{index // 250}.{index % 250 + 1}"}
-    clients = [httpx.Client(timeout=timeout, headers=headers) for _ in range(2 if replay else 1)]
+    # no keep-alive: a request on a connection the server is closing at that moment fails with a reset
+    # (browsers retry those; a benchmark must not count them)
+    clients = [httpx.Client(timeout=timeout, headers={**headers, "Connection": "close"},
+                            limits=httpx.Limits(max_keepalive_connections=0)) for _ in range(2 if replay else 1)]
     try:
         start.wait(timeout)
         began = time.perf_counter()

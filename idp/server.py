@@ -70,7 +70,9 @@ def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: in
                  config.database.pool_size, config.database.max_overflow)
         options = {
             "bind": f"{host}:{port}", "workers": workers, "worker_class": config.server.worker_class,
-            "threads": config.server.threads, "timeout": config.server.timeout, "preload_app": False,
+            # gunicorn silently turns "sync" into "gthread" when threads > 1: threads only for gthread
+            "threads": config.server.threads if config.server.worker_class == "gthread" else 1,
+            "timeout": config.server.timeout, "preload_app": False,
             "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.observability
             "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
             "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",

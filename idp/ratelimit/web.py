@@ -7,6 +7,8 @@ Which counters a request moves (each rule per client IP and per account or clien
 | POST /login, nobody identified yet     | `login`         | the posted `email` (normalised)               |
 | POST /login, the user is known         | `second_factor` | the login transaction's user                  |
 | POST /login/resend, POST /login/choose | `send`          | the login transaction's user (when known)     |
+| Profile > Security set-up code sends   | `send`          | the signed-in user                            |
+| POST /forgot-password                  | `send`          | the posted `email`                            |
 | POST /token                            | `token`         | the client_id (Basic auth, form or assertion) |
 | POST /introspect                       | `introspect`    | the client_id                                 |
 
@@ -36,6 +38,10 @@ log = logging.getLogger("idp.ratelimit")
 
 LOGIN_ENDPOINTS = {"login.submit"}
 SEND_ENDPOINTS = {"login.resend", "login.choose"}
+# sends outside the sign-in: Profile > Security set-up codes (the signed-in user), password reset (the email)
+ACCOUNT_SEND_ENDPOINTS = {"account.enable_email", "account.enable_sms_submit", "account.verify_resend",
+                          "account.confirm_send"}
+EMAIL_SEND_ENDPOINTS = {"recovery.forgot_submit"}
 CLIENT_ENDPOINTS = {"oauth.token": "token", "oauth.introspect": "introspect"}
 JSON_ENDPOINTS = set(CLIENT_ENDPOINTS)
 TX_SESSION_KEY = "login_tx"     # idp.web.login.session_state.TX_KEY
@@ -89,6 +95,12 @@ def checks_for(endpoint: str | None, rules: dict, services) -> list[Check]:  # n
     if endpoint in SEND_ENDPOINTS:
         user_id = _transaction_user(services)
         return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
+    if endpoint in ACCOUNT_SEND_ENDPOINTS:
+        user_id = _signed_in_user(services)
+        return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
+    if endpoint in EMAIL_SEND_ENDPOINTS:
+        email = normalise_email(request.form.get("email") or "")[:320]
+        return _pair(rules, "send", client_ip(), f"email:{email}" if email else None)
     if endpoint in CLIENT_ENDPOINTS:
         client_id = _client_id()
         rule = CLIENT_ENDPOINTS[endpoint]
@@ -117,6 +129,18 @@ def _transaction_user(services) -> int | None:  # noqa: ANN001
         return None
     query = sa.select(LoginTransaction.user_id).where(LoginTransaction.handle_digest == digest(handle),
                                                       LoginTransaction.status == "active")
+    with services.database.engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def _signed_in_user(services) -> int | None:  # noqa: ANN001
+    """The user of this browser's session (flask-login keeps the browser session's sid in the cookie)."""
+    from idp.models import BrowserSession
+
+    sid = session.get("_user_id")
+    if not sid:
+        return None
+    query = sa.select(BrowserSession.user_id).where(BrowserSession.sid == sid, BrowserSession.ended_at.is_(None))
     with services.database.engine.connect() as conn:
         return conn.execute(query).scalar()
 

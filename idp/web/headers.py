@@ -1,10 +1,11 @@
 """Security headers on every response: CSP without inline code, no framing, no sniffing, no referrer."""
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; form-action 'self' {actions}; frame-ancestors 'none'")
+       "object-src 'none'; base-uri 'none'; form-action 'self'{actions}; frame-ancestors 'none'")
+SAME_SITE_FORMS = {"account", "admin"}   # blueprints whose forms only ever post (and redirect) within the IdP
 
 
 def init_app(app: Flask) -> None:
@@ -13,7 +14,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP.format(actions="http: https:"))
+        # sign-in, consent and logout forms end in a redirect to the application (any origin); the forms
+        # of Profile > Security and Administration never leave the IdP, so there they may post only here
+        actions = "" if request.blueprint in SAME_SITE_FORMS else " http: https:"
+        headers.setdefault("Content-Security-Policy", CSP.format(actions=actions))
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")

@@ -59,7 +59,7 @@ def bucket_total(services) -> int:  # noqa: ANN001
 
 class LoggedIdpProcess:
     """`idp serve` like tests.support.servers.IdpProcess, but its output goes to a file (a pipe nobody
-    reads fills up under load and stalls the server) that tests can read, and extra CLI options."""
+    reads fills up under load and stalls the server) that tests can read; IDP_KEEP_SERVER_LOGS=1 keeps it."""
 
     def __init__(self, config_file: Path, port: int, workers: int = 1, env: dict[str, str] | None = None) -> None:
         self.port = port
@@ -107,7 +107,8 @@ class LoggedIdpProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._out.close()
-        self.log_file.unlink(missing_ok=True)
+        if os.environ.get("IDP_KEEP_SERVER_LOGS") != "1":
+            self.log_file.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -69,6 +69,16 @@ def test_every_get_route_sends_the_security_headers(app, admin_browser):  # noqa
     assert_page_headers(client.get("/static/style.css"), "static")
 
 
+def test_forms_of_account_and_admin_pages_may_post_only_to_the_idp(admin_browser):  # noqa: ANN001
+    """Sign-in forms must be allowed to end at the application (any origin); Profile > Security and
+    Administration forms never leave the IdP, so their CSP says form-action 'self' only."""
+    client = admin_browser.client
+    for path in ("/account/security", "/admin/"):
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert "form-action 'self';" in csp, (path, csp)
+    assert "form-action 'self' http: https:;" in client.get("/login").headers["Content-Security-Policy"]
+
+
 def test_pages_with_codes_send_no_referrer(app, factory, rp, services, frozen_clock):
     """The authorization response (code in the Location) and every sign-in page: Referrer-Policy no-referrer."""
     factory.user(EMAIL)

@@ -350,3 +350,29 @@ class TestDisabled:
             page = browser.sign_in(page, EMAIL, "x")
             assert page.status == 200
         assert bucket_total(services) == 0
+
+
+def test_forgot_password_is_limited_per_address_and_sends_nothing_more(app, factory, services, smtp):  # noqa: F811
+    factory.user(EMAIL)
+    browser = Browser(client=app.test_client())
+    page = browser.open("/forgot-password")
+    fields = dict(page.form("email").fields)
+    statuses = [browser.open("/forgot-password", "POST", {**fields, "email": EMAIL}).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    sent = len(smtp.to(EMAIL))
+    assert browser.open("/forgot-password", "POST", {**fields, "email": "Alice@Example.com"}).status == 429
+    assert len(smtp.to(EMAIL)) == sent
+
+
+def test_profile_code_sends_are_limited_per_signed_in_user(app, factory, rp, services, smtp):  # noqa: F811
+    from tests.support.forms import forms
+    factory.user(EMAIL)
+    browser = Browser(client=app.test_client())
+    done, _ = start(browser, rp)
+    assert signed_in(done, rp)
+    statuses = []
+    for _ in range(3):
+        page = browser.open("/account/security/enable")
+        form = next(f for f in forms(page.text) if f.action == "/account/security/enable/email")
+        statuses.append(browser.open(form.action, "POST", form.fields).status)
+    assert statuses[-1] == 429 and 429 not in statuses[:-1], statuses
