@@ -15,6 +15,7 @@ from idp.accounts import AccountError
 from idp.audit import Actor
 from idp.delivery import DeliveryError
 from idp.factors import enrolled, lockout, notify, recovery
+from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
 from idp.models import (BrowserSession, Invitation, LoginTransaction, Organisation, OtpChallenge, RecoveryCode,
@@ -388,11 +389,10 @@ def accept_invitation(db: Session, services: "Services", token: str, password: s
                       *, now: datetime, ip: str | None = None, user_agent: str | None = None) -> User:
     """Set the invited user's own password; the link works once (atomic claim)."""
     invitation = find_invitation(db, token, now)
-    minimum = services.config.passwords.min_length
-    if len(password or "") < minimum:
-        raise InvitationError(f"Choose a password of at least {minimum} characters.")
-    if len(password) > 256:
-        raise InvitationError("Choose a password of at most 256 characters.")
+    problems = check_new_password(password or "", single_factor=not enforcement.has_second_factor(db, invitation.user),
+                                  email=invitation.user.email, config=services.config.passwords)
+    if problems:
+        raise InvitationError(" ".join(problems))
     if password != confirm:
         raise InvitationError("The two passwords are not the same.")
     claimed = db.execute(sa.update(Invitation).where(

@@ -91,8 +91,12 @@ def _is_common(folded: str) -> bool:
     if folded in blocklist:
         return True
     core = _EDGES.match(folded).group(1)
-    # "password123!", "!!monkey2024": a listed password with at most 6 digits/symbols around it
-    return len(core) >= 4 and core != folded and len(folded) - len(core) <= 6 and core in blocklist
+    # "password123!", "password1234567", "!!monkey2024": a listed password with only digits/symbols around it
+    if len(core) >= 4 and core != folded and core in blocklist:
+        return True
+    # "passwordpassword", "dragondragon1": a listed password said twice (with digits/symbols around)
+    half = len(core) // 2
+    return len(core) >= 8 and len(core) % 2 == 0 and core[:half] == core[half:] and core[:half] in blocklist
 
 
 def _is_pattern(folded: str) -> bool:
@@ -101,8 +105,12 @@ def _is_pattern(folded: str) -> bool:
     for unit in (2, 3):  # "abababab", "abcabcabc"
         if len(folded) >= 2 * unit and folded == (folded[:unit] * (len(folded) // unit + 1))[:len(folded)]:
             return True
-    steps = {ord(b) - ord(a) for a, b in zip(folded, folded[1:])}
-    return len(steps) == 1 and steps <= {1, -1}
+    steps = [ord(b) - ord(a) for a, b in zip(folded, folded[1:])]
+    if len(set(steps)) == 1 and set(steps) <= {1, -1}:
+        return True
+    # digit runs that wrap around: "123456789012345", "9876543210987"
+    return folded.isdigit() and all((b - a) % 10 == steps[0] % 10 for a, b in
+                                    zip(map(int, folded), map(int, folded[1:]))) and steps[0] % 10 in (1, 9)
 
 
 def _from_email(folded: str, email: str) -> bool:

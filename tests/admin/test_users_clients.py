@@ -116,6 +116,8 @@ def test_create_user_sends_a_single_use_invitation_to_choose_a_password(acme_adm
     assert form.status == 200 and form.text.count('autocomplete="new-password"') == 2
     short = person.submit(form, "password", {"password": "short", "confirm": "short"})
     assert short.status == 400 and "at least" in short.text
+    common = person.submit(form, "password", {"password": "password1234567", "confirm": "password1234567"})
+    assert common.status == 400 and "common" in common.text.lower()    # NIST rules: blocklist too
     mismatch = person.submit(form, "password", {"password": "a long passphrase 1", "confirm": "another one 2"})
     assert mismatch.status == 400 and "not the same" in mismatch.text
     ok = person.submit(form, "password", {"password": "a long passphrase 1", "confirm": "a long passphrase 1"})

@@ -107,3 +107,10 @@ class TestCli:
         assert result.exit_code != 0 and "Use at least 15 characters" in result.output
         result = self.run(config_file, "user", "create", EMAIL, "--password-stdin", stdin=GOOD + "\n")
         assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("weak", ["password1234567", "iloveyou1234567", "passwordpassword", "123456789012345"])
+def test_listed_passwords_padded_or_doubled_and_wrapping_digit_runs_are_refused(weak):
+    from idp.security.password_policy import check_new_password
+
+    assert check_new_password(weak, single_factor=True, email="someone@example.com")
