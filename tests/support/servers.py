@@ -53,8 +53,11 @@ class IdpProcess:
     def __enter__(self) -> "IdpProcess":
         cmd = [sys.executable, "-m", "idp", "--config", str(self.config_file), "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", str(self.workers)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_until_up(self.url + "/.well-known/openid-configuration", self.proc)
+        import tempfile
+
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until_up(self.url + "/.well-known/openid-configuration", self.proc, self.log)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -64,13 +67,17 @@ class IdpProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.log.close()
 
 
-def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen | None = None, log=None, timeout: float = 30.0) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            output = proc.stdout.read().decode() if proc.stdout else ""
+            output = ""
+            if log is not None:
+                log.seek(0)
+                output = log.read().decode(errors="replace")
             raise RuntimeError(f"server exited with {proc.returncode}:\n{output}")
         try:
             if httpx.get(url, timeout=1.0).status_code < 500:

@@ -138,7 +138,7 @@ def test_the_example_policies_load_and_a_broken_one_is_refused(tmp_path: Path):
 
 def group_example_policies(directory: Path) -> Path:
     """The policies, with passkey.toml's second factor replaced by the group-only example of
-    docs/policy-reference.md ("Passkeys")."""
+    the README ("Policy file reference", "Passkeys")."""
     text = (ROOT / "docs" / "policy-reference.md").read_text()
     section = text[text.index("## Passkeys"):text.index("## Checking your files")]
     example = section.split("```toml\n")[-1].split("```")[0]
