@@ -139,8 +139,8 @@ def test_the_example_policies_load_and_a_broken_one_is_refused(tmp_path: Path):
 def group_example_policies(directory: Path) -> Path:
     """The policies, with passkey.toml's second factor replaced by the group-only example of
     the README ("Policy file reference", "Passkeys")."""
-    text = (ROOT / "docs" / "policy-reference.md").read_text()
-    section = text[text.index("## Passkeys"):text.index("## Checking your files")]
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Passkeys"):text.index("### Checking your files")]
     example = section.split("```toml\n")[-1].split("```")[0]
     assert 'group = "passkey-pilot"' in example
     directory.mkdir(exist_ok=True)
