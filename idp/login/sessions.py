@@ -59,3 +59,19 @@ def end_all(db: Session, user_id: int, *, except_sid: str | None = None) -> int:
     if except_sid is None:
         revoke_tokens(db, Token.user_id == user_id)
     return ended
+
+
+def rotate(db: Session, row: BrowserSession) -> BrowserSession:
+    """A privilege change (2FA added or removed, a fresh proof): the same sign-in continues under a new `sid`,
+    and the old one stops working (a copied cookie of before the change is useless). Tokens move along."""
+    new = BrowserSession(
+        sid=new_token(24), user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr or []), acr=row.acr,
+        provider=row.provider, clients=list(row.clients or []), ip=row.ip, user_agent=row.user_agent,
+        created_at=now(), last_seen_at=now(), expires_at=row.expires_at, step_up_at=row.step_up_at,
+        email_checked_at=row.email_checked_at)
+    db.add(new)
+    row.ended_at = now()
+    db.flush()
+    db.execute(sa.update(Token).where(Token.sid == row.sid).values(sid=new.sid)
+               .execution_options(synchronize_session=False))
+    return new

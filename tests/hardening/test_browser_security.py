@@ -196,9 +196,6 @@ def test_every_form_post_without_a_csrf_token_is_refused_and_changes_nothing(app
     assert client.get("/account/security").status_code == 200   # still signed in: nothing happened
 
 
-@pytest.mark.xfail(strict=False, reason="Profile > Security keeps the browser session (same sid, same cookie "
-                   "contents) when a second factor is added; rotation on a 2FA change is not implemented yet "
-                   "(idp/web/account: reported to its owner)")
 def test_adding_a_second_factor_rotates_the_browser_session(app, factory, rp, services, frozen_clock):
     import pyotp
 

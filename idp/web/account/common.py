@@ -86,6 +86,16 @@ def is_fresh() -> bool:
 
 def mark_proved() -> None:
     browser_session().step_up_at = now()
+    rotate_session()
+
+
+def rotate_session() -> None:
+    """Give this browser a new session id after a privilege change (the page's own state stays)."""
+    from flask_login import login_user
+
+    row = sessions.rotate(db(), browser_session())
+    row.user.session_sid = row.sid
+    login_user(row.user, fresh=True)
 
 
 def fresh_proof_required(back: str | None = None, *, only_when_enrolled: bool = False
@@ -131,6 +141,7 @@ def record_change(event: str, **details: Any) -> None:
     audit.record(db(), event, actor(f"user:{person.email}"), organisation_id=person.organisation_id,
                  target_user_id=person.id, target=person.email, details=details)
     notify_security_event(services(), person, NOTICES[event])
+    rotate_session()
 
 
 def done(message: str) -> Any:
