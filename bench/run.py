@@ -3,6 +3,8 @@
     .venv/bin/python bench/run.py            # 3 runs per figure (the median is shown), SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick    # 1 short run
     .venv/bin/python bench/run.py --backends sqlite --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/run.py --users 5000   # 5,000 extra users in the database (default 1,000)
+    .venv/bin/python bench/run.py --scale        # sign-ins per CPU-s with 1,000 and with 100,000 users
 
 Run by hand, never from the tests. Everything stays on 127.0.0.1 and ends by itself (fixed request counts,
 timeouts on every request). For each database backend:
@@ -20,7 +22,10 @@ timeouts on every request). For each database backend:
 Figures: (a) complete password sign-ins (authorize → login page → password → code → /token, PKCE S256, a
 fresh browser each) next to an argon2id verify loop at the same parameters measured in this process; (b)
 refresh grants with rotation; (c) discovery and JWKS next to a plain Flask "hello" app served by gunicorn
-the same way (2 sync workers, access log on); (d) userinfo.
+the same way (2 sync workers, access log on); (d) userinfo. Then: the share of a sign-in's server CPU spent in
+the argon2id verify; p50/p99 latency of each figure at about half the req/s it reached (paced requests); the
+resident set size (VmRSS) of each gunicorn worker after the measured run. `--scale` instead compares sign-ins
+per CPU-second with 1,000 and with 100,000 users.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -57,6 +62,10 @@ TIMEOUT = 30.0
 TARGETS = {"signin": 35.0, "refresh": 500.0}        # per server CPU-second
 KEYCLOAK_REFRESH_PER_VCPU = 120.0
 HELLO_FRACTION = 0.80
+RSS_TARGET_MB = 120.0                                # per gunicorn worker
+SCALE_USERS = (1_000, 100_000)
+SCALE_TOLERANCE = 0.10                              # sign-ins per CPU-s within 10 % at 100k users
+HALF_LOAD_SECONDS = {True: 10.0, False: 30.0}       # cap of each paced run (quick, full)
 
 FULL = {"signin": 30, "refresh": 300, "discovery": 500, "jwks": 500, "hello": 500, "userinfo": 500}
 QUICK = {"signin": 8, "refresh": 60, "discovery": 120, "jwks": 120, "hello": 120, "userinfo": 120}
@@ -137,16 +146,32 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rfind(")") + 2:].split()
 
 
-def server_cpu(master: int) -> float:
-    """CPU seconds of the gunicorn master and its workers: utime+stime+cutime+cstime (children included)."""
-    pids = [master]
+def workers(master: int) -> list[int]:
+    """The pids of the gunicorn workers (the master's children)."""
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat(int(entry))
             if fields and int(fields[1]) == master:
                 pids.append(int(entry))
+    return sorted(pids)
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size (VmRSS of /proc/<pid>/status) in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return None
+
+
+def server_cpu(master: int) -> float:
+    """CPU seconds of the gunicorn master and its workers: utime+stime+cutime+cstime (children included)."""
     ticks = 0
-    for pid in pids:
+    for pid in [master, *workers(master)]:
         fields = _stat(pid)
         if fields:
             ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
@@ -215,12 +240,23 @@ def sign_in(base: str, client_id: str, secret: str, scope: str = "openid profile
     return tokens.json()
 
 
-def task(job: tuple) -> tuple[int, int, object]:
-    """Run `count` operations of `kind`; returns (ok, errors, result for the next job)."""
-    kind, base, count, client_id, secret, token = job
+def task(job: tuple) -> tuple[int, int, object, list[float]]:
+    """Run `count` operations of `kind`; returns (ok, errors, result for the next job, latencies of the
+    successful ones in s). With `interval` (s) the operations are paced: one every `interval` seconds on a
+    schedule that never catches up in bursts, and none starts after `limit` seconds."""
+    kind, base, count, client_id, secret, token, interval, limit = job
     ok = errors = 0
+    latencies: list[float] = []
+    start = due = time.perf_counter()
     with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
         for _ in range(count):
+            if interval:
+                now = time.perf_counter()
+                if now - start > limit:
+                    break
+                time.sleep(max(0.0, due - now))
+                due = max(due, now) + interval
+            t0 = time.perf_counter()
             try:
                 if kind == "signin":
                     sign_in(base, client_id, secret)
@@ -239,11 +275,12 @@ def task(job: tuple) -> tuple[int, int, object]:
                     if http.get(path).status_code != 200:
                         raise RuntimeError(f"{path} failed")
                 ok += 1
+                latencies.append(time.perf_counter() - t0)
             except (httpx.HTTPError, RuntimeError) as exc:
                 errors += 1
                 if errors == 1:
                     print(f"bench: {kind}: {exc}", file=sys.stderr)
-    return ok, errors, token
+    return ok, errors, token, latencies
 
 
 def prepare(job: tuple) -> dict:
@@ -258,6 +295,13 @@ class Sample:
     rate: float           # operations per wall-clock second (whole machine)
     per_cpu: float        # operations per server CPU-second
     errors: int = 0
+    latencies: list[float] = field(default_factory=list)   # seconds, successful operations
+
+    def percentile(self, p: int) -> float:
+        """The p-th percentile latency in ms (nan without samples)."""
+        if len(self.latencies) < 2:
+            return self.latencies[0] * 1000 if self.latencies else float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
 
 
 @dataclass
@@ -278,25 +322,35 @@ class Figure:
 
 
 def measure(pool, master: int, kind: str, base: str, per_process: int, client_id: str = "",  # noqa: ANN001
-            secret: str = "", tokens: list | None = None) -> tuple[Sample, list]:
-    jobs = [(kind, base, per_process, client_id, secret, (tokens or [None] * CONCURRENCY)[i])
+            secret: str = "", tokens: list | None = None, rate: float | None = None,
+            limit: float = 0.0) -> tuple[Sample, list]:
+    """`per_process` operations in each driver process; with `rate`, paced at `rate` operations per second in
+    all (each process one every CONCURRENCY/rate s) for at most `limit` s."""
+    interval = CONCURRENCY / rate if rate else 0.0
+    jobs = [(kind, base, per_process, client_id, secret, (tokens or [None] * CONCURRENCY)[i], interval, limit)
             for i in range(CONCURRENCY)]
     cpu0, t0 = server_cpu(master), time.perf_counter()
     results = pool.map(task, jobs)
     elapsed, cpu = time.perf_counter() - t0, server_cpu(master) - cpu0
     ok = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
-    return Sample(ok / elapsed, ok / cpu if cpu > 0 else float("inf"), errors), [r[2] for r in results]
+    return (Sample(ok / elapsed, ok / cpu if cpu > 0 else float("inf"), errors,
+                   [lat for r in results for lat in r[3]]), [r[2] for r in results])
 
 
-def argon2_loop(seconds: float) -> Sample:
-    """argon2id verifications at the configured parameters, in this process (one core)."""
+def default_passwords():  # noqa: ANN201
+    """The password hasher at the default (production) argon2id parameters."""
     sys.path.insert(0, str(ROOT))
     from idp.config import PasswordsConfig
     from idp.security.passwords import Passwords
 
     cfg = PasswordsConfig()
-    passwords = Passwords(cfg.argon2_memory_kib, cfg.argon2_time_cost, cfg.argon2_parallelism)
+    return Passwords(cfg.argon2_memory_kib, cfg.argon2_time_cost, cfg.argon2_parallelism)
+
+
+def argon2_loop(seconds: float) -> Sample:
+    """argon2id verifications at the configured parameters, in this process (one core)."""
+    passwords = default_passwords()
     stored = passwords.hash(PASSWORD)
     count = 0
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -348,7 +402,36 @@ class Instance:
     log: Path
 
 
-def make_instance(directory: Path, database_url: str | None) -> Instance:
+def add_users(config: Path, count: int) -> None:
+    """`count` extra users in the instance's database, in one executemany: unique emails and subjects, in the
+    bench user's organisation, all sharing ONE argon2id hash (hashed once)."""
+    if count <= 0:
+        return
+    sys.path.insert(0, str(ROOT))
+    import sqlalchemy as sa
+
+    from idp.config import load_config
+    from idp.db import create_engine
+    from idp.models.user import User
+
+    table = User.__table__
+    engine = create_engine(load_config(config, env={}).database)
+    try:
+        with engine.begin() as conn:
+            bench = conn.execute(sa.select(table.c.organisation_id, table.c.created_at)
+                                 .where(table.c.email == EMAIL)).one()
+            stored = default_passwords().hash("a password nobody signs in with, shared by bulk users")
+            tag = secrets.token_hex(4)
+            conn.execute(table.insert(), [
+                {"subject": f"bulk-{tag}-{i:07d}", "organisation_id": bench.organisation_id,
+                 "email": f"bulk{i}.{tag}@example.com", "name": f"Bulk {i}", "password_hash": stored,
+                 "created_at": bench.created_at, "password_changed_at": bench.created_at}
+                for i in range(count)])
+    finally:
+        engine.dispose()
+
+
+def make_instance(directory: Path, database_url: str | None, users: int = 0) -> Instance:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["init", str(directory), "--issuer", base]
@@ -360,6 +443,10 @@ def make_instance(directory: Path, database_url: str | None) -> Instance:
         handle.write(rate_limit_section())
     idp(config, "db", "upgrade")
     idp(config, "user", "create", EMAIL, "--name", "Bench", "--password-stdin", stdin=PASSWORD + "\n")
+    t0 = time.perf_counter()
+    add_users(config, users)
+    if users:
+        print(f"bench: {users:,} extra users inserted in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     import json
 
     created = json.loads(idp(config, "client", "create", "--name", "Bench", "--redirect-uri", REDIRECT_URI,
@@ -367,29 +454,41 @@ def make_instance(directory: Path, database_url: str | None) -> Instance:
     return Instance(config, base, port, created["client_id"], created["client_secret"], directory / "server.log")
 
 
-def run_backend(label: str, database_url: str | None, runs: int, counts: dict, pool, hello: tuple,  # noqa: ANN001
-                work: Path) -> dict[str, Figure]:
-    instance = make_instance(work / label, database_url)
-    figures = {k: Figure() for k in ("signin", "argon2", "refresh", "discovery", "jwks", "hello", "userinfo")}
+@contextmanager
+def serving(instance: Instance, label: str, pool):  # noqa: ANN001, ANN201
+    """`idp serve` (2 sync workers) for the instance, warmed up; yields the gunicorn master's pid."""
     cmd = [PYTHON, "-m", "idp", "--config", str(instance.config), "serve", "--workers", "2", "--port",
            str(instance.port)]
-    hello_url, hello_proc = hello
     with server(cmd, instance.base + "/.well-known/openid-configuration", instance.log) as proc:
-        master = proc.pid
-        print(f"[{label}] server up on {instance.base} (gunicorn master {master}); warming up", file=sys.stderr)
-        ident = (instance.client_id, instance.secret)
-        prepare_jobs = [(instance.base, *ident, "openid profile email")] * CONCURRENCY
-        pool.map(prepare, prepare_jobs)                               # warm-up: every worker, every path
-        for kind in ("discovery", "jwks", "userinfo"):
-            pass
+        print(f"[{label}] server up on {instance.base} (gunicorn master {proc.pid}); warming up", file=sys.stderr)
+        pool.map(prepare, prepare_jobs(instance))                     # warm-up: every worker, every path
+        yield proc.pid
+
+
+def prepare_jobs(instance: Instance) -> list[tuple]:
+    return [(instance.base, instance.client_id, instance.secret, "openid profile email")] * CONCURRENCY
+
+
+HALF_LOAD_KINDS = ("signin", "refresh", "discovery", "jwks", "userinfo")
+
+
+def run_backend(label: str, database_url: str | None, runs: int, counts: dict, pool, hello: tuple,  # noqa: ANN001
+                work: Path, users: int = 0, quick: bool = False) -> tuple[dict[str, Figure], dict[int, float]]:
+    """The figures, then the half-load latency runs (figures "<kind>@half"); also the workers' RSS in MB."""
+    instance = make_instance(work / label, database_url, users)
+    figures = {k: Figure() for k in ("signin", "argon2", "refresh", "discovery", "jwks", "hello", "userinfo")}
+    hello_url, hello_proc = hello
+    ident = (instance.client_id, instance.secret)
+    with serving(instance, label, pool) as master:
         for run in range(runs):
             print(f"[{label}] run {run + 1}/{runs}", file=sys.stderr)
             sample, _ = measure(pool, master, "signin", instance.base, counts["signin"], *ident)
             figures["signin"].samples.append(sample)
             figures["argon2"].samples.append(argon2_loop(2.0 if runs > 1 else 1.0))
 
-            chains = [t["refresh_token"] for t in pool.map(prepare, prepare_jobs)]
-            sample, _ = measure(pool, master, "refresh", instance.base, counts["refresh"], *ident, tokens=chains)
+            chains = [t["refresh_token"] for t in pool.map(prepare, prepare_jobs(instance))]
+            sample, chains = measure(pool, master, "refresh", instance.base, counts["refresh"], *ident,
+                                     tokens=chains)
             figures["refresh"].samples.append(sample)
 
             for kind in ("discovery", "jwks"):
@@ -398,15 +497,47 @@ def run_backend(label: str, database_url: str | None, runs: int, counts: dict, p
             sample, _ = measure(pool, hello_proc.pid, "hello", hello_url, counts["hello"])
             figures["hello"].samples.append(sample)
 
-            access = [t["access_token"] for t in pool.map(prepare, prepare_jobs)]
+            access = [t["access_token"] for t in pool.map(prepare, prepare_jobs(instance))]
             sample, _ = measure(pool, master, "userinfo", instance.base, counts["userinfo"], tokens=access)
             figures["userinfo"].samples.append(sample)
-    return figures
+        memory = {pid: rss_mb(pid) for pid in workers(master)}      # after the measured run
+
+        # latency at about half the req/s reached above: paced, bounded in count and in time
+        tokens = {"refresh": chains, "userinfo": access}
+        for kind in HALF_LOAD_KINDS:
+            print(f"[{label}] {kind} at half load", file=sys.stderr)
+            sample, _ = measure(pool, master, kind, instance.base, counts[kind], *ident, tokens=tokens.get(kind),
+                                rate=figures[kind].rate / 2, limit=HALF_LOAD_SECONDS[quick])
+            figures[f"{kind}@half"] = Figure([sample])
+    return figures, memory
+
+
+def run_scale(label: str, database_url: str | None, runs: int, counts: dict, pool, work: Path,  # noqa: ANN001
+              users: int) -> Figure:
+    """Sign-ins per server CPU-second with `users` extra users in the database."""
+    instance = make_instance(work / f"{label}-{users}", database_url, users)
+    figure = Figure()
+    with serving(instance, f"{label}, {users:,} users", pool) as master:
+        for _ in range(runs):
+            sample, _ = measure(pool, master, "signin", instance.base, counts["signin"], instance.client_id,
+                                instance.secret)
+            figure.samples.append(sample)
+    return figure
 
 
 # --- report --------------------------------------------------------------------------------------
 
-def table(label: str, figures: dict[str, Figure], counts: dict) -> str:
+def aligned(title: str, header: tuple, rows: list[tuple], left: tuple[int, ...]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [title] if title else []
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    lines.append("  ".join("-" * w for w in widths).rstrip())
+    lines += ["  ".join(c.ljust(w) if i in left else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+    return lines
+
+
+def table(label: str, figures: dict[str, Figure], counts: dict, memory: dict[int, float | None]) -> str:
     hello = figures["hello"]
     argon2 = figures["argon2"]
     rows: list[tuple[str, str, str, str, str, str]] = []
@@ -422,6 +553,10 @@ def table(label: str, figures: dict[str, Figure], counts: dict) -> str:
     row("(a) password sign-ins, code+PKCE→tokens", figures["signin"], TARGETS["signin"], f"≥ {TARGETS['signin']:.0f}",
         f"= {figures['signin'].per_cpu / argon2.per_cpu:.2f} × argon2 loop")
     row("    argon2id verify loop (m=19456,t=2,p=1)", argon2, None, "reference")
+    # CPU-s per verify ÷ server CPU-s per sign-in (one verify per sign-in)
+    share = figures["signin"].per_cpu / argon2.per_cpu
+    rows.append(("    share of sign-in CPU in argon2id verify", "", f"{share:.0%}", "reported only", "-",
+                 f"{1000 / argon2.per_cpu:.1f} ms verify / {1000 / figures['signin'].per_cpu:.1f} ms server CPU"))
     row("(b) refresh grants with rotation", figures["refresh"], TARGETS["refresh"], f"≥ {TARGETS['refresh']:.0f}",
         f"Keycloak sizing: {KEYCLOAK_REFRESH_PER_VCPU:.0f}/vCPU")
     target = HELLO_FRACTION * hello.per_cpu
@@ -432,13 +567,37 @@ def table(label: str, figures: dict[str, Figure], counts: dict) -> str:
     row("(d) userinfo", figures["userinfo"], None, "-")
 
     header = ("figure", "req/s", "per CPU-s", "target/CPU-s", "ratio", "result")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
-    lines = [f"{label}: " + ", ".join(f"{k} {v}" for k, v in counts.items())]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) if i in (0, 3, 5) else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = aligned(f"{label}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), header, rows, (0, 3, 5))
+
+    latency_rows = []
+    for kind in HALF_LOAD_KINDS:
+        fig = figures[f"{kind}@half"]
+        sample = fig.samples[0]
+        latency_rows.append((kind, f"{figures[kind].rate / 2:,.1f}", f"{fig.rate:,.1f}",
+                             str(len(sample.latencies)), f"{sample.percentile(50):,.1f}",
+                             f"{sample.percentile(99):,.1f}", f"{fig.errors} errors" if fig.errors else ""))
+    lines += [""] + aligned("latency at about half load (paced):",
+                            ("figure", "asked req/s", "got req/s", "n", "p50 ms", "p99 ms", ""),
+                            latency_rows, (0, 6))
+
+    memory_rows = [(f"gunicorn worker {pid}", "?" if mb is None else f"{mb:,.1f}", f"≤ {RSS_TARGET_MB:.0f} MB",
+                    "-" if mb is None else ("PASS" if mb <= RSS_TARGET_MB else "ABOVE"))
+                   for pid, mb in memory.items()]
+    lines += [""] + aligned("memory after the measured run (VmRSS):", ("process", "RSS MB", "target", "result"),
+                            memory_rows, (0, 2, 3))
     return "\n".join(lines)
+
+
+def scale_table(label: str, figures: dict[int, Figure], counts: dict) -> str:
+    small, large = (figures[n] for n in SCALE_USERS)
+    rows = [(f"sign-ins, {n:,} extra users", f"{fig.rate:,.1f}", f"{fig.per_cpu:,.1f}",
+             f"{fig.errors} errors" if fig.errors else "") for n, fig in figures.items()]
+    ratio = large.per_cpu / small.per_cpu
+    verdict = "PASS" if abs(ratio - 1) <= SCALE_TOLERANCE else "OUTSIDE"
+    rows.append((f"ratio {SCALE_USERS[1]:,} ÷ {SCALE_USERS[0]:,}", "", f"{ratio:.2f}",
+                 f"target within {SCALE_TOLERANCE:.0%}: {verdict}"))
+    return "\n".join(aligned(f"{label}, scale in users: signin {counts['signin']}",
+                              ("figure", "req/s", "per CPU-s", "result"), rows, (0, 3)))
 
 
 def main() -> None:
@@ -449,6 +608,10 @@ def main() -> None:
                                                           "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
                         help="a PostgreSQL database the benchmark may connect to (a temporary one is created)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instances (logs, configs)")
+    parser.add_argument("--users", type=int, default=SCALE_USERS[0],
+                        help="extra users bulk-inserted before measuring (default %(default)s)")
+    parser.add_argument("--scale", action="store_true",
+                        help=f"only sign-ins per CPU-s, with {SCALE_USERS[0]:,} and with {SCALE_USERS[1]:,} users")
     args = parser.parse_args()
     runs, counts = (1, QUICK) if args.quick else (3, FULL)
     work = Path(tempfile.mkdtemp(prefix="idp-bench-"))
@@ -464,13 +627,27 @@ def main() -> None:
         with context.Pool(CONCURRENCY) as pool, \
                 server(hello_cmd, f"http://127.0.0.1:{hello_port}/", work / "hello.log") as hello_proc:
             hello = (f"http://127.0.0.1:{hello_port}", hello_proc)
+
+            def run(label: str, database) -> str:  # noqa: ANN001  (database(): a context giving a URL or None)
+                if args.scale:                     # a database of its own for each user count
+                    scaled = {}
+                    for n in SCALE_USERS:
+                        with database() as url:
+                            scaled[n] = run_scale(label, url, runs, counts, pool, work, n)
+                    return scale_table(f"{label} ({'median of 3 runs' if runs > 1 else '1 run'})", scaled,
+                                       {k: v * CONCURRENCY for k, v in counts.items()})
+                with database() as url:
+                    figures, memory = run_backend(label, url, runs, counts, pool, hello, work, args.users,
+                                                  args.quick)
+                return table(f"{label} ({'median of 3 runs' if runs > 1 else '1 run'}; {args.users:,} extra users)",
+                             figures, {k: v * CONCURRENCY for k, v in counts.items()}, memory)
+
             for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
                 if backend == "sqlite":
-                    figures = run_backend("SQLite", None, runs, counts, pool, hello, work)
+                    report = run("SQLite", lambda: nullcontext(None))
                 elif backend == "postgresql":
                     try:
-                        with postgres_database(args.pg_url) as url:
-                            figures = run_backend("PostgreSQL", url, runs, counts, pool, hello, work)
+                        report = run("PostgreSQL", lambda: postgres_database(args.pg_url))
                     except Exception as exc:  # noqa: BLE001  (report and go on with the other backend)
                         if isinstance(exc, SystemExit):
                             raise
@@ -478,9 +655,7 @@ def main() -> None:
                         continue
                 else:
                     raise SystemExit(f"bench: unknown backend {backend!r}")
-                label = "SQLite" if backend == "sqlite" else "PostgreSQL"
-                reports.append(table(f"{label} ({'median of 3 runs' if runs > 1 else '1 run'})", figures,
-                                     {k: v * CONCURRENCY for k, v in counts.items()}))
+                reports.append(report)
                 print(reports[-1] + "\n", file=sys.stderr)
     finally:
         if not args.keep:
