@@ -51,6 +51,7 @@ def build_wsgi_app(config_path: str | None):  # noqa: ANN201
     from idp.app import create_app
 
     app = create_app(load_config(config_path))
+    logging.getLogger("idp").propagate = False  # its own handler prints; gunicorn's root handler would repeat it
     store = app.extensions["idp.policies"]
     signal.signal(signal.SIGHUP, lambda *_: store.reload())
     return app
