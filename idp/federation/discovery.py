@@ -44,19 +44,25 @@ class _Entry:
     fetched_at: float
 
 
-def fetch_json(provider: Provider, url: str, what: str) -> dict[str, Any]:
-    """GET a JSON document from the provider; UpstreamUnavailable when it does not answer properly."""
+def call_upstream(provider: Provider, where: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP request to the provider (its timeout, no redirects); a timeout or a connection failure
+    becomes UpstreamUnavailable with a message for the person and `where` for the audit log."""
     who = provider.display_name
     try:
         with httpx.Client(timeout=provider.timeout_seconds, follow_redirects=False) as http:
-            response = http.get(url, headers={"Accept": "application/json"})
+            return http.request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise UpstreamUnavailable(f"{who} did not answer in time. Please try again in a few minutes.",
-                                  "upstream_timeout",
-                                  f"{what} at {url}: no answer in {provider.timeout_seconds}s") from None
+                                  "upstream_timeout", f"{where}: no answer in {provider.timeout_seconds}s") from None
     except httpx.HTTPError as err:
         raise UpstreamUnavailable(f"{who} cannot be reached right now. Please try again in a few minutes.",
-                                  "upstream_unreachable", f"{what} at {url}: {err.__class__.__name__}") from None
+                                  "upstream_unreachable", f"{where}: {err.__class__.__name__}") from None
+
+
+def fetch_json(provider: Provider, url: str, what: str) -> dict[str, Any]:
+    """GET a JSON document from the provider; UpstreamUnavailable when it does not answer properly."""
+    who = provider.display_name
+    response = call_upstream(provider, f"{what} at {url}", "GET", url, headers={"Accept": "application/json"})
     if response.status_code != 200:
         raise UpstreamUnavailable(f"{who} is not answering properly right now. Please try again later.",
                                   "upstream_http_error", f"{what} at {url}: HTTP {response.status_code}")

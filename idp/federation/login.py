@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
@@ -25,7 +24,7 @@ from joserfc.jwk import ECKey, RSAKey, import_key
 from idp.security.encryption import KeyEncryption
 from idp.security.secrets import digest, digest_matches, new_token
 
-from .discovery import DIRECTORY, TENANT_PLACEHOLDER, Directory, Metadata
+from .discovery import DIRECTORY, TENANT_PLACEHOLDER, Directory, Metadata, call_upstream
 from .errors import FederationError, UpstreamUnavailable
 from .id_token import UpstreamSignIn, validate_id_token
 from .providers import Provider
@@ -160,16 +159,7 @@ def redeem_code(provider: Provider, metadata: Metadata, kek: KeyEncryption, code
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     uri, headers, body = client_auth(provider, kek, metadata.token_endpoint).prepare(
         "POST", metadata.token_endpoint, headers, body)
-    try:
-        with httpx.Client(timeout=provider.timeout_seconds, follow_redirects=False) as http:
-            response = http.post(uri, content=body, headers=headers)
-    except httpx.TimeoutException:
-        raise UpstreamUnavailable(f"{who} did not answer in time. Please try again in a few minutes.",
-                                  "upstream_timeout",
-                                  f"token endpoint: no answer in {provider.timeout_seconds}s") from None
-    except httpx.HTTPError as err:
-        raise UpstreamUnavailable(f"{who} cannot be reached right now. Please try again in a few minutes.",
-                                  "upstream_unreachable", f"token endpoint: {err.__class__.__name__}") from None
+    response = call_upstream(provider, "token endpoint", "POST", uri, content=body, headers=headers)
     try:
         answer = response.json()
     except ValueError:
