@@ -13,15 +13,23 @@ from sqlalchemy.orm import Session
 from idp import audit, enforcement
 from idp.accounts import normalise_email
 from idp.audit import Actor
-from idp.factors import lockout
+from idp.factors import lockout, registry
 from idp.flow.facts import Enforcement
 from idp.models import Organisation, SecondFactor, User
 
 from .permissions import AdminError
 
-METHODS = ("totp", "email", "sms", "webauthn")
-METHOD_LABELS = {"totp": "Authenticator App (TOTP)", "email": "Email OTP", "sms": "SMS OTP",
-                 "webauthn": "Security keys and passkeys (WebAuthn)"}
+
+
+def methods() -> tuple[str, ...]:
+    """What an organisation's allow-list can name, in the registry's order (idp.factors.registry)."""
+    return tuple(cls.factor for cls in registry.selectable())
+
+
+def method_labels() -> dict[str, str]:
+    return {cls.factor: cls.admin_label or cls.label for cls in registry.selectable()}
+
+
 MAX_GRACE_DAYS = 365
 MAX_EXTENSION_DAYS = 90
 ZERO_GRACE_WARNING = ("Enforcing 2FA immediately (with no grace period) will block all users who have not yet "
@@ -79,7 +87,7 @@ def current(db: Session, org: Organisation) -> SecuritySettings:
     exempt = db.scalars(sa.select(User.email).where(User.organisation_id == org.id, User.exempt_from_2fa.is_(True))
                         .order_by(User.email))
     return SecuritySettings(require_2fa=bool(org.require_2fa), grace_days=int(org.grace_days or 0),
-                            allowed_methods=tuple(m for m in METHODS if m in (org.allowed_methods or [])),
+                            allowed_methods=tuple(m for m in methods() if m in (org.allowed_methods or [])),
                             exempt_users=tuple(exempt), exempt_groups=tuple(sorted(org.exempt_groups or [])))
 
 
@@ -120,11 +128,12 @@ def parse_methods(values: str | Iterable[str] | None) -> tuple[str, ...]:
     items = [v.lower() for v in _words(values)]
     if items in ([], ["all"]):
         return ()
-    unknown = [v for v in items if v not in METHODS]
+    known = methods()
+    unknown = [v for v in items if v not in known]
     if unknown:
-        raise SettingsError(f"allowed methods: unknown method {unknown[0]!r} (use {', '.join(METHODS)})")
-    chosen = tuple(m for m in METHODS if m in items)
-    return () if len(chosen) == len(METHODS) else chosen
+        raise SettingsError(f"allowed methods: unknown method {unknown[0]!r} (use {', '.join(known)})")
+    chosen = tuple(m for m in known if m in items)
+    return () if len(chosen) == len(known) else chosen
 
 
 def parse_groups(values: str | Iterable[str] | None) -> tuple[str, ...]:

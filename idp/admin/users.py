@@ -14,7 +14,7 @@ from idp import accounts, audit, enforcement
 from idp.accounts import AccountError
 from idp.audit import Actor
 from idp.delivery import DeliveryError
-from idp.factors import enrolled, lockout, notify, recovery
+from idp.factors import enrolled, lockout, notify, recovery, registry
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
@@ -134,13 +134,10 @@ def federation_lines(db: Session, user: User, config: "AppConfig | None") -> lis
 def detail(db: Session, user: User, now: datetime, config: "AppConfig | None" = None) -> UserDetail:
     factors = []
     for f in enrolled.active_factors(db, user):
-        if f.kind == "email":
-            shown = enrolled.mask_email(f.target or "")
-        elif f.kind == "sms":
-            shown = enrolled.mask_phone(f.target or "")
-        else:
-            shown = f.name or enrolled.NAMES.get(f.kind, f.kind)
-        factors.append(FactorInfo(f.kind, enrolled.NAMES.get(f.kind, f.kind), shown, f.created_at, f.last_used_at))
+        kind = registry.factor_type(f.kind)
+        label = kind.label if kind is not None else f.kind
+        shown = kind.describe(f) if kind is not None and f.target else f.name or label
+        factors.append(FactorInfo(f.kind, label, shown, f.created_at, f.last_used_at))
     live = db.scalar(sa.select(sa.func.count(BrowserSession.id)).where(
         BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None), BrowserSession.expires_at > now)) or 0
     return UserDetail(user=user, factors=factors, recovery_codes_left=recovery.remaining(db, user),

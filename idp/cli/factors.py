@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from idp import accounts, audit
 from idp.accounts import AccountError
 from idp.clock import now
-from idp.factors import enrolled, lockout, recovery, totp
+from idp.factors import enrolled, lockout, recovery, registry, totp
 from idp.models import SecondFactor, User, UserGroup
 from idp.security.passwords import hash_format_problem
 from idp.services import Services
@@ -30,7 +30,6 @@ from .users import organisation, user_group
 MIN_SECRET_BITS = 80          # what many existing deployments used (RFC 4226 recommends 160)
 MAX_SECRET_CHARS = 128
 IMPORT_FIELDS = {"email", "name", "password_hash", "groups", "totp_secret"}
-KIND_NAMES = {"totp": "Authenticator App", "email": "Email", "sms": "SMS", "webauthn": "Security key"}
 
 
 # --------------------------------------------------------------------------- user show
@@ -87,7 +86,7 @@ def describe(db: Session, user: User) -> dict[str, Any]:
         "second_factors": [{
             "id": f.id,
             "type": f.kind,
-            "label": f.name or KIND_NAMES.get(f.kind, f.kind),
+            "label": f.name or registry.label(f.kind),
             "target": _masked(f),
             "pending": f.confirmed_at is None,
             "added": _iso(f.created_at),
@@ -105,7 +104,8 @@ def describe(db: Session, user: User) -> dict[str, Any]:
 def _masked(factor: SecondFactor) -> str | None:
     if not factor.target:
         return None
-    return enrolled.mask_phone(factor.target) if factor.kind == "sms" else enrolled.mask_email(factor.target)
+    cls = registry.factor_type(factor.kind)
+    return cls.describe(factor) if cls is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -53,23 +53,24 @@ class CodeCheck:
     wrong_code: bool = False
 
 
-def send_code(db: Session, services: "Services", user: User, factor: SecondFactor | None,
-              purpose: str = "login") -> SendResult:
-    """Send a new code through `factor` (email or sms; None = the account's own email address).
+def send_code(db: Session, services: "Services", user: User, factor: SecondFactor | None, purpose: str, *,
+              bound_to: str) -> SendResult:
+    """Send a new code through `factor` (email or sms; None = the account's own email address) for the one
+    challenge `bound_to` names (see idp.factors.binding): the code is accepted there and nowhere else.
 
-    Throttled per user and channel: `resend_interval_seconds` apart, at most `max_sends_per_hour`.
-    Earlier open codes of the same factor stop working. On a delivery failure nothing is kept.
-    Only a keyed hash of the code is stored; the code is never logged."""
+    Throttled: `resend_interval_seconds` apart for the same challenge, at most `max_sends_per_hour` per user and
+    channel. Earlier open codes of the SAME challenge stop working; codes of other challenges are untouched.
+    On a delivery failure nothing is kept. Only a keyed hash of the code is stored; the code is never logged."""
     channel, target = (factor.kind, factor.target) if factor is not None else ("email", user.email)
     now = clock_now()
     _lock_user(db, user)
-    refused = _throttled(db, services, user, channel, now)
+    refused = _throttled(db, services, user, channel, bound_to, now)
     if refused is not None:
         return refused
     code = f"{secrets.randbelow(10 ** DIGITS):0{DIGITS}d}"
     factor_id = factor.id if factor is not None else None
     challenge = OtpChallenge(user_id=user.id, factor_id=factor_id, channel=channel, purpose=purpose,
-                             code_digest=services.pepper.hash(code), created_at=now, attempts=0,
+                             bound_to=bound_to, code_digest=services.pepper.hash(code), created_at=now, attempts=0,
                              expires_at=now + timedelta(minutes=services.config.otp.code_ttl_minutes))
     db.add(challenge)
     db.flush()
@@ -80,18 +81,16 @@ def send_code(db: Session, services: "Services", user: User, factor: SecondFacto
         db.delete(challenge)
         db.flush()
         return SendResult(False, message=NOT_SENT)
-    _supersede(db, user, channel, factor_id, now, keep=challenge.id)
+    _supersede(db, user, bound_to, now, keep=challenge.id)
     log.info("%s %s code sent for user %s (challenge %s)", channel, purpose, user.id, challenge.id)
     return SendResult(True, challenge_id=challenge.id)
 
 
-def open_challenge(db: Session, services: "Services", user: User, factor: SecondFactor | None,
-                   purpose: str = "login") -> int | None:
-    """The newest code for `purpose` sent through `factor` (None = the account's address) that can still be
-    used, if any: a sign-in started again within the resend interval continues with the code already sent."""
-    same_factor = (OtpChallenge.factor_id.is_(None) if factor is None else OtpChallenge.factor_id == factor.id)
+def open_challenge(db: Session, services: "Services", user: User, *, bound_to: str) -> int | None:
+    """The newest code of this challenge that can still be used, if any: a page shown again within the resend
+    interval continues with the code already sent."""
     return db.scalar(sa.select(OtpChallenge.id).where(
-        OtpChallenge.user_id == user.id, same_factor, OtpChallenge.purpose == purpose, OtpChallenge.used_at.is_(None),
+        OtpChallenge.user_id == user.id, OtpChallenge.bound_to == bound_to, OtpChallenge.used_at.is_(None),
         OtpChallenge.expires_at > clock_now(), OtpChallenge.attempts < services.config.otp.max_attempts)
         .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc()).limit(1))
 
@@ -101,25 +100,26 @@ def _lock_user(db: Session, user: User) -> None:
     db.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
 
 
-def _throttled(db: Session, services: "Services", user: User, channel: str, now: datetime) -> SendResult | None:
+def _throttled(db: Session, services: "Services", user: User, channel: str, bound_to: str,
+               now: datetime) -> SendResult | None:
     cfg = services.config.otp
-    sent = list(db.scalars(sa.select(OtpChallenge.created_at).where(
+    sent = list(db.execute(sa.select(OtpChallenge.created_at, OtpChallenge.bound_to).where(
         OtpChallenge.user_id == user.id, OtpChallenge.channel == channel,
         OtpChallenge.created_at > now - timedelta(hours=1)).order_by(OtpChallenge.created_at)))
-    if sent and (wait := cfg.resend_interval_seconds - int((now - sent[-1]).total_seconds())) > 0:
+    same = [at for at, bound in sent if bound == bound_to]
+    if same and (wait := cfg.resend_interval_seconds - int((now - same[-1]).total_seconds())) > 0:
         return SendResult(False, message=TOO_SOON.format(seconds=wait), retry_after=wait)
     if len(sent) >= cfg.max_sends_per_hour:
-        free_at = sent[-cfg.max_sends_per_hour] + timedelta(hours=1)
+        free_at = sent[-cfg.max_sends_per_hour][0] + timedelta(hours=1)
         wait = max(1, int((free_at - now).total_seconds()))
         return SendResult(False, message=TOO_MANY.format(at=free_at.strftime("%H:%M")), retry_after=wait)
     return None
 
 
-def _supersede(db: Session, user: User, channel: str, factor_id: int | None, now: datetime, keep: int) -> None:
-    """Older open codes of this user and factor expire now; rows older than a day are removed."""
-    same_factor = (OtpChallenge.factor_id.is_(None) if factor_id is None else OtpChallenge.factor_id == factor_id)
+def _supersede(db: Session, user: User, bound_to: str, now: datetime, keep: int) -> None:
+    """Older open codes of this challenge expire now (never another challenge's); rows older than a day go."""
     db.execute(sa.update(OtpChallenge).where(
-        OtpChallenge.user_id == user.id, OtpChallenge.channel == channel, same_factor, OtpChallenge.id != keep,
+        OtpChallenge.user_id == user.id, OtpChallenge.bound_to == bound_to, OtpChallenge.id != keep,
         OtpChallenge.used_at.is_(None), OtpChallenge.expires_at > now).values(expires_at=now)
         .execution_options(synchronize_session=False))
     db.execute(sa.delete(OtpChallenge).where(OtpChallenge.user_id == user.id,
@@ -141,15 +141,15 @@ def _deliver(services: "Services", channel: str, target: str, code: str, purpose
     services.mailer.send(target, f"Your {issuer} {what}", body)
 
 
-def check_code(db: Session, services: "Services", user: User, challenge_id: int | None, code: str,
-               purpose: str | None = None) -> CodeCheck:
-    """Accept `code` once for this user's challenge: unexpired, not used, fewer than `max_attempts` wrong tries.
-    With `purpose`, only a code sent for that purpose counts (a sign-in code cannot confirm a change)."""
+def check_code(db: Session, services: "Services", user: User, challenge_id: int | None, code: str, *,
+               bound_to: str) -> CodeCheck:
+    """Accept `code` once for this user's challenge `challenge_id`, only where it was sent for (`bound_to`):
+    unexpired, not used, fewer than `max_attempts` wrong tries. A code of another sign-in, another browser or
+    another purpose is refused as no longer valid, and a wrong guess here never uses up its tries."""
     now = clock_now()
-    query = sa.select(OtpChallenge).where(OtpChallenge.id == challenge_id, OtpChallenge.user_id == user.id)
-    if purpose is not None:
-        query = query.where(OtpChallenge.purpose == purpose)
-    challenge = None if challenge_id is None else db.scalar(query.with_for_update())
+    challenge = None if challenge_id is None else db.scalar(sa.select(OtpChallenge).where(
+        OtpChallenge.id == challenge_id, OtpChallenge.user_id == user.id, OtpChallenge.bound_to == bound_to)
+        .with_for_update())
     max_attempts = services.config.otp.max_attempts
     if challenge is None or challenge.used_at is not None or challenge.attempts >= max_attempts:
         return CodeCheck(False, GONE, new_code_needed=True)

@@ -11,13 +11,12 @@ from idp.accounts import AccountError, checked_email
 from idp.clock import now
 from idp.models import OtpChallenge, SecondFactor, User
 
+from . import registry
 from .codes import CodeCheck, SendResult, check_code, send_code
 
 if TYPE_CHECKING:
     from idp.services import Services
 
-ORDER = {"totp": 0, "email": 1, "sms": 2}
-NAMES = {"totp": "Authenticator App", "email": "Email", "sms": "SMS"}
 DOT = "\u2022"
 BAD_PHONE = ("{phone!r} is not a phone number we can send texts to. Enter it in international format, "
              "starting with + and the country code (for example +44 7911 123456).")
@@ -36,7 +35,8 @@ def active_factors(db: Session, user: User) -> list[SecondFactor]:
     """The user's confirmed second factors: authenticator app first, then email, then SMS."""
     rows = db.scalars(sa.select(SecondFactor).where(SecondFactor.user_id == user.id,
                                                     SecondFactor.confirmed_at.is_not(None)))
-    return sorted(rows, key=lambda f: (ORDER.get(f.kind, 9), f.created_at, f.id))
+    order = {cls.factor: cls.order for cls in registry.factor_types()}
+    return sorted(rows, key=lambda f: (order.get(f.kind, 99), f.created_at, f.id))
 
 
 def active_factor(db: Session, user: User, kind: str) -> SecondFactor | None:
@@ -61,7 +61,7 @@ def activate(db: Session, user: User, factor: SecondFactor) -> None:
     so do abandoned set-ups of other code methods (a pending secret must not outlive the set-up)."""
     gone = sa.and_(SecondFactor.user_id == user.id, SecondFactor.id != factor.id, sa.or_(
         SecondFactor.kind == factor.kind,
-        sa.and_(SecondFactor.confirmed_at.is_(None), SecondFactor.kind.in_(("totp", "email", "sms")))))
+        sa.and_(SecondFactor.confirmed_at.is_(None), SecondFactor.kind.in_(registry.names(enrol_in_sign_in=True)))))
     db.execute(sa.delete(OtpChallenge).where(OtpChallenge.user_id == user.id, OtpChallenge.factor_id.in_(
         sa.select(SecondFactor.id).where(gone))))
     db.execute(sa.delete(SecondFactor).where(gone))
@@ -76,21 +76,22 @@ def new_pending(db: Session, user: User, kind: str, target: str) -> SecondFactor
     if old:
         db.execute(sa.delete(OtpChallenge).where(OtpChallenge.factor_id.in_(old)))
         db.execute(sa.delete(SecondFactor).where(SecondFactor.id.in_(old)))
-    factor = SecondFactor(user_id=user.id, kind=kind, name=NAMES[kind], target=target, data={}, created_at=now())
+    factor = SecondFactor(user_id=user.id, kind=kind, name=registry.label(kind), target=target, data={},
+                          created_at=now())
     db.add(factor)
     db.flush()
     return factor
 
 
-def start_email_enrolment(db: Session, services: "Services", user: User,
-                          address: str | None = None) -> tuple[SecondFactor, SendResult]:
+def start_email_enrolment(db: Session, services: "Services", user: User, address: str | None = None, *,
+                          bound_to: str) -> tuple[SecondFactor, SendResult]:
     """A pending email factor for `address` (default: the account's address) and a code sent there."""
     try:
         target = checked_email(address) if address else user.email
     except AccountError as exc:
         raise FactorError(str(exc)) from None
     factor = new_pending(db, user, "email", target)
-    return factor, send_code(db, services, user, factor, "enrol")
+    return factor, send_code(db, services, user, factor, "enrol", bound_to=bound_to)
 
 
 def normalise_phone(phone: str, region: str | None = None) -> str:
@@ -106,23 +107,23 @@ def normalise_phone(phone: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def start_sms_enrolment(db: Session, services: "Services", user: User, phone: str,
-                        region: str | None = None) -> tuple[SecondFactor, SendResult]:
+def start_sms_enrolment(db: Session, services: "Services", user: User, phone: str, region: str | None = None, *,
+                        bound_to: str) -> tuple[SecondFactor, SendResult]:
     """A pending SMS factor for `phone` (validated, stored as E.164) and a code texted to it."""
     factor = new_pending(db, user, "sms", normalise_phone(phone, region))
-    return factor, send_code(db, services, user, factor, "enrol")
+    return factor, send_code(db, services, user, factor, "enrol", bound_to=bound_to)
 
 
 def confirm_side_channel_enrolment(db: Session, services: "Services", user: User, factor_id: int,
-                                   challenge_id: int | None, code: str) -> CodeCheck:
+                                   challenge_id: int | None, code: str, *, bound_to: str) -> CodeCheck:
     """Activate the pending email/SMS factor when `code` is the one sent for it."""
     factor = db.scalar(sa.select(SecondFactor).where(
         SecondFactor.id == factor_id, SecondFactor.user_id == user.id, SecondFactor.confirmed_at.is_(None),
-        SecondFactor.kind.in_(("email", "sms"))))
+        SecondFactor.kind.in_(registry.names(sends_code=True))))
     challenge = db.get(OtpChallenge, challenge_id) if challenge_id is not None else None
     if factor is None or challenge is None or challenge.factor_id != factor.id:
         return CodeCheck(False, ENROL_GONE, new_code_needed=True)
-    check = check_code(db, services, user, challenge_id, code)
+    check = check_code(db, services, user, challenge_id, code, bound_to=bound_to)
     if check.ok:
         activate(db, user, factor)
     return check

@@ -124,17 +124,19 @@ def clean_code(code: str | None, digits: int) -> str | None:
 
 
 def verify(db: Session, services: Services, factor: SecondFactor, code: str, now: datetime) -> TotpCheck:
-    """Accept `code` for the current step ± window around the learned offset, once (replay guard)."""
+    """Accept `code` once (replay guard) for the current step ± `window`: the accepted steps never move with
+    what was accepted before, so the current code always works and no later code is let in. The offset of
+    the step that matched (inside that window only) is recorded, bounded, for diagnosis; a code that fits a
+    clock further off is refused with a hint that the device clock is wrong (RFC 6238 §6)."""
     cleaned = clean_code(code, factor.digits)
     if cleaned is None:
         return TotpCheck(False, NOT_DIGITS.format(digits=factor.digits))
     otp = _totp(factor_secret(services, factor), factor.digits, factor.period, factor.algorithm)
     current = int(now.timestamp()) // factor.period
-    window = services.config.totp.window
-    centre = current + factor.offset_steps
-    matched = _match(otp, cleaned, range(centre - window, centre + window + 1))
+    window = range(current - services.config.totp.window, current + services.config.totp.window + 1)
+    matched = _match(otp, cleaned, window)
     if matched is None:
-        return _drift(services, otp, cleaned, current, range(centre - window, centre + window + 1), factor.period)
+        return _drift(services, otp, cleaned, current, window, factor.period)
     limit = services.config.totp.max_learned_offset_steps
     offset = max(-limit, min(limit, matched - current))
     if not _claim_step(db, factor, matched, offset, now):

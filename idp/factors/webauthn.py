@@ -38,6 +38,8 @@ from idp.clock import now as clock_now
 from idp.models import SecondFactor, User, WebAuthnChallenge, WebAuthnCredential
 from idp.security.secrets import digest
 
+from .binding import binding  # noqa: F401  (re-exported: webauthn.binding)
+
 if TYPE_CHECKING:
     from idp.config import AppConfig
 
@@ -103,11 +105,6 @@ def relying_party(config: "AppConfig") -> RelyingParty:
 def user_handle(user: User) -> bytes:
     """The WebAuthn user.id: the opaque, stable subject (no email address or database id)."""
     return user.subject.encode("ascii")
-
-
-def binding(kind: str, value: object) -> str:
-    """What binds a challenge to one browser: a digest of its login transaction or browser session."""
-    return digest(f"{kind}:{value}")
 
 
 def amr_for(credential: WebAuthnCredential) -> str:

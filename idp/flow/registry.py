@@ -9,6 +9,7 @@ from .protocols import Condition, Step
 _STEPS: dict[str, type[Step]] = {}
 _CONDITIONS: dict[str, type[Condition]] = {}
 _loaded = False
+PLUGIN_PACKAGES = ("idp.flow.steps", "idp.flow.conditions", "idp.factors.kinds")
 
 
 def register_step(cls: type[Step]) -> type[Step]:
@@ -17,6 +18,11 @@ def register_step(cls: type[Step]) -> type[Step]:
         raise RuntimeError(f"two step types claim the name {cls.kind!r}")
     _STEPS[cls.kind] = cls
     return cls
+
+
+def unregister_step(kind: str) -> None:
+    """Forget a step type (tests that add a toy step or factor clean up with this)."""
+    _STEPS.pop(kind, None)
 
 
 def register_condition(cls: type[Condition]) -> type[Condition]:
@@ -28,11 +34,12 @@ def register_condition(cls: type[Condition]) -> type[Condition]:
 
 
 def _load_builtin() -> None:
-    """Import every module of idp.flow.steps and idp.flow.conditions (they register themselves)."""
+    """Import every module of the plug-in packages (they register themselves): the built-in steps and
+    conditions, and the factor types (each second factor is a step too)."""
     global _loaded
     if _loaded:
         return
-    for package_name in ("idp.flow.steps", "idp.flow.conditions"):
+    for package_name in PLUGIN_PACKAGES:
         package = importlib.import_module(package_name)
         for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package_name}.{info.name}")

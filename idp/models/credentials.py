@@ -56,7 +56,10 @@ class OtpChallenge(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     factor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("second_factor.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(sa.String(10))       # email | sms
-    purpose: Mapped[str] = mapped_column(sa.String(20))       # login | enrol | confirm
+    purpose: Mapped[str] = mapped_column(sa.String(20))       # login | enrol | confirm (the wording of the message)
+    # the one challenge this code answers (a digest naming the login transaction, fresh-proof request or enrolment):
+    # a code is refused anywhere else, and sending one supersedes only the earlier codes of the same binding
+    bound_to: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     code_digest: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -58,16 +58,34 @@ def test_email_code_sign_in_with_the_real_message(browser, client, factory, rp, 
     assert again.location is None
 
 
-def test_signing_in_again_at_once_continues_with_the_code_already_sent(app, browser, factory, rp, smtp,  # noqa: F811
-                                                                       services):
+def test_a_code_belongs_to_its_own_sign_in(app, browser, factory, rp, smtp, services):  # noqa: F811
+    """Issue 12, item 1: a code sent for sign-in A does not complete sign-in B in another browser, B's wrong
+    guesses do not use up A's tries, and B's new code does not cancel A's."""
     factory.user(EMAIL)
     enrol_side_channel(services, EMAIL, "email")
-    start(browser, rp)
-    code = latest_code(smtp, EMAIL)
-    again = fresh(app)
-    page, _ = start(again, rp)
-    assert "We sent a 6-digit code" in page.text and len(smtp.to(EMAIL)) == 1
-    done = again.submit(page, "code", {"code": code})
+    page_a, _ = start(browser, rp)
+    code_a = latest_code(smtp, EMAIL)
+    other = fresh(app)
+    page_b, _ = start(other, rp)
+    assert len(smtp.to(EMAIL)) == 2                          # B has a code of its own
+    code_b = latest_code(smtp, EMAIL, count=2)
+    refused = other.submit(page_b, "code", {"code": code_a})
+    assert "That code is not right" in refused.text and not refused.location
+    other.submit(refused, "code", {"code": "000000" if code_b != "000000" else "111111"})
+    with services.database.session() as db:                  # B's guesses were counted on B's code only
+        attempts = list(db.scalars(sa.select(OtpChallenge.attempts).order_by(OtpChallenge.id)))
+    assert attempts == [0, 2]
+    done = browser.submit(page_a, "code", {"code": code_a})
+    assert done.location and done.location.startswith(rp.redirect_uri)
+
+
+def test_a_page_shown_again_continues_with_the_code_already_sent(browser, factory, rp, smtp, services):  # noqa: F811
+    factory.user(EMAIL)
+    enrol_side_channel(services, EMAIL, "email")
+    page, _ = start(browser, rp)
+    again = browser.open("/login")
+    assert "We sent a 6-digit code" in again.text and len(smtp.to(EMAIL)) == 1
+    done = browser.submit(again, "code", {"code": latest_code(smtp, EMAIL)})
     assert done.location and done.location.startswith(rp.redirect_uri)
 
 

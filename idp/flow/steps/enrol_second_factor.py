@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from idp.enforcement import has_second_factor
+from idp.factors import step_outcomes as sf
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
 
 from . import _enrolment as stages
-from . import _second_factor as sf
 
 STALE = "That page was out of date. Here is where the set-up stands now."
-BACK_FROM = ("totp", "email_code", "sms_phone", "sms_code")
 
 
 @register_step
@@ -52,12 +51,8 @@ class EnrolSecondFactorStep(Step):
         stage = ctx.step_state.get("stage")
         if stage is None or form.get("stage") != stage:
             return Outcome.retry(STALE, counts_as_failure=False)
-        if form.get("action") == "back" and stage in BACK_FROM:
+        if form.get("action") == "back" and stages.chosen(ctx) is not None:
             ctx.step_state.update(stage="choose")
             ctx.step_state.pop("challenge", None)
             return Outcome.challenge()
-        if stage in ("verify_email", "email_code", "sms_code"):
-            refused = sf.locked(ctx)
-            if refused is not None:
-                return refused
-        return stages.HANDLERS[stage](ctx, form)
+        return stages.handler(stage)(ctx, form)

@@ -13,15 +13,13 @@ from flask_login import current_user
 
 from idp import audit
 from idp.clock import now
-from idp.factors import enrolled
+from idp.factors import binding, enrolled, registry
 from idp.factors.notify import notify_security_event
 from idp.login import sessions
 from idp.models import BrowserSession, Client, SecondFactor, User
 from idp.web.context import actor, db, services
 
 STEP_UP_MINUTES = 5
-METHODS = ("totp", "email", "sms")
-LABELS = {"totp": "Authenticator App", "email": "Email", "sms": "SMS", "webauthn": "Security key"}
 RETURN_KEY = "account_return"
 NOTICES = {  # audit event → notify_security_event key
     "second_factor_enrolled": "factor_added",
@@ -45,24 +43,36 @@ def factors() -> list[SecondFactor]:
     return enrolled.active_factors(db(), user())
 
 
+def labels() -> dict[str, str]:
+    """Each factor type's name as the manual writes it, by factor name (for the templates)."""
+    return {cls.factor: cls.label for cls in registry.factor_types()}
+
+
 def allowed_methods(person: User) -> list[str]:
-    """The methods this person may set up: the organisation's choice (empty = all), and only channels the
-    server can actually deliver (email enabled, an SMS provider configured)."""
-    config = services().config
-    chosen = set(person.organisation.allowed_methods or METHODS)
-    available = {"totp", *(("email",) if config.email.enabled else ()),
-                 *(("sms",) if config.sms.provider != "none" else ())}
-    return [m for m in METHODS if m in chosen and m in available]
+    """The methods this person may set up from Profile > Security: the organisation's choice (empty = all)
+    that this server can use (idp.factors.registry.enrollable: the same rule as inside a sign-in)."""
+    return [cls.factor for cls in registry.enrollable(services(), person.organisation.allowed_methods)
+            if cls.enrol_endpoint]
 
 
 def target_text(factor: SecondFactor) -> str:
-    if factor.kind == "sms":
-        return enrolled.mask_phone(factor.target or "")
-    if factor.kind == "email":
-        return enrolled.mask_email(factor.target or "")
-    if factor.kind == "totp":
-        return f"{factor.digits}-digit codes from your app"
-    return factor.name or LABELS.get(factor.kind, factor.kind)
+    cls = registry.factor_type(factor.kind)
+    return cls.describe(factor) if cls is not None else factor.name or factor.kind
+
+
+def proof_binding() -> str:
+    """A code sent to "Confirm it's you" answers this browser session's confirmation only."""
+    return binding.binding(binding.PROOF, browser_session().sid)
+
+
+def enrol_binding() -> str:
+    """A set-up code answers this browser session's set-up only."""
+    return binding.binding(binding.PROFILE_ENROL, browser_session().sid)
+
+
+def check_binding() -> str:
+    """The first-set-up email check answers this browser session only."""
+    return binding.binding(binding.PROFILE_CHECK, browser_session().sid)
 
 
 # --------------------------------------------------------------------------- fresh proof

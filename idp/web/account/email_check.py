@@ -6,12 +6,13 @@ from flask import Response, redirect, render_template, request, session, url_for
 from flask_login import login_required
 
 from idp.clock import now
-from idp.factors import codes, enrolled, lockout
+from idp.factors import codes, enrolled, verification
+from idp.factors.verification import Attempt
+from idp.models import User
 
 from . import bp
-from .common import actor, browser_session, db, safe_next, services, user
+from .common import actor, browser_session, check_binding, db, safe_next, services, user
 
-PURPOSE = "account_email"
 KEY = "account_email_challenge"
 
 
@@ -21,7 +22,7 @@ def email_check() -> str | tuple[str, int]:
     """Send a code to the account's address (once; throttled) and ask for it."""
     person = user()
     if session.get(KEY) is None:
-        sent = codes.send_code(db(), services(), person, None, PURPOSE)
+        sent = codes.send_code(db(), services(), person, None, "confirm", bound_to=check_binding())
         if not sent.ok:
             return _page(sent.message, 429 if sent.retry_after else 503)
         session[KEY] = sent.challenge_id
@@ -32,19 +33,21 @@ def email_check() -> str | tuple[str, int]:
 @login_required
 def email_check_submit() -> Response | tuple[str, int]:
     person, current = user(), now()
-    if (until := lockout.is_locked(person, current)) is not None:
-        return _page(f"Too many wrong codes. Try again after {until.strftime('%H:%M')} UTC.", 429)
-    check = codes.check_code(db(), services(), person, session.get(KEY), request.form.get("code", ""), PURPOSE)
-    if not check.ok:
-        if check.new_code_needed:
+    result = verification.verify(db(), services(), person, current, method="email (first set-up check)",
+                                 actor=actor(f"user:{person.email}"), check=lambda: _compare(person))
+    if not result.ok:
+        if result.new_code_needed:
             session.pop(KEY, None)
-        if check.wrong_code:
-            lockout.record_failure(db(), services(), person, current, actor=actor(f"user:{person.email}"),
-                                   method="email (first set-up check)")
-        return _page(check.message, 400)
+        return _page(result.message, 429 if result.refused_before_checking else 400)
     session.pop(KEY, None)
     browser_session().email_checked_at = current
     return redirect(safe_next(request.form.get("next")))
+
+
+def _compare(person: User) -> Attempt:
+    check = codes.check_code(db(), services(), person, session.get(KEY), request.form.get("code", ""),
+                             bound_to=check_binding())
+    return Attempt(check.ok, check.message, counts=check.wrong_code, new_code_needed=check.new_code_needed)
 
 
 def _page(error: str | None, status: int) -> tuple[str, int]:

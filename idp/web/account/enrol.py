@@ -6,13 +6,15 @@ import sqlalchemy as sa
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from idp.factors import codes, enrolled, recovery, totp
+from idp.clock import now
+from idp.factors import codes, enrolled, recovery, registry, totp, verification
+from idp.factors.verification import Attempt
 from idp.factors.enrolled import FactorError
-from idp.models import SecondFactor
-from idp.web.context import db, services
+from idp.models import SecondFactor, User
+from idp.web.context import actor, db, services
 
 from . import bp
-from .common import LABELS, allowed_methods, done, factors, fresh_proof_required, mark_proved, record_change, user
+from .common import labels, allowed_methods, done, enrol_binding, factors, fresh_proof_required, mark_proved, record_change, user
 
 GONE = "This set-up is no longer current (perhaps it was started again elsewhere). Start the set-up again."
 
@@ -20,7 +22,7 @@ GONE = "This set-up is no longer current (perhaps it was started again elsewhere
 def _refused(method: str) -> Response | None:
     if method in allowed_methods(user()):
         return None
-    flash(f"{LABELS[method]} is not available for your account. Choose another method.", "error")
+    flash(f"{labels().get(method, method)} is not available for your account. Choose another method.", "error")
     return redirect(url_for("account.enable"))
 
 
@@ -78,7 +80,7 @@ def authenticator_confirm(factor_id: int) -> Response | tuple[str, int]:
 def enable_email() -> Response:
     if refused := _refused("email"):
         return refused
-    factor, sent = enrolled.start_email_enrolment(db(), services(), user())
+    factor, sent = enrolled.start_email_enrolment(db(), services(), user(), bound_to=enrol_binding())
     return _after_send(factor, sent)
 
 
@@ -101,7 +103,7 @@ def enable_sms_submit() -> Response | tuple[str, int]:
     if not phone:
         return render_template("account/sms.html", phone=phone, error="Enter your mobile phone number."), 400
     try:
-        factor, sent = enrolled.start_sms_enrolment(db(), services(), user(), phone)
+        factor, sent = enrolled.start_sms_enrolment(db(), services(), user(), phone, bound_to=enrol_binding())
     except FactorError as exc:
         return render_template("account/sms.html", phone=phone, error=str(exc)), 400
     return _after_send(factor, sent)
@@ -113,10 +115,16 @@ def _after_send(factor: SecondFactor, sent: codes.SendResult) -> Response:
     return redirect(url_for("account.verify", factor_id=factor.id, challenge=sent.challenge_id))
 
 
+def _confirm_sent(person: "User", factor_id: int, challenge_id: int | None, code: str) -> Attempt:
+    check = enrolled.confirm_side_channel_enrolment(db(), services(), person, factor_id, challenge_id, code,
+                                                    bound_to=enrol_binding())
+    return Attempt(check.ok, check.message, counts=check.wrong_code, new_code_needed=check.new_code_needed)
+
+
 def _pending_side_channel(factor_id: int) -> SecondFactor | None:
     return db().scalar(sa.select(SecondFactor).where(
         SecondFactor.id == factor_id, SecondFactor.user_id == user().id, SecondFactor.confirmed_at.is_(None),
-        SecondFactor.kind.in_(("email", "sms"))))
+        SecondFactor.kind.in_(registry.names(sends_code=True))))
 
 
 @bp.get("/security/verify/<int:factor_id>")
@@ -132,7 +140,7 @@ def verify(factor_id: int) -> Response | tuple[str, int]:
 
 def _verify_page(factor: SecondFactor, challenge_id: int | None, error: str | None = None,
                  status: int = 200) -> tuple[str, int]:
-    return render_template("account/verify.html", factor=factor, label=LABELS[factor.kind],
+    return render_template("account/verify.html", factor=factor, label=labels().get(factor.kind, factor.kind),
                            challenge_id=challenge_id, error=error), status
 
 
@@ -147,8 +155,10 @@ def verify_submit(factor_id: int) -> Response | tuple[str, int]:
         return redirect(url_for("account.enable"))
     challenge_id = request.form.get("challenge_id", type=int)
     before = factors()
-    check = enrolled.confirm_side_channel_enrolment(db(), services(), person, factor_id, challenge_id,
-                                                    request.form.get("code", ""))
+    result = verification.verify(
+        db(), services(), person, now(), method=f"enrol_{factor.kind}", actor=actor(f"user:{person.email}"),
+        check=lambda: _confirm_sent(person, factor_id, challenge_id, request.form.get("code", "")))
+    check = result
     if not check.ok:
         return _verify_page(factor, challenge_id, check.message, 400)
     return _enrolled(factor, before)
@@ -162,7 +172,7 @@ def verify_resend(factor_id: int) -> Response | tuple[str, int]:
     if factor is None:
         flash(GONE, "error")
         return redirect(url_for("account.enable"))
-    sent = codes.send_code(db(), services(), user(), factor, "enrol")
+    sent = codes.send_code(db(), services(), user(), factor, "enrol", bound_to=enrol_binding())
     if not sent.ok:
         return _verify_page(factor, request.form.get("challenge_id", type=int), sent.message, 429)
     flash("A new code is on its way. Earlier codes no longer work.", "ok")
@@ -179,7 +189,7 @@ def _enrolled(factor: SecondFactor, before: list[SecondFactor]) -> Response | st
     if not before:
         mark_proved()   # the first factor's code, entered after the email check, proves it is the person
     if before and recovery.remaining(db(), person) > 0:
-        return done(f"{LABELS[factor.kind]} is set up. You will be asked for a code when you sign in.")
+        return done(f"{labels().get(factor.kind, factor.kind)} is set up. You will be asked for a code when you sign in.")
     new_codes = recovery.generate(db(), services(), person)
     return render_template("account/recovery_codes.html", codes=new_codes, first=not before,
-                           label=LABELS[factor.kind])
+                           label=labels().get(factor.kind, factor.kind))

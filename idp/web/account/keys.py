@@ -14,7 +14,8 @@ from flask_login import login_required
 
 from idp import audit
 from idp.clock import now
-from idp.factors import lockout, recovery, webauthn
+from idp.factors import recovery, verification, webauthn
+from idp.factors.verification import Attempt
 from idp.factors.notify import notify_security_event
 from idp.login import remembered
 from idp.models import User
@@ -159,28 +160,24 @@ def key_confirm_options() -> tuple[Response, int] | Response:
 @bp.post("/security/confirm/key")
 @login_required
 def confirm_key() -> Response | tuple[str, int]:
-    from .views import LOCKED, WAIT, _confirm_page
+    from .views import _confirm_page
 
     person = user()
-    current = now()
-    if (until := lockout.is_locked(person, current)) is not None:
-        return _confirm_page({"webauthn": LOCKED.format(until=until.strftime("%H:%M"))}, status=429)
-    if wait := lockout.retry_delay(person, current):
-        return _confirm_page({"webauthn": WAIT.format(seconds=wait)}, status=429)
     who = actor(f"user:{person.email}")
-    try:
-        webauthn.authenticate(db(), services().config, purpose="confirm", bound_to=_bound(),
-                              challenge_id=request.form.get("challenge_id"), credential_json=request.form.get("credential"),
-                              user=person, actor=who)
-    except webauthn.WebAuthnError as err:
-        message = err.message
-        if err.counts:
-            lockout.record_failure(db(), services(), person, current, actor=who,
-                                   method="security key (confirm it's you)")
-            if (until := lockout.is_locked(person, current)) is not None:
-                message = LOCKED.format(until=until.strftime("%H:%M"))
-        return _confirm_page({"webauthn": message}, status=400)
-    lockout.record_success(person)
+
+    def check() -> Attempt:
+        try:
+            webauthn.authenticate(db(), services().config, purpose="confirm", bound_to=_bound(),
+                                  challenge_id=request.form.get("challenge_id"),
+                                  credential_json=request.form.get("credential"), user=person, actor=who)
+        except webauthn.WebAuthnError as err:
+            return Attempt(False, err.message, counts=err.counts)
+        return Attempt(True)
+
+    result = verification.verify(db(), services(), person, now(), method="security key (confirm it's you)",
+                                 actor=who, check=check)
+    if not result.ok:
+        return _confirm_page({"webauthn": result.message}, status=429 if result.refused_before_checking else 400)
     mark_proved()
     audit.record(db(), "step_up", who, organisation_id=person.organisation_id, target_user_id=person.id,
                  target=person.email, details={"method": webauthn.KIND})

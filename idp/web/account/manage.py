@@ -11,7 +11,7 @@ from idp.factors import enrolled, recovery
 from idp.web.context import db, services
 
 from . import bp
-from .common import LABELS, done, factors, fresh_proof_required, record_change, target_text, user
+from .common import labels, done, factors, fresh_proof_required, record_change, target_text, user
 
 MAX_DOWNLOAD_CODES = 2 * recovery.COUNT
 
@@ -37,7 +37,7 @@ def remove(factor_id: int) -> Response | str:
     factor = _removable(factor_id)
     if factor is None:
         return redirect(url_for("account.security"))
-    return render_template("account/remove.html", factor=factor, label=LABELS.get(factor.kind, factor.kind),
+    return render_template("account/remove.html", factor=factor, label=labels().get(factor.kind, factor.kind),
                            target=target_text(factor), last=len(factors()) == 1,
                            blocked=_last_and_required(factor_id))
 
@@ -53,7 +53,7 @@ def remove_submit(factor_id: int) -> Response:
         flash("Your organisation requires two-factor authentication: set up another method first. "
               "Setting up a new authenticator app replaces the old one.", "error")
         return redirect(url_for("account.remove", factor_id=factor_id))
-    kind, label = factor.kind, LABELS.get(factor.kind, factor.kind)
+    kind, label = factor.kind, labels().get(factor.kind, factor.kind)
     enrolled.remove_factor(db(), user(), factor_id)
     record_change("second_factor_removed", kind=kind, factor_id=factor_id)
     return done(f"{label} was removed from your account.")

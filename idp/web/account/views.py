@@ -7,19 +7,19 @@ from flask_login import login_required
 from idp import audit
 from idp.clock import now
 from idp.enforcement import enforcement_status
-from idp.factors import codes, lockout, recovery, totp
+from idp.factors import codes, recovery, registry, verification
+from idp.factors.kinds import totp as authenticator
+from idp.factors.verification import Attempt
 from idp.factors.notify import notify_security_event
 from idp.flow.facts import Enforcement
 from idp.models import SecondFactor
-from idp.web.context import actor, db, services
+from idp.web.context import actor, client_ip, db, services
 
 from . import bp
-from .common import (LABELS, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
+from .common import (labels, proof_binding, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
                      return_link, safe_next, target_text, user)
 from .sections import security_sections
 
-LOCKED = "Too many wrong tries. You can try again after {until} UTC, or ask your administrator to unlock it."
-WAIT = "Too many wrong tries in a row. Wait {seconds} seconds, then try again."
 WRONG_RECOVERY = "That recovery code is not right, or it was already used."
 WRONG_PASSWORD = "That password is not right."
 
@@ -38,7 +38,7 @@ def security() -> str:
     active = factors()
     status = enforcement_status(db(), person, now())
     return render_template(
-        "account/security.html", user=person, factors=active, labels=LABELS, target_text=target_text,
+        "account/security.html", user=person, factors=active, labels=labels(), target_text=target_text,
         recovery_left=recovery.remaining(db(), person) if active else None,
         recovery_total=recovery.COUNT, recovery_used=request.args.get("recovery_used") == "1",
         can_enrol=bool(allowed_methods(person)), required=status.state is not Enforcement.OFF
@@ -52,8 +52,9 @@ def enable() -> str:
     """"Enable Two-Factor Authentication": the methods this person may set up, Authenticator App first."""
     person = user()
     have = {f.kind for f in factors()}
-    return render_template("account/enable.html", user=person, methods=allowed_methods(person), have=have,
-                           labels=LABELS)
+    methods = [registry.factor_type(m) for m in allowed_methods(person)]
+    return render_template("account/enable.html", user=person, methods=methods, have=have,
+                           labels=labels())
 
 
 # --------------------------------------------------------------------------- confirm it's you (step-up)
@@ -73,7 +74,7 @@ def _confirm_page(errors: dict[str, str] | None = None, sent: dict[int, int] | N
         factor_id, challenge_id = request.args.get("factor", type=int), request.args.get("challenge", type=int)
         if factor_id and challenge_id:
             sent[factor_id] = challenge_id
-    page = render_template("account/confirm.html", user=person, factors=active, labels=LABELS,
+    page = render_template("account/confirm.html", user=person, factors=active, labels=labels(),
                            target_text=target_text, next=safe_next(request.values.get("next")),
                            errors=errors or {}, sent=sent, minutes=STEP_UP_MINUTES,
                            has_password=person.password_hash is not None,
@@ -90,9 +91,9 @@ def _own_factor(factor_id: int | None) -> SecondFactor | None:
 def confirm_send() -> Response:
     """Send a code to one of the person's email/SMS factors, to confirm it's them."""
     factor = _own_factor(request.form.get("factor_id", type=int))
-    if factor is None or factor.kind not in ("email", "sms"):
+    if factor is None or factor.kind not in registry.names(sends_code=True):
         return _confirm_page({"general": "That method is no longer set up. Choose another one."}, status=400)
-    result = codes.send_code(db(), services(), user(), factor, "confirm")
+    result = codes.send_code(db(), services(), user(), factor, "confirm", bound_to=proof_binding())
     if not result.ok:
         return _confirm_page({f"f{factor.id}": result.message}, status=429 if result.retry_after else 503)
     return redirect(url_for("account.confirm", next=safe_next(request.form.get("next")), factor=factor.id,
@@ -109,19 +110,10 @@ def confirm_submit() -> Response:
     sent = {}
     if method == "code" and request.form.get("challenge_id", type=int):
         sent[request.form.get("factor_id", type=int)] = request.form.get("challenge_id", type=int)
-    if (until := lockout.is_locked(person, current)) is not None:
-        return _confirm_page({key: LOCKED.format(until=until.strftime("%H:%M"))}, sent, 429)
-    if wait := lockout.retry_delay(person, current):
-        return _confirm_page({key: WAIT.format(seconds=wait)}, sent, 429)
-    ok, message, wrong = _check(method, current)
-    if not ok:
-        if wrong:
-            lockout.record_failure(db(), services(), person, current, actor=actor(f"user:{person.email}"),
-                                   method=f"{method} (confirm it's you)")
-            if (until := lockout.is_locked(person, current)) is not None:
-                message = LOCKED.format(until=until.strftime("%H:%M"))
-        return _confirm_page({key: message}, sent, 400)
-    lockout.record_success(person)
+    result = verification.verify(db(), services(), person, current, method=f"{method} (confirm it's you)",
+                                 actor=actor(f"user:{person.email}"), check=lambda: _check(method, current))
+    if not result.ok:
+        return _confirm_page({key: result.message}, sent, 429 if result.refused_before_checking else 400)
     mark_proved()
     audit.record(db(), "step_up", actor(f"user:{person.email}"), organisation_id=person.organisation_id,
                  target_user_id=person.id, target=person.email, details={"method": method})
@@ -130,43 +122,51 @@ def confirm_submit() -> Response:
     return redirect(safe_next(request.form.get("next")))
 
 
+class _ProofContext:
+    """What a factor type's own check reads (db, services, user, now), for a proof in Profile > Security."""
+
+    def __init__(self, person, current) -> None:  # noqa: ANN001
+        self.db, self.services, self.user, self.now = db(), services(), person, current
+        self.ip, self.user_agent = client_ip(), request.headers.get("User-Agent")
+
+
 def _error_key(method: str) -> str:
     if method == "code":
         return f"f{request.form.get('factor_id', type=int)}"
     return method if method in ("totp", "recovery", "password") else "general"
 
 
-def _check(method: str, current) -> tuple[bool, str | None, bool]:  # noqa: ANN001
-    """(ok, message, counts as a wrong try) for the proof the form carries."""
+def _check(method: str, current) -> Attempt:  # noqa: ANN001
+    """The proof the form carries, compared (under the row lock the code-checking service holds)."""
     person = user()
     code = request.form.get("code", "")
     active = factors()
     if method == "password":
         if active:
-            return False, "Confirm with your second factor or a recovery code.", False
+            return Attempt(False, "Confirm with your second factor or a recovery code.")
         if not request.form.get("password"):
-            return False, "Enter your password.", False
+            return Attempt(False, "Enter your password.")
         ok = services().passwords.verify(person.password_hash, request.form.get("password", ""))
-        return ok, None if ok else WRONG_PASSWORD, not ok
+        return Attempt(ok, None if ok else WRONG_PASSWORD, counts=not ok)
     if method == "totp":
         factor = next((f for f in active if f.kind == "totp"), None)
         if factor is None:
-            return False, "You have no authenticator app set up. Choose another way.", False
-        check = totp.verify(db(), services(), factor, code, current)
-        return check.ok, check.message, not check.ok and totp.clean_code(code, factor.digits) is not None
+            return Attempt(False, "You have no authenticator app set up. Choose another way.")
+        return authenticator.check(_ProofContext(person, current), factor, code)
     if method == "code":
         factor = _own_factor(request.form.get("factor_id", type=int))
-        if factor is None or factor.kind not in ("email", "sms"):
-            return False, "That method is no longer set up. Choose another one.", False
-        result = codes.check_code(db(), services(), person, request.form.get("challenge_id", type=int), code)
+        if factor is None or factor.kind not in registry.names(sends_code=True):
+            return Attempt(False, "That method is no longer set up. Choose another one.")
+        result = codes.check_code(db(), services(), person, request.form.get("challenge_id", type=int), code,
+                                  bound_to=proof_binding())
         if result.ok:
             factor.last_used_at = current
-        return result.ok, result.message, result.wrong_code
+        return Attempt(result.ok, result.message, counts=result.wrong_code, new_code_needed=result.new_code_needed)
     if method == "recovery":
         if not active:
-            return False, "Recovery codes work only while two-factor authentication is on.", False
+            return Attempt(False, "Recovery codes work only while two-factor authentication is on.")
         if not code.strip():
-            return False, "Enter one of your recovery codes.", False
+            return Attempt(False, "Enter one of your recovery codes.")
         ok = recovery.consume(db(), services(), person, code)
-        return ok, None if ok else WRONG_RECOVERY, not ok
-    return False, "Choose how to confirm it's you.", False
+        return Attempt(ok, None if ok else WRONG_RECOVERY, counts=not ok)
+    return Attempt(False, "Choose how to confirm it's you.")

@@ -19,7 +19,7 @@ def _page(values: SecuritySettings, *, error: str | None = None, confirm: Confir
     org = organisation()
     counts = security.rollout(db(), org, now()).counts()
     return render_template("admin/settings_security.html", title="Security", org=org, values=values,
-                           methods=security.METHODS, method_labels=security.METHOD_LABELS, error=error,
+                           methods=security.methods(), method_labels=security.method_labels(), error=error,
                            confirm=confirm, warning=security.ZERO_GRACE_WARNING, counts=counts,
                            enforced_since=org.enforced_since), status
 

@@ -15,6 +15,9 @@ def config_overrides(smtp):  # noqa: ANN001, ANN201, F811
     return {"email": email_config(smtp)}
 
 
+HERE = "the-enrolment"  # a binding (idp.factors.binding): where a code may be used
+
+
 def test_masks():
     assert enrolled.mask_email("jane@example.com") == "j\u2022\u2022\u2022@example.com"
     assert enrolled.mask_email("nobody") == "\u2022\u2022\u2022"
@@ -37,28 +40,28 @@ def test_phone_numbers(given, expected):  # noqa: ANN001
 def test_sms_enrolment_confirms_with_the_texted_code(db, services, user, texts):  # noqa: ANN001
     old = enrolled.new_pending(db, user, "sms", "+447400123456")
     enrolled.activate(db, user, old)
-    factor, sent = enrolled.start_sms_enrolment(db, services, user, "+44 7911 123456")
+    factor, sent = enrolled.start_sms_enrolment(db, services, user, "+44 7911 123456", bound_to=HERE)
     assert sent.ok and factor.target == "+447911123456" and factor.confirmed_at is None
     code = texts.sent[-1][1].split()[0]
     wrong = enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, sent.challenge_id, "000000"
-                                                    if code != "000000" else "111111")
+                                                    if code != "000000" else "111111", bound_to=HERE)
     assert not wrong.ok and wrong.wrong_code
-    assert enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, sent.challenge_id, code).ok
+    assert enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, sent.challenge_id, code, bound_to=HERE).ok
     assert [f.target for f in enrolled.active_factors(db, user)] == ["+447911123456"]   # one per kind
 
 
 def test_email_enrolment_and_a_code_of_another_factor(db, services, user, smtp):  # noqa: ANN001, F811
     with pytest.raises(enrolled.FactorError):
-        enrolled.start_email_enrolment(db, services, user, "not an address")
-    factor, sent = enrolled.start_email_enrolment(db, services, user)
+        enrolled.start_email_enrolment(db, services, user, "not an address", bound_to=HERE)
+    factor, sent = enrolled.start_email_enrolment(db, services, user, bound_to=HERE)
     code = code_in(smtp.wait_for("alice@example.com"))
     stray = OtpChallenge(user_id=user.id, factor_id=None, channel="email", purpose="confirm", code_digest="x",
                          created_at=factor.created_at, expires_at=factor.created_at)
     db.add(stray)
     db.flush()
-    gone = enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, stray.id, code)
+    gone = enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, stray.id, code, bound_to=HERE)
     assert not gone.ok and gone.message == enrolled.ENROL_GONE
-    assert enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, sent.challenge_id, code).ok
+    assert enrolled.confirm_side_channel_enrolment(db, services, user, factor.id, sent.challenge_id, code, bound_to=HERE).ok
 
 
 def test_active_factors_in_order_and_removal(factory, db, services, user):  # noqa: ANN001

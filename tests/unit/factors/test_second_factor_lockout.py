@@ -75,7 +75,7 @@ def test_lock_length_formula(services):  # noqa: ANN001
 def test_lock_end_in_words():
     from datetime import UTC, datetime
 
-    from idp.flow.steps._second_factor import until_text
+    from idp.factors.verification import until_text
     evening = datetime(2030, 3, 2, 23, 50, tzinfo=UTC)
     assert until_text(evening + timedelta(minutes=5), evening) == "23:55 UTC"
     assert until_text(evening + timedelta(minutes=15), evening) == "00:05 UTC on 3 March"

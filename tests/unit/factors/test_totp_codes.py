@@ -129,20 +129,31 @@ def test_window_replay_and_older_steps(db, services, user):  # noqa: ANN001
     assert factor.last_step == int(t.timestamp()) // 30 and factor.last_used_at == t
 
 
-def test_offset_is_learned_and_bounded(db, services, user):  # noqa: ANN001
+def test_the_window_cannot_be_dragged_ahead(db, services, user):  # noqa: ANN001
+    """Issue 12, item 4: a code of the next step is accepted (inside the normal ±1 window) and its offset is
+    recorded, but the window never moves: 60 s ahead stays refused and the current code keeps working."""
     secret = totp.new_secret()
     factor = factor_with(db, services, user, secret)
     t = at(1_700_000_010)
     assert totp.verify(db, services, factor, pyotp.TOTP(secret).at(t + timedelta(seconds=30)), t).ok
     assert factor.offset_steps == 1
-    later = t + timedelta(minutes=5)       # the device runs a step ahead: +60 s is now inside the window
-    assert totp.verify(db, services, factor, pyotp.TOTP(secret).at(later + timedelta(seconds=60)), later).ok
-    assert factor.offset_steps == 2
-    factor.offset_steps = services.config.totp.max_learned_offset_steps
+    later = t + timedelta(minutes=5)
+    ahead = totp.verify(db, services, factor, pyotp.TOTP(secret).at(later + timedelta(seconds=60)), later)
+    assert not ahead.ok and ahead.drift_steps == 2 and "ahead" in ahead.message
+    assert totp.verify(db, services, factor, pyotp.TOTP(secret).at(later), later).ok
+    db.refresh(factor)
+    assert factor.offset_steps == 0
+
+
+def test_the_current_code_works_whatever_offset_was_stored(db, services, user):  # noqa: ANN001
+    secret = totp.new_secret()
+    factor = factor_with(db, services, user, secret)
+    factor.offset_steps = services.config.totp.max_learned_offset_steps   # e.g. left by an older release
     db.flush()
-    later += timedelta(minutes=5)
-    assert totp.verify(db, services, factor, pyotp.TOTP(secret).at(later + timedelta(seconds=150)), later).ok
-    assert factor.offset_steps == services.config.totp.max_learned_offset_steps
+    t = at(1_700_000_010)
+    far = totp.verify(db, services, factor, pyotp.TOTP(secret).at(t + timedelta(seconds=120)), t)
+    assert not far.ok
+    assert totp.verify(db, services, factor, pyotp.TOTP(secret).at(t), t).ok
 
 
 @pytest.mark.parametrize("seconds,words", [(-180, "about 3 minutes behind"), (120, "about 2 minutes ahead"),

@@ -19,7 +19,9 @@ from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
 
-from . import _second_factor as sf
+from idp.factors import step_outcomes as sf
+from idp.factors import verification
+
 from .webauthn import bound_to, new_challenge, options
 
 PURPOSE = "passkey"
@@ -62,7 +64,7 @@ class PasskeyStep(Step):
             return Outcome.retry(DISABLED)
         until = lockout.is_locked(person, ctx.now)
         if until is not None:
-            return Outcome.abort(sf.LOCKED.format(until=sf.until_text(until, ctx.now)))
+            return Outcome.abort(verification.LOCKED.format(until=verification.until_text(until, ctx.now)))
         ctx.step_state.pop("challenge", None)
         lockout.record_success(person)
         return Outcome.success(verified.amr, "user", "mfa", user_id=person.id)

@@ -1,4 +1,4 @@
-"""Step `webauthn`: a security key or passkey as the second factor, after the password.
+"""Factor `webauthn` (step type `webauthn`): a security key or passkey as the second factor, after the password.
 
 The page asks the browser (static/webauthn.js, navigator.credentials.get) for an assertion from one of the
 person's registered keys (allowCredentials), user verification preferred; idp.factors.webauthn checks it
@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from idp.factors import step_outcomes as sf
 from idp.factors import webauthn
+from idp.factors.registry import FactorType, register_factor
+from idp.factors.verification import Attempt
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
-from idp.flow.protocols import Step
-from idp.flow.registry import register_step
-
-from . import _second_factor as sf
 
 PURPOSE = "second_factor"
 
@@ -41,13 +40,19 @@ def options(ctx: FlowContext, purpose: str, user_verification: str) -> str:
                                            user_verification=user_verification)
 
 
-@register_step
-class WebAuthnStep(Step):
+@register_factor
+class SecurityKey(FactorType):
     kind = "webauthn"
+    factor = "webauthn"
     title = "Security key or passkey"
+    label = "Security key"
+    order = 3
+    admin_label = "Security keys and passkeys (WebAuthn)"
+    description = "A security key you touch, or a passkey on your phone or computer."
+    enrol_endpoint = "account.key_add"
+    enrol_method = "get"
     template = "steps/webauthn.html"
     amr = ("hwk",)
-    second_factor = True
 
     def is_applicable(self, ctx: FlowContext) -> bool:
         return ctx.user is not None and webauthn.has_keys(ctx.db, ctx.user)
@@ -63,18 +68,22 @@ class WebAuthnStep(Step):
         return {"options": options(ctx, PURPOSE, "preferred"), **sf.help_view(ctx)}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
-        refused = sf.locked(ctx)
+        proved: list[str] = []
+
+        def check() -> Attempt:
+            try:
+                verified = webauthn.authenticate(
+                    ctx.db, ctx.config, purpose=PURPOSE, bound_to=bound_to(ctx),
+                    challenge_id=ctx.step_state.get("challenge"), credential_json=form.get("credential"),
+                    user=ctx.user, actor=sf.actor(ctx))
+            except webauthn.WebAuthnError as err:
+                return Attempt(False, err.message, counts=err.counts)
+            proved.append(verified.amr)
+            return Attempt(True)
+
+        refused = sf.verified(ctx, self.factor, check)
         if refused is not None:
-            return refused
-        try:
-            verified = webauthn.authenticate(
-                ctx.db, ctx.config, purpose=PURPOSE, bound_to=bound_to(ctx), challenge_id=ctx.step_state.get("challenge"),
-                credential_json=form.get("credential"), user=ctx.user, actor=sf.actor(ctx))
-        except webauthn.WebAuthnError as err:
             new_challenge(ctx, PURPOSE)
-            if err.counts:
-                return sf.failed(ctx, self.kind, err.message)
-            return Outcome.retry(err.message, counts_as_failure=False)
+            return refused
         ctx.step_state.pop("challenge", None)
-        sf.succeeded(ctx)
-        return Outcome.success(verified.amr)
+        return Outcome.success(*proved)
