@@ -182,6 +182,7 @@ class RateLimitConfig:
     token_per_client: str = "1200/minute"
     introspect_per_ip: str = "2400/minute"
     introspect_per_client: str = "2400/minute"
+    authorize_per_ip: str = "300/minute"
 
 
 @dataclass(frozen=True)
