@@ -31,6 +31,7 @@ from flask import Flask, Response, jsonify, render_template, request, session
 
 from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
+from idp.oauth.client_auth import MAX_ASSERTION_BYTES
 
 from .limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
 from .limits import RULES, Limit, parse_limit
@@ -165,12 +166,12 @@ def _client_id() -> str | None:
         return request.form["client_id"][:200]
     assertion = request.form.get("client_assertion") or ""
     parts = assertion.split(".")
-    if len(parts) == 3:
+    if len(parts) == 3 and len(assertion) <= MAX_ASSERTION_BYTES:
         try:
             claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
             if isinstance(claims, dict) and isinstance(claims.get("iss"), str):
                 return claims["iss"][:200]
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):  # deep nesting: RecursionError
             return None
     return None
 

@@ -7,7 +7,7 @@ from idp.oauth import tokens
 from idp.oauth.claims import user_claims
 from idp.web.context import db
 
-from . import bp
+from . import backchannel, bp
 
 
 def _server():  # noqa: ANN202
@@ -16,17 +16,17 @@ def _server():  # noqa: ANN202
 
 @bp.post("/token")
 def token() -> Response:
-    return _server().create_token_response()
+    return backchannel.refusal() or _server().create_token_response()
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
-    return _server().create_endpoint_response("revocation")
+    return backchannel.refusal() or _server().create_endpoint_response("revocation")
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
-    return _server().create_endpoint_response("introspection")
+    return backchannel.refusal() or _server().create_endpoint_response("introspection")
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
