@@ -141,3 +141,12 @@ def test_an_oversized_client_assertion_is_refused_before_parsing(rp, services): 
     _refused(status, reply, "invalid_client")
     assert "too large" in reply["error_description"]
     assert counts(services)["tokens"] == 0
+
+
+def test_userinfo_refuses_a_token_sent_two_ways(rp):  # noqa: ANN001
+    """RFC 6750 §2: clients MUST NOT use more than one method to transmit the token in each request."""
+    access = rp.tokens()["access_token"]
+    response = rp.client.post("/userinfo", data={"access_token": access},
+                              headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert "email" not in response.get_json()
