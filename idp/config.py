@@ -182,6 +182,16 @@ class RateLimitConfig:
     token_per_client: str = "1200/minute"
     introspect_per_ip: str = "2400/minute"
     introspect_per_client: str = "2400/minute"
+    authorize_per_ip: str = "300/minute"
+
+
+@dataclass(frozen=True)
+class PurgeConfig:
+    """Deleting expired rows (idp.purge): by the server after a response, at most once per interval in the
+    whole deployment, and by `idp db purge`."""
+
+    interval_minutes: int = 15            # 0: the server never purges (run `idp db purge` from cron)
+    retention_hours: int = 24             # expired rows are kept this long (reuse detection, investigations)
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ class AppConfig:
     sms: SmsConfig = field(default_factory=SmsConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    purge: PurgeConfig = field(default_factory=PurgeConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     providers: list[ProviderConfig] = field(default_factory=list)
 
@@ -385,6 +396,10 @@ def _check_hardening(config: AppConfig, where: str) -> None:
     url = config.rate_limit.redis_url
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{where}: rate_limit.redis_url: must start with redis://, rediss:// or unix:// (got {url!r})")
+    if not 0 <= config.purge.interval_minutes <= 24 * 60:
+        raise ConfigError(f"{where}: purge.interval_minutes: must be between 0 (off) and 1440")
+    if not 1 <= config.purge.retention_hours <= 24 * 366:
+        raise ConfigError(f"{where}: purge.retention_hours: must be between 1 and 8784 (a year)")
     _check_choice(where, "logging.format", config.logging.format, ("text", "json"))
     _check_choice(where, "logging.level", config.logging.level, ("DEBUG", "INFO", "WARNING", "ERROR"))
     pw = config.passwords

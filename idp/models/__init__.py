@@ -5,6 +5,7 @@ from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
 from .federation import UpstreamIdentity, UpstreamProvider
 from .invitation import Invitation
+from .maintenance import MaintenanceLease
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
 from .org import Organisation, OrganisationDomain
 from .rate_limit import RateLimitBucket
@@ -18,5 +19,5 @@ __all__ = [
     "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
     "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
-    "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential",
+    "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential", "MaintenanceLease",
 ]

@@ -62,6 +62,6 @@ class OtpChallenge(Base):
     bound_to: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     code_digest: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)   # idp.purge deletes by it
     attempts: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[datetime | None]

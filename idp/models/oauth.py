@@ -27,7 +27,7 @@ class AuthorizationCode(Base):
     acr: Mapped[str | None] = mapped_column(sa.String(200))
     sid: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)   # idp.purge deletes by it
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
@@ -70,7 +70,7 @@ class Token(Base):
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     acr: Mapped[str | None] = mapped_column(sa.String(200))
     issued_at: Mapped[datetime]
-    access_expires_at: Mapped[datetime]
+    access_expires_at: Mapped[datetime] = mapped_column(index=True)   # idp.purge deletes by it
     refresh_expires_at: Mapped[datetime | None]
     refresh_used_at: Mapped[datetime | None]      # set when rotated; a second use revokes the family
     revoked_at: Mapped[datetime | None]

@@ -57,7 +57,7 @@ class LoginTransaction(Base):
     failures: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(sa.String(20), default="active")  # active | done | failed
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)   # idp.purge deletes by it
     version: Mapped[int] = mapped_column(default=0)
 
     __mapper_args__ = {"version_id_col": version}

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
 
-# rule name -> the [rate_limit] keys of its two scopes: (per client IP, per account or client)
-RULES: dict[str, tuple[str, str]] = {
+# rule name -> the [rate_limit] keys of its two scopes: (per client IP, per account or client, if any)
+RULES: dict[str, tuple[str, str | None]] = {
     "login": ("login_per_ip", "login_per_account"),
     "second_factor": ("second_factor_per_ip", "second_factor_per_account"),
     "send": ("send_per_ip", "send_per_account"),
     "token": ("token_per_ip", "token_per_client"),
     "introspect": ("introspect_per_ip", "introspect_per_client"),
+    # per address only: a client id is public, a per-client limit would let anyone lock a client's users out
+    "authorize": ("authorize_per_ip", None),
 }
-LIMIT_FIELDS = tuple(name for pair in RULES.values() for name in pair)
+LIMIT_FIELDS = tuple(name for pair in RULES.values() for name in pair if name)
 
 
 class LimitError(ValueError):

@@ -11,6 +11,7 @@ Which counters a request moves (each rule per client IP and per account or clien
 | POST /forgot-password                  | `send`          | the posted `email`                            |
 | POST /token                            | `token`         | the client_id (Basic auth, form or assertion) |
 | POST /introspect                       | `introspect`    | the client_id                                 |
+| GET or POST /authorize                 | `authorize`     | (per client address only)                     |
 
 "The user is known" is decided on the server from the login transaction (not from the form), so a second-
 factor guess cannot be made to count as something else. A refused request stops here: the view does not
@@ -30,6 +31,7 @@ from flask import Flask, Response, jsonify, render_template, request, session
 
 from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
+from idp.oauth.client_auth import MAX_ASSERTION_BYTES
 
 from .limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
 from .limits import RULES, Limit, parse_limit
@@ -43,12 +45,14 @@ ACCOUNT_SEND_ENDPOINTS = {"account.enable_email", "account.enable_sms_submit", "
                           "account.confirm_send"}
 EMAIL_SEND_ENDPOINTS = {"recovery.forgot_submit"}
 CLIENT_ENDPOINTS = {"oauth.token": "token", "oauth.introspect": "introspect"}
+ADDRESS_ENDPOINTS = {"oauth.authorize": "authorize"}   # any method: a GET starts a sign-in too
 JSON_ENDPOINTS = set(CLIENT_ENDPOINTS)
 TX_SESSION_KEY = "login_tx"     # idp.web.login.session_state.TX_KEY
 
 
 def rules_from_config(config: RateLimitConfig) -> dict[str, tuple[Limit | None, Limit | None]]:
-    return {rule: (parse_limit(getattr(config, ip_key)), parse_limit(getattr(config, other_key)))
+    return {rule: (parse_limit(getattr(config, ip_key)),
+                   parse_limit(getattr(config, other_key)) if other_key else None)
             for rule, (ip_key, other_key) in RULES.items()}
 
 
@@ -66,7 +70,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _rate_limit():  # noqa: ANN202
-        if request.method != "POST":
+        if request.method != "POST" and request.endpoint not in ADDRESS_ENDPOINTS:
             return None
         checks = checks_for(request.endpoint, rules, services)
         if not checks:
@@ -101,6 +105,8 @@ def checks_for(endpoint: str | None, rules: dict, services) -> list[Check]:  # n
     if endpoint in EMAIL_SEND_ENDPOINTS:
         email = normalise_email(request.form.get("email") or "")[:320]
         return _pair(rules, "send", client_ip(), f"email:{email}" if email else None)
+    if endpoint in ADDRESS_ENDPOINTS:
+        return _pair(rules, ADDRESS_ENDPOINTS[endpoint], client_ip(), None)
     if endpoint in CLIENT_ENDPOINTS:
         client_id = _client_id()
         rule = CLIENT_ENDPOINTS[endpoint]
@@ -160,12 +166,12 @@ def _client_id() -> str | None:
         return request.form["client_id"][:200]
     assertion = request.form.get("client_assertion") or ""
     parts = assertion.split(".")
-    if len(parts) == 3:
+    if len(parts) == 3 and len(assertion) <= MAX_ASSERTION_BYTES:
         try:
             claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
             if isinstance(claims, dict) and isinstance(claims.get("iss"), str):
                 return claims["iss"][:200]
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):  # deep nesting: RecursionError
             return None
     return None
 

@@ -46,6 +46,16 @@ def init_app(app: Flask) -> None:
         return render_template("error.html", title="Page not found",
                                message="There is nothing at this address."), 404
 
+    @app.errorhandler(413)
+    def too_large(error):  # noqa: ANN001, ANN202
+        """A body over MAX_CONTENT_LENGTH, or a form field over MAX_FORM_MEMORY_SIZE: refused unread."""
+        if request.endpoint in BACK_CHANNEL:
+            response = jsonify(error="invalid_request", error_description="The request is too large.")
+            response.headers["Cache-Control"] = "no-store"
+            return response, 413
+        return render_template("error.html", title="This request is too large",
+                               message="The request was too large to be accepted. Nothing was changed."), 413
+
     @app.errorhandler(OperationalError)
     def database_down(error: OperationalError):  # noqa: ANN202
         log.error("database unavailable during %s %s: %s", request.method, request.path, error.__class__.__name__)

@@ -1,4 +1,4 @@
-"""Security headers on every response: CSP without inline code, no framing, no sniffing, no referrer."""
+"""Security headers on every response: CSP without inline code, no framing, no sniffing, no referrer, COOP."""
 from __future__ import annotations
 
 from flask import Flask, Response, request
@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
+        # a window of another origin that opened (or was opened by) an IdP page cannot reach it (window.opener)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         if https:

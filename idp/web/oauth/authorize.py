@@ -13,7 +13,7 @@ from idp.web.context import db, services
 from idp.web.login import session_state
 from idp.web.login.start import start_login
 
-from . import bp
+from . import bp, request_bounds
 from .consent import needs_consent, remember_pending_consent
 from .id_token_hint import hinted_subject
 from .server import AuthenticatedLogin
@@ -49,6 +49,9 @@ def _params() -> dict[str, str]:
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
+    refused = request_bounds.refusal()   # sizes and repeated parameters, before anything is read or stored
+    if refused is not None:
+        return _error(refused) if refused.redirect_uri else request_bounds.page(refused)
     params = _params()
     if not params.get("redirect_uri"):  # OpenID Connect Core §3.1.2.1: REQUIRED; never guess where to send
         return _page("invalid_request", "The application did not say where to send you back (redirect_uri).")

@@ -7,7 +7,7 @@ from idp.oauth import tokens
 from idp.oauth.claims import user_claims
 from idp.web.context import db
 
-from . import bp
+from . import backchannel, bp
 
 
 def _server():  # noqa: ANN202
@@ -16,22 +16,24 @@ def _server():  # noqa: ANN202
 
 @bp.post("/token")
 def token() -> Response:
-    return _server().create_token_response()
+    return backchannel.refusal() or _server().create_token_response()
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
-    return _server().create_endpoint_response("revocation")
+    return backchannel.refusal() or _server().create_endpoint_response("revocation")
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
-    return _server().create_endpoint_response("introspection")
+    return backchannel.refusal() or _server().create_endpoint_response("introspection")
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
     """Claims about the token's user, by the token's scope; RFC 6750 errors otherwise."""
+    if _bearer_header() and request.method == "POST" and "access_token" in request.form:
+        return _unauthorized("invalid_request", "Send the access token one way only, not both in the header and the body.", 400)
     value = _bearer()
     if value is None:
         return _unauthorized("invalid_request", "Send the access token as 'Authorization: Bearer <token>'.")
@@ -45,14 +47,15 @@ def userinfo() -> Response:
     return response
 
 
+def _bearer_header() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
     if request.method == "POST" and request.form.get("access_token"):
-        return request.form["access_token"]
-    return None
+        return _bearer_header() or request.form["access_token"]
+    return _bearer_header()
 
 
 def _unauthorized(error: str, description: str, status: int = 401) -> Response:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.clock import now
 from idp.config import AppConfig
 from idp.models import Client, Token, UsedNonce
-from idp.oauth import tokens
+from idp.oauth import client_auth, tokens
 from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
 from idp.security.secrets import digest
 from idp.web.context import db, services
@@ -146,6 +146,17 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def get_audiences(self) -> list[str]:
         return [self._audience, self._audience.rsplit("/", 1)[0]]
+
+    def __call__(self, query_client, request):  # noqa: ANN001, ANN204
+        """authlib's check, bounded: an assertion that is too large, or that the JSON parser cannot read
+        (deep nesting ends in RecursionError), is invalid_client rather than a server error."""
+        problem = client_auth.assertion_problem(request.form.get("client_assertion"))
+        if problem:
+            raise InvalidClientError(description=problem)
+        try:
+            return super().__call__(query_client, request)
+        except (RecursionError, ValueError, TypeError):
+            raise InvalidClientError(description="The client assertion cannot be read.") from None
 
     def resolve_client_public_key(self, client: Client):  # noqa: ANN201
         try:
