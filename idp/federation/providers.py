@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp.identifiers import normalise_email
 from idp.models import UpstreamProvider
 
 from .errors import UnknownProvider
@@ -234,7 +235,7 @@ def get(db: Session, config: "AppConfig", name: str | None) -> Provider:
 
 
 def email_domain(email: str) -> str:
-    return email.strip().lower().rpartition("@")[2]
+    return normalise_email(email).rpartition("@")[2]
 
 
 def for_email(db: Session, config: "AppConfig", email: str) -> Provider | None:
