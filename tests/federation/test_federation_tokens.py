@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from idp.federation.login import callback_url
 from tests.federation.conftest import ACME
@@ -338,6 +339,20 @@ def test_groups_follow_the_provider_at_each_sign_in(browsers, rp, ops, services)
     op.claims = {"groups": ["ops"]}
     id_token_claims(again := browsers(op.url), rp, *sign_in(again, rp))
     assert user_row(services, "pat@mini.example.org").group_names == {"ops"}
+
+
+def test_the_providers_address_is_normalised_and_look_alikes_get_no_account(browsers, rp, ops, services):
+    op = ops["mini"]
+    op.email = "\uff30AT@Mini.Example.ORG"                        # full-width Ｐ, capitals
+    id_token_claims(first := browsers(op.url), rp, *sign_in(first, rp))
+    with services.database.session() as db:
+        from idp.models import User
+        assert db.scalars(sa.select(User.email)).all().count("pat@mini.example.org") == 1
+    op.subject, op.email = "mini-user-2", "p\u0430t@mini.example.org"   # Cyrillic а: a look-alike of pat@
+    before = counts(services)
+    page, _ = sign_in(browsers(op.url), rp)
+    assert page.status == 403 and "mixes Cyrillic and Latin letters" in page.text, page.text[:1500]
+    assert counts(services) == before and audit_details(services)[-1][1]["problem"] == "account_refused"
 
 
 def test_no_email_no_account(web, rp, ops, services):
