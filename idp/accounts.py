@@ -44,7 +44,7 @@ def organisation_by_slug(db: Session, slug: str) -> Organisation | None:
 
 
 def organisation_for_email(db: Session, email: str) -> Organisation | None:
-    domain = normalise_email(email).rpartition("@")[2]
+    domain = identifiers.ascii_domain(email)
     row = db.scalar(sa.select(OrganisationDomain).where(OrganisationDomain.domain == domain))
     return row.organisation if row else None
 

@@ -2,10 +2,12 @@
 
 `normalise_email` is total (any text, for lookups: sign-in, forgotten password, admin search by email,
 upstream sign-ins): Unicode NFKC, then case folding (RFC 8265 §3.3 "UsernameCaseMapped"-like, so the
-full-width ``ｊudy@`` and ``JUDY@`` are both ``judy@``), and the domain in its IDNA A-label form as
-email-validator gives it (``bücher.example`` → ``xn--bcher-kva.example``). `checked_email` is for
-creations: a valid address in that same form, refusing a local part that mixes scripts the way
-look-alikes do (Latin with Cyrillic or Greek, UTS #39 "highly restrictive" mixtures only)."""
+full-width ``ｊudy@`` and ``JUDY@`` are both ``judy@``), and the domain through IDNA (UTS #46) in its
+Unicode form, as email-validator's `normalized` gives it (``xn--bcher-kva.example`` and ``BÜCHER.example``
+are both ``bücher.example``; addresses stored before this module existed have that form too).
+`checked_email` is for creations: a valid address in that same form, refusing a local part that mixes
+scripts the way look-alikes do (Latin with Cyrillic or Greek; UTS #39 "highly restrictive" mixtures only).
+`ascii_domain` is the domain's A-label form, for comparing with configured domains (which are ASCII)."""
 from __future__ import annotations
 
 import unicodedata
@@ -31,7 +33,19 @@ def normalise_email(text: str) -> str:
     local, at, domain = folded.rpartition("@")
     if not at:
         return folded
-    return f"{local}@{_ascii_domain(domain)}"
+    return f"{local}@{_unicode_domain(domain)}"
+
+
+def ascii_domain(email: str) -> str:
+    """The domain of `email` as IDNA A-labels (``xn--bcher-kva.example``), as organisation and provider
+    domains are configured; the folded text when it is not a valid domain."""
+    domain = _fold(email).rpartition("@")[2]
+    if domain.isascii() and "xn--" not in domain:
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return domain
 
 
 def _fold(text: str) -> str:
@@ -40,11 +54,11 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", once)
 
 
-def _ascii_domain(domain: str) -> str:
-    if domain.isascii():
+def _unicode_domain(domain: str) -> str:
+    if domain.isascii() and "xn--" not in domain:
         return domain
     try:
-        return idna.encode(domain, uts46=True).decode("ascii")
+        return idna.decode(idna.encode(domain, uts46=True))
     except (idna.IDNAError, UnicodeError, ValueError):
         return domain   # not a valid domain: no account can have it, the lookup simply finds nothing
 
@@ -61,7 +75,7 @@ def checked_email(text: str) -> str:
         raise IdentifierError(f"{shown!r} cannot be used: its part before the @ mixes "
                               f"{' and '.join(s.title() for s in sorted(scripts))} letters, as look-alike "
                               "addresses do. Type it with the letters of one alphabet.")
-    return f"{valid.local_part}@{valid.ascii_domain}"
+    return f"{valid.local_part}@{valid.domain}"
 
 
 def local_part_scripts(local: str) -> frozenset[str]:

@@ -41,7 +41,7 @@ def test_cli_refuses_a_mixed_script_local_part_and_stores_the_normal_form(idp_cl
     assert user_count(services) == before
     created = idp_cli("user", "create", "Ren\u00e9e@B\u00fccher.example", "--org", "acme")
     assert created.exit_code == 0, created.output
-    assert "ren\u00e9e@xn--bcher-kva.example" in emails(services)
+    assert "ren\u00e9e@b\u00fccher.example" in emails(services)
 
 
 # --- Administration > Users --------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.identifiers import IdentifierError, checked_email, normalise_email
+from idp.identifiers import IdentifierError, ascii_domain, checked_email, normalise_email
 
 
 @pytest.mark.parametrize("typed, stored", [
@@ -11,7 +11,8 @@ from idp.identifiers import IdentifierError, checked_email, normalise_email
     ("  JUDY@Example.COM ", "judy@example.com"),
     ("Stra\u00dfe@example.com", "strasse@example.com"),         # case folding, not just lower()
     ("\ufb01le@example.com", "file@example.com"),               # the ﬁ ligature
-    ("ren\u00e9e@b\u00fccher.example", "ren\u00e9e@xn--bcher-kva.example"),   # IDNA A-label domain
+    ("ren\u00e9e@B\u00dcCHER.example", "ren\u00e9e@b\u00fccher.example"),    # IDNA (UTS 46), Unicode form
+    ("ren\u00e9e@xn--bcher-kva.example", "ren\u00e9e@b\u00fccher.example"),   # as email-validator gives it
     ("rene\u0301e@example.com", "ren\u00e9e@example.com"),     # decomposed é composed
 ])
 def test_lookups_and_creations_use_the_same_normal_form(typed, stored):
@@ -33,6 +34,11 @@ def test_creations_refuse_look_alikes_and_non_addresses(typed, words):
                                    "maria.2024+news@example.com"])
 def test_one_script_and_latin_with_han_are_allowed(typed):
     assert checked_email(typed) == normalise_email(typed)
+
+
+def test_configured_domains_are_compared_in_their_ascii_form():
+    assert ascii_domain("pat@B\u00fccher.Example") == "xn--bcher-kva.example"
+    assert ascii_domain("pat@\uff21cme.example.com") == "acme.example.com"
 
 
 def test_lookups_never_fail_on_odd_input():
