@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
+from idp import identifiers
 from idp.clock import now
 from idp.models import Organisation, OrganisationDomain, User, UserPermission
 from idp.security.passwords import Passwords
@@ -23,15 +23,16 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The form addresses are stored and looked up in (idp.identifiers: NFKC, case-folded, IDNA domain)."""
+    return identifiers.normalise_email(email)
 
 
 def checked_email(email: str) -> str:
-    """The normalised address, or AccountError saying why it is not one."""
+    """The normalised address for a new account, or AccountError saying why it cannot be one."""
     try:
-        return normalise_email(validate_email(email.strip(), check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise AccountError(f"{email!r} is not a valid email address: {exc}") from None
+        return identifiers.checked_email(email)
+    except identifiers.IdentifierError as exc:
+        raise AccountError(str(exc)) from None
 
 
 def find_by_email(db: Session, email: str) -> User | None:
@@ -43,7 +44,7 @@ def organisation_by_slug(db: Session, slug: str) -> Organisation | None:
 
 
 def organisation_for_email(db: Session, email: str) -> Organisation | None:
-    domain = normalise_email(email).rpartition("@")[2]
+    domain = identifiers.ascii_domain(email)
     row = db.scalar(sa.select(OrganisationDomain).where(OrganisationDomain.domain == domain))
     return row.organisation if row else None
 

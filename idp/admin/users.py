@@ -306,11 +306,33 @@ def open_invitation(db: Session, user: User, now: datetime) -> Invitation | None
         Invitation.expires_at > now).order_by(Invitation.id.desc()).limit(1))
 
 
-def _send_invitation(db: Session, services: "Services", user: User, actor: Actor, now: datetime) -> Invitation:
-    """A new single-use link (older open ones stop working) emailed to the user; DeliveryError if not sent."""
+def _require_mail(services: "Services") -> None:
     if not services.mailer.enabled:
         raise AdminError("Email is not enabled on this server, so an invitation cannot be sent. Ask the "
                          "deployment operator to configure [email].")
+
+
+def _tell_owner(db: Session, services: "Services", owner: User, inviting: Organisation, actor: Actor) -> None:
+    """Someone tried to invite `owner`'s address to another organisation: tell them (nothing else changes),
+    and note it in their organisation's audit log. AdminError, as for an invitation, if it cannot be sent."""
+    issuer = services.config.totp.issuer
+    body = (f"Hello{' ' + owner.name if owner.name else ''},\n\nSomeone tried to invite this address "
+            f"({owner.email}) to a new account at {issuer} for the organisation {inviting.name}. "
+            "No account was created and your account was not changed: an address can belong to one account "
+            f"only.\nIf that was expected, ask them to contact the administrators of your organisation at "
+            f"{issuer}; if not, you can ignore this email.\n\n-- {issuer}\n")
+    try:
+        services.mailer.send(owner.email, f"{issuer}: someone tried to invite your address", body)
+    except DeliveryError as exc:
+        raise AdminError(f"The invitation email could not be sent ({exc}). Nothing was changed; try again "
+                         "later.") from None
+    audit.record(db, "invitation_blocked", actor, organisation_id=owner.organisation_id, target_user_id=owner.id,
+                 target=owner.email, details={"inviting_organisation": inviting.slug, "owner_notified": True})
+
+
+def _send_invitation(db: Session, services: "Services", user: User, actor: Actor, now: datetime) -> Invitation:
+    """A new single-use link (older open ones stop working) emailed to the user; DeliveryError if not sent."""
+    _require_mail(services)
     _close_invitations(db, user, now)
     token = new_token()
     invitation = Invitation(user_id=user.id, token_digest=digest(token), created_by=actor.name, created_at=now,
@@ -331,9 +353,14 @@ def _send_invitation(db: Session, services: "Services", user: User, actor: Actor
 
 
 def invite(db: Session, services: "Services", scope: AdminScope, email: str, name: str, actor: Actor,
-           *, now: datetime) -> User:
+           *, now: datetime) -> User | None:
     """A new account without a password in the scope's organisation, and an invitation email.
-    All or nothing: if the email cannot be sent, no account is created."""
+    All or nothing: if the email cannot be sent, no account is created.
+
+    An address that already has an account in another organisation gets no account and no invitation;
+    its owner is told by email instead, and the administrator's answer is the same as for a new account
+    (None instead of the user): an organisation's administrators must not learn who has an account
+    elsewhere (addresses are unique across organisations)."""
     scope.require(USER_MANAGEMENT)
     org = db.get(Organisation, scope.organisation_id)
     clean_name = " ".join((name or "").split())
@@ -346,9 +373,13 @@ def invite(db: Session, services: "Services", scope: AdminScope, email: str, nam
     owner = accounts.organisation_for_email(db, address)
     if owner is not None and owner.id != org.id:
         raise AdminError(f"Addresses at {address.rpartition('@')[2]} belong to another organisation.")
-    if accounts.find_by_email(db, address) is not None:
-        # an address is unique across organisations: say no without saying whose it is
-        raise AdminError(f"{address} cannot be used for a new account.")
+    _require_mail(services)
+    existing = accounts.find_by_email(db, address)
+    if existing is not None and existing.organisation_id == org.id:
+        raise AdminError(f"{address} already has an account in this organisation.")
+    if existing is not None:
+        _tell_owner(db, services, existing, org, actor)
+        return None
     with db.begin_nested():
         user = accounts.create_user(db, services.passwords, address, organisation=org, name=clean_name)
         invitation = _send_invitation(db, services, user, actor, now)

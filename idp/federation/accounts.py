@@ -44,7 +44,7 @@ def person_from(provider: Provider, claims: dict[str, Any]) -> Person:
     name = claims.get(mapping.name) if mapping.name else None
     groups = claims.get(mapping.groups) if mapping.groups else None
     return Person(
-        email=email.strip().lower() if isinstance(email, str) and email.strip() else None,
+        email=accounts.normalise_email(email) if isinstance(email, str) and email.strip() else None,
         email_verified=verified is True or verified == "true",
         name=name.strip()[:200] if isinstance(name, str) else "",
         groups=tuple(sorted({g[:100] for g in groups if isinstance(g, str) and g}))

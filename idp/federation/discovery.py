@@ -1,8 +1,10 @@
 """A provider's metadata (OpenID Connect Discovery 1.0 §4) and signing keys (its `jwks_uri`), cached.
 
 The cache is per process and only a cache: every worker may fetch on its own. Metadata is kept for
-`METADATA_TTL`; keys until a token names a `kid` they lack, then fetched again once for that token
-(providers rotate keys, RFC 7517 §4.5). Every request has a timeout (the provider's `timeout_seconds`)."""
+`METADATA_TTL`; keys until a token names a `kid` they lack, then fetched again (providers rotate keys,
+RFC 7517 §4.5) — but at most once a minute per provider for the whole fleet, and first looked up in what
+another worker fetched (idp.federation.key_sets, in the database). Every request has a timeout (the
+provider's `timeout_seconds`)."""
 from __future__ import annotations
 
 import threading
@@ -17,9 +19,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import FederationError, UpstreamUnavailable
+from .key_sets import KeySetStore, current_store
 from .providers import LOOPBACK, Provider
 
 METADATA_TTL = 3600.0
+REACHABILITY_TTL = 30.0     # how long "the provider answered" (or did not) is believed
 JWKS_TTL = 24 * 3600.0
 MAX_DOCUMENT_BYTES = 512 * 1024
 TENANT_PLACEHOLDER = "{tenantid}"
@@ -130,11 +134,13 @@ class Directory:
         self._lock = threading.Lock()
         self._metadata: dict[tuple[str, str], _Entry] = {}
         self._jwks: dict[str, _Entry] = {}
+        self._reachable: dict[tuple[str, str], _Entry] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._metadata.clear()
             self._jwks.clear()
+            self._reachable.clear()
 
     def metadata(self, provider: Provider) -> Metadata:
         key = (provider.issuer, provider.name)
@@ -147,6 +153,39 @@ class Directory:
             self._metadata[key] = _Entry(value, self._clock())
         return value
 
+    def reachable_metadata(self, provider: Provider) -> Metadata:
+        """Before a browser is sent to the provider: its metadata, and that it answers. Fetching the metadata
+        is the check; cached metadata says nothing about now, so the authorization endpoint's host gets a
+        quick request (the provider's timeout; any answer below HTTP 500 will do). The outcome is believed
+        for REACHABILITY_TTL seconds. UpstreamUnavailable when it does not answer."""
+        key = (provider.issuer, provider.name)
+        with self._lock:
+            entry = self._metadata.get(key)
+            cached = entry is not None and self._clock() - entry.fetched_at < METADATA_TTL
+            seen = self._reachable.get(key)
+        if not cached:
+            return self.metadata(provider)
+        if seen is None or self._clock() - seen.fetched_at >= REACHABILITY_TTL:
+            seen = _Entry(self._probe(provider, entry.value), self._clock())
+            with self._lock:
+                self._reachable[key] = seen
+        if isinstance(seen.value, UpstreamUnavailable):
+            raise seen.value
+        return entry.value
+
+    @staticmethod
+    def _probe(provider: Provider, metadata: Metadata) -> UpstreamUnavailable | None:
+        url = metadata.authorization_endpoint
+        try:
+            response = call_upstream(provider, f"authorization endpoint {url}", "GET", url)
+        except UpstreamUnavailable as err:
+            return err
+        if response.status_code >= 500:
+            return UpstreamUnavailable(f"{provider.display_name} is not answering properly right now. Please try "
+                                       "again in a few minutes.", "upstream_http_error",
+                                       f"authorization endpoint {url}: HTTP {response.status_code}")
+        return None
+
     def keys(self, provider: Provider, metadata: Metadata, *, refresh: bool = False) -> KeySet:
         """The provider's key set (fetched again when `refresh`, or when older than JWKS_TTL)."""
         with self._lock:
@@ -154,8 +193,16 @@ class Directory:
             if entry is not None and not refresh and self._clock() - entry.fetched_at < JWKS_TTL:
                 return entry.value
         document = fetch_json(provider, metadata.jwks_uri, "key set (jwks_uri)")
+        usable = {"keys": [k for k in document.get("keys", []) if _usable(k)]}
+        keys = self._remember(provider, metadata, usable)
+        store = current_store()
+        if store is not None:
+            store.save(provider.name, metadata.jwks_uri, usable)
+        return keys
+
+    def _remember(self, provider: Provider, metadata: Metadata, document: dict[str, Any]) -> KeySet:
         try:
-            keys = KeySet.import_key_set({"keys": [k for k in document.get("keys", []) if _usable(k)]})
+            keys = KeySet.import_key_set(document)
         except (JoseError, ValueError, TypeError) as err:
             raise FederationError(f"{provider.display_name} is not set up correctly here.", "upstream_bad_jwks",
                                   f"key set at {metadata.jwks_uri} cannot be read: {err}") from None
@@ -164,11 +211,28 @@ class Directory:
         return keys
 
     def key_for(self, provider: Provider, metadata: Metadata, kid: str | None) -> KeySet:
-        """A key set holding `kid`: the cached one, else fetched again once (key rotation)."""
+        """A key set holding `kid`: the cached one, else the one another worker stored, else fetched again
+        if no worker did so for this provider in the last minute (key rotation). Otherwise the cached keys
+        (without `kid`: the token is refused). No shared store (no request): never fetched again."""
         keys = self.keys(provider, metadata)
         if kid is None or _has_kid(keys, kid):
             return keys
+        store = current_store()
+        if store is None:
+            return keys
+        stored = self._stored(store, provider, metadata, kid)
+        if stored is not None:
+            return stored
+        if not store.claim_refetch(provider.name, metadata.jwks_uri):
+            return keys
         return self.keys(provider, metadata, refresh=True)
+
+    def _stored(self, store: KeySetStore, provider: Provider, metadata: Metadata, kid: str) -> KeySet | None:
+        """The key set another worker fetched, when it holds `kid` (it then replaces this worker's cache)."""
+        found = store.load(provider.name, metadata.jwks_uri)
+        if found is None or not any(isinstance(k, dict) and k.get("kid") == kid for k in found[0].get("keys", [])):
+            return None
+        return self._remember(provider, metadata, found[0])
 
 
 def _usable(jwk: Any) -> bool:

@@ -93,16 +93,31 @@ def _expected_issuer(provider: Provider, metadata: Metadata, claims: dict[str, A
     return metadata.issuer.replace(TENANT_PLACEHOLDER, tenant), tenant
 
 
+def _check_fresh(provider: Provider, auth_time: float | None, after: int, now: int) -> None:
+    """The provider signed the person in again, as asked (prompt=login / max_age)."""
+    again = (f"{provider.display_name} did not ask you to sign in again, as this application requires. "
+             "Nothing was changed. Please start again.")
+    if auth_time is None:
+        raise FederationError(again, "missing_auth_time",
+                              "a fresh sign-in was asked for (prompt=login or max_age) and the ID token has no "
+                              "auth_time")
+    if auth_time < after - LEEWAY_SECONDS:
+        raise FederationError(again, "not_reauthenticated", f"auth_time {int(auth_time)} is before {after}")
+    if auth_time > now + LEEWAY_SECONDS:
+        raise _rejected("invalid_claims", f"auth_time {int(auth_time)} is in the future (now {now})", provider)
+
+
 _CLAIM_PROBLEMS = {"iss": "wrong_issuer", "aud": "wrong_audience", "azp": "wrong_audience",
                    "nonce": "wrong_nonce", "exp": "expired", "iat": "not_yet_valid", "nbf": "not_yet_valid"}
 
 
 def validate_id_token(provider: Provider, metadata: Metadata, token: str, *, nonce: str, now: datetime,
-                      authenticated_after: int | None = None, require_auth_time: bool = False,
+                      authenticated_after: int | None = None,
                       directory: Directory = DIRECTORY) -> UpstreamSignIn:
     """The verified sign-in in `token`, or FederationError naming what was wrong (for the audit log).
-    `authenticated_after`: the person must have signed in at the provider since then (auth_time; a token
-    without auth_time is refused only when `require_auth_time`, as after max_age, OIDC Core §3.1.2.1)."""
+    `authenticated_after` (prompt=login or max_age was asked): the token MUST carry auth_time (OIDC Core
+    §3.1.2.1, §2: REQUIRED after max_age; without it nothing shows the provider did sign the person in
+    again), and it must not be before then (less LEEWAY_SECONDS of clock skew) nor in the future."""
     verified = _verify_signature(provider, metadata, directory, token)
     claims = dict(verified.claims)
     issuer, tenant = _expected_issuer(provider, metadata, claims)
@@ -119,12 +134,11 @@ def validate_id_token(provider: Provider, metadata: Metadata, token: str, *, non
         shown = {n: str(claims.get(n))[:120] for n in names}
         kind = "missing" if isinstance(err, MissingClaimError) else "wrong"
         raise _rejected(problem, f"{kind} claim {err.claim}: got {shown}", provider) from None
-    auth_time = claims.get("auth_time") if isinstance(claims.get("auth_time"), (int, float)) else None
-    if authenticated_after is not None and (auth_time is not None or require_auth_time):
-        if auth_time is None or auth_time < authenticated_after - LEEWAY_SECONDS:
-            raise FederationError(f"{provider.display_name} did not ask you to sign in again, as this application "
-                                  "requires. Please start again.", "not_reauthenticated",
-                                  f"auth_time {auth_time} is before {authenticated_after}")
+    raw_auth_time = claims.get("auth_time")
+    auth_time = raw_auth_time if isinstance(raw_auth_time, (int, float)) and not isinstance(raw_auth_time, bool) \
+        else None
+    if authenticated_after is not None:
+        _check_fresh(provider, auth_time, authenticated_after, int(now.timestamp()))
     amr = claims.get("amr")
     acr = claims.get("acr")
     return UpstreamSignIn(issuer=issuer, subject=str(claims["sub"]), claims=claims,

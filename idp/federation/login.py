@@ -185,10 +185,17 @@ def finish(provider: Provider, kek: KeyEncryption, pending: dict[str, Any] | Non
     code = check_answer(provider, metadata, pending, answer, now=now)
     tokens = redeem_code(provider, metadata, kek, code, pending)
     nonce = kek.decrypt(pending["nonce"].encode()).decode()
-    after, required = None, False
-    if pending.get("max_age") is not None:
-        after, required = int(pending["started_at"]) - int(pending["max_age"]), True
-    elif pending.get("prompt_login"):
-        after = int(pending["started_at"])
     return validate_id_token(provider, metadata, tokens["id_token"], nonce=nonce, now=now,
-                             authenticated_after=after, require_auth_time=required, directory=directory)
+                             authenticated_after=fresh_sign_in_since(pending, now), directory=directory)
+
+
+def fresh_sign_in_since(pending: dict[str, Any], now: datetime) -> int | None:
+    """When the person must have signed in at the provider, if the application asked for a fresh sign-in:
+    after we sent them there (prompt=login), and no longer than max_age seconds ago (OIDC Core §3.1.2.1);
+    the later of the two. None when neither was asked."""
+    bounds = []
+    if pending.get("prompt_login"):
+        bounds.append(int(pending["started_at"]))
+    if pending.get("max_age") is not None:
+        bounds.append(int(now.timestamp()) - int(pending["max_age"]))
+    return max(bounds) if bounds else None

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp.identifiers import ascii_domain
 from idp.models import UpstreamProvider
 
 from .errors import UnknownProvider
@@ -234,7 +235,8 @@ def get(db: Session, config: "AppConfig", name: str | None) -> Provider:
 
 
 def email_domain(email: str) -> str:
-    return email.strip().lower().rpartition("@")[2]
+    """The domain as configured domains are written (lower-case, IDNA A-labels)."""
+    return ascii_domain(email)
 
 
 def for_email(db: Session, config: "AppConfig", email: str) -> Provider | None:

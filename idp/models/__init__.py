@@ -3,7 +3,7 @@ from .audit import AuditChainHead, AuditEvent
 from .base import Base
 from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
-from .federation import UpstreamIdentity, UpstreamProvider
+from .federation import UpstreamIdentity, UpstreamKeySet, UpstreamProvider
 from .invitation import Invitation
 from .maintenance import MaintenanceLease
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
@@ -17,7 +17,7 @@ from .webauthn import WebAuthnChallenge, WebAuthnCredential
 __all__ = [
     "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
     "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
-    "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
+    "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamKeySet", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
     "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential", "MaintenanceLease",
 ]

@@ -59,3 +59,17 @@ class UpstreamIdentity(Base):
     last_login_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class UpstreamKeySet(Base):
+    """The signing keys last fetched from a provider's `jwks_uri` (public keys only), shared by every worker
+    and server. `refetched_at` is the last fetch made because a token named an unknown `kid`: at most one
+    a minute per provider, for the whole fleet (idp.federation.key_sets)."""
+
+    __tablename__ = "upstream_key_set"
+
+    provider: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    jwks_uri: Mapped[str] = mapped_column(sa.String(500))
+    keys: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    fetched_at: Mapped[datetime]
+    refetched_at: Mapped[datetime | None]

@@ -1,6 +1,6 @@
 """Rules for NEW passwords (set, changed, reset, invited), after NIST SP 800-63B §3.1.1.2 (rev. 4):
 
-- length counted in Unicode code points: at least `[passwords] min_length` (8), or
+- length counted in Unicode code points of the NFKC form (the form that is hashed): at least `[passwords] min_length` (8), or
   `min_length_single_factor` (15) when the password is the account's only factor; at most 256 accepted
   (NIST: at least 64 must be);
 - no composition rules (no "one digit, one symbol"), any printable character and spaces allowed;
@@ -51,6 +51,7 @@ def check_new_password(password: str, *, single_factor: bool, email: str,
     config = config or _current_config()
     if not password:
         return ["Enter a password."]
+    password = unicodedata.normalize("NFKC", password)   # as it is hashed (idp.security.passwords)
     problems = []
     minimum = config.min_length_single_factor if single_factor else config.min_length
     length = len(password)

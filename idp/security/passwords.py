@@ -1,14 +1,21 @@
 """Password hashing with argon2id (OWASP parameters by default), upgrade on login, no user enumeration.
 
+Passwords are normalised with Unicode NFKC before hashing and verifying (NIST SP 800-63B §5.1.1.2), so
+"é" typed as one code point or as "e" + combining accent, or a full-width "Ａ", is the same password on
+every keyboard. Hashes made that way carry the prefix `$nfkc` (`$nfkc$argon2id$v=19$...`). A hash without
+it (made before, or imported) is tried with the normalised password first, then with the password as
+typed; `needs_rehash` is true for it, so the next sign-in stores the normalised form and the fallback ends.
+
 Hashes imported from other systems are accepted until the person next signs in, then replaced by argon2id
-(`needs_rehash` is true for them): bcrypt (`$2a$`, `$2b$`, `$2y$`) and Django's PBKDF2
-(`pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`)."""
+(`needs_rehash` is true for them): bcrypt (`$2a$`, `$2b$`, `$2y$`; only for passwords of at most 72 bytes,
+since bcrypt ignores the rest) and Django's PBKDF2 (`pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`)."""
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
 import hmac
+import unicodedata
 
 import bcrypt
 from argon2 import PasswordHasher, Type
@@ -18,6 +25,12 @@ BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 PBKDF2_PREFIX = "pbkdf2_sha256$"
 PBKDF2_MAX_ITERATIONS = 10_000_000   # refuse absurd work factors (a crafted hash must not stall a worker)
 BCRYPT_MAX_BYTES = 72                # bcrypt only ever used the first 72 bytes of a password
+NORMALISED_PREFIX = "$nfkc"          # the hash after it was made from the NFKC form of the password
+
+
+def normalise(password: str) -> str:
+    """The form a password is hashed and verified in: Unicode NFKC (NIST SP 800-63B §5.1.1.2)."""
+    return unicodedata.normalize("NFKC", password)
 
 
 class Passwords:
@@ -29,11 +42,20 @@ class Passwords:
         self._dummy_hash = self._hasher.hash("not a password: equalises timing for unknown accounts")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        """`$nfkc` + the argon2id hash of the normalised password."""
+        return NORMALISED_PREFIX + self._hasher.hash(normalise(password))
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when password matches; an unknown account (None) or an unknown hash format costs the
-        same as a wrong password."""
+        same as a wrong password. A hash made without normalisation also matches the password as typed."""
+        if stored_hash is not None and stored_hash.startswith(NORMALISED_PREFIX):
+            return self._verify_one(stored_hash[len(NORMALISED_PREFIX):], normalise(password))
+        normalised = normalise(password)
+        if self._verify_one(stored_hash, normalised):
+            return True
+        return stored_hash is not None and normalised != password and self._verify_one(stored_hash, password)
+
+    def _verify_one(self, stored_hash: str | None, password: str) -> bool:
         try:
             if stored_hash is not None and stored_hash.startswith("$argon2"):
                 return self._hasher.verify(stored_hash, password)
@@ -47,15 +69,18 @@ class Passwords:
             return False
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        """True for imported formats (bcrypt, PBKDF2) and argon2 hashes with outdated parameters."""
-        if not stored_hash.startswith("$argon2"):
+        """True for hashes made without normalisation, imported formats (bcrypt, PBKDF2) and argon2 hashes
+        with outdated parameters."""
+        if not stored_hash.startswith(NORMALISED_PREFIX + "$argon2"):
             return True
-        return self._hasher.check_needs_rehash(stored_hash)
+        return self._hasher.check_needs_rehash(stored_hash[len(NORMALISED_PREFIX):])
 
 
 def hash_format_problem(stored_hash: str) -> str | None:
     """Why `stored_hash` is not a hash `Passwords.verify` understands, or None when it is one.
     Used when importing accounts, so a bad record is refused instead of locking its owner out."""
+    if stored_hash.startswith(NORMALISED_PREFIX + "$argon2"):
+        stored_hash = stored_hash[len(NORMALISED_PREFIX):]
     if stored_hash.startswith("$argon2"):
         try:
             from argon2 import extract_parameters
@@ -78,8 +103,13 @@ def hash_format_problem(stored_hash: str) -> str | None:
 
 
 def _verify_bcrypt(stored_hash: str, password: str) -> bool:
+    """bcrypt looks at the first 72 bytes only: a longer password is not a match (it would let anything
+    that starts the same way in, and then become the new password at the upgrade)."""
+    secret = password.encode("utf-8")
+    if len(secret) > BCRYPT_MAX_BYTES:
+        return False
     try:
-        return bcrypt.checkpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], stored_hash.encode("ascii"))
+        return bcrypt.checkpw(secret, stored_hash.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return False
 

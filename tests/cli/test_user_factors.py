@@ -206,7 +206,7 @@ def test_import_creates_accounts_whose_old_hashes_work_and_are_upgraded(run, tmp
         assert not user_row(services, email).password_hash.startswith("$argon2")
         page = browser.sign_in(wrong, email, password)
         assert page.url.endswith("/account/security"), page.text
-        assert user_row(services, email).password_hash.startswith("$argon2id$")
+        assert user_row(services, email).password_hash.startswith("$nfkc$argon2id$")   # NFKC, then argon2id
     browser = Browser(client=app.test_client())
     page = browser.sign_in(browser.open("/account/security"), "a@example.com", "argon pass")
     assert 'autocomplete="one-time-code"' in page.text   # the imported authenticator is asked for

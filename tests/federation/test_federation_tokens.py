@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from idp.federation.login import callback_url
 from tests.federation.conftest import ACME
@@ -114,7 +115,7 @@ def test_a_bad_id_token_is_refused(web, rp, ops, services, problem, tamper):
     assert_refused(services, before, page, problem, "could not be verified")
 
 
-def test_an_unknown_kid_fetches_the_keys_again_once(browsers, rp, ops, services):
+def test_an_unknown_kid_fetches_the_keys_again_once(browsers, rp, ops, services, frozen_clock):
     op = ops["mini"]
     first = browsers(op.url)
     id_token_claims(first, rp, *sign_in(first, rp))
@@ -123,6 +124,7 @@ def test_an_unknown_kid_fetches_the_keys_again_once(browsers, rp, ops, services)
     again = browsers(op.url)
     id_token_claims(again, rp, *sign_in(again, rp))
     assert op.jwks_requests == 2
+    frozen_clock.advance(seconds=61)                       # (at most one refetch a minute: see below)
     op.kid = "never-published"
     before = counts(services)
     page, _ = sign_in(browsers(op.url), rp)
@@ -137,10 +139,20 @@ def test_access_denied_at_the_provider(web, rp, ops, services):
     assert_refused(services, before, page, "access_denied", "did not sign you in")
 
 
+def assert_unreachable(services, before: dict, page, provider: str, problem: str, words: str) -> None:  # noqa: ANN001
+    """Our page (not the browser's "This site can't be reached"), 503, nothing created, audited; the
+    sign-in stays, with the button to try again."""
+    assert page.status == 503 and page.location is None, (page.status, page.location, page.text[:1500])
+    assert words in page.text and f"Continue to {provider.title()}" in page.text, page.text[:1500]
+    assert counts(services) == before
+    outcome, details = audit_details(services)[-1]
+    assert outcome == "failure" and details["problem"] == problem and details["provider"] == provider, details
+
+
 def test_a_provider_that_is_down(web, rp, services):
     before = counts(services)
     page, _ = sign_in(web, rp, "down")
-    assert_refused(services, before, page, "upstream_unreachable", "Down cannot be reached right now")
+    assert_unreachable(services, before, page, "down", "upstream_unreachable", "Down cannot be reached right now")
 
 
 def test_a_provider_that_does_not_answer_times_out(web, rp, services):
@@ -148,7 +160,22 @@ def test_a_provider_that_does_not_answer_times_out(web, rp, services):
     started = time.monotonic()
     page, _ = sign_in(web, rp, "slow")
     assert time.monotonic() - started < 5
-    assert_refused(services, before, page, "upstream_timeout", "Slow did not answer in time")
+    assert_unreachable(services, before, page, "slow", "upstream_timeout", "Slow did not answer in time")
+
+
+def test_a_provider_that_went_down_after_a_sign_in_gets_our_page(browsers, rp, fragile, services):
+    op, stop = fragile
+    first = browsers(op.url)
+    id_token_claims(first, rp, *sign_in(first, rp, "fragile"))   # this worker now has its discovery document
+    stop.close()
+    web = browsers()                                              # would stop at the provider, were it sent there
+    for _ in range(2):                                            # the second press is answered from the cache
+        before = counts(services)
+        started = time.monotonic()
+        page = choose(web, authorize(web, rp).page, "fragile")
+        assert_unreachable(services, before, page, "fragile", "upstream_unreachable",
+                           "Fragile cannot be reached right now")
+    assert time.monotonic() - started < 1
 
 
 def test_a_provider_that_stops_answering_before_the_code_is_redeemed(web, rp, fragile, services):
@@ -240,6 +267,68 @@ def test_max_age_needs_a_fresh_sign_in_at_the_provider(web, rp, ops, services):
     assert counts(services) == before and audit_details(services)[-1][1]["problem"] == "not_reauthenticated"
 
 
+@pytest.mark.parametrize("asked", [{"prompt": "login"}, {"max_age": "300"}], ids=["prompt-login", "max-age"])
+def test_a_fresh_sign_in_needs_auth_time_in_the_id_token(web, rp, ops, services, asked):
+    ops["mini"].drop = {"auth_time"}
+    started = authorize(web, rp, **asked)
+    before = counts(services)
+    page = choose(web, started.page, "mini")
+    assert page.status == 403 and "did not ask you to sign in again" in page.text, page.text[:1500]
+    assert counts(services) == before and audit_details(services)[-1][1]["problem"] == "missing_auth_time"
+
+
+@pytest.mark.parametrize("ago, accepted", [(30, True), (100, True), (130, False)])
+def test_max_age_allows_auth_time_within_it_and_a_minute_of_clock_skew(browsers, rp, ops, services, ago, accepted):
+    ops["mini"].claims = {"auth_time": int(time.time()) - ago}
+    web = browsers(ops["mini"].url)
+    started = authorize(web, rp, max_age="60")
+    page = choose(web, started.page, "mini")
+    if accepted:
+        assert id_token_claims(web, rp, page, started.verifier)["email"] == "pat@mini.example.org"
+    else:
+        assert page.status == 403 and audit_details(services)[-1][1]["problem"] == "not_reauthenticated"
+
+
+def test_an_auth_time_in_the_future_is_refused(web, rp, ops, services):
+    ops["mini"].claims = {"auth_time": int(time.time()) + 3600}
+    started = authorize(web, rp, prompt="login")
+    before = counts(services)
+    assert_refused(services, before, choose(web, started.page, "mini"), "invalid_claims", "could not be verified")
+
+
+def test_unknown_kids_fetch_the_keys_at_most_once_a_minute_for_the_fleet(browsers, rp, ops, services, frozen_clock):
+    from idp.federation.discovery import DIRECTORY
+    from idp.models import UpstreamKeySet
+
+    op = ops["mini"]
+    id_token_claims(first := browsers(op.url), rp, *sign_in(first, rp))
+    assert op.jwks_requests == 1
+    op.kid = "never-published"
+
+    def refused() -> None:
+        before = counts(services)
+        page, _ = sign_in(browsers(op.url), rp)
+        assert_refused(services, before, page, "unknown_kid", "could not be verified")
+
+    for _ in range(4):
+        refused()
+    assert op.jwks_requests == 2                       # four tokens, one fetch
+    frozen_clock.advance(seconds=61)
+    refused()
+    refused()
+    assert op.jwks_requests == 3                       # a minute later: one more
+    DIRECTORY.clear()                                  # another worker (its own cache, the same database)
+    frozen_clock.advance(seconds=10)
+    refused()
+    assert op.jwks_requests == 4                       # its first fetch, but no refetch: the fleet did one 10 s ago
+    op.rotate()
+    op.kid = None
+    with services.database.session() as db:           # what another worker fetched after the rotation
+        db.get(UpstreamKeySet, "mini").keys = {"keys": [op.key.as_dict(private=False)]}
+    id_token_claims(again := browsers(op.url), rp, *sign_in(again, rp))
+    assert op.jwks_requests == 4                       # the new key came from the database
+
+
 def test_groups_follow_the_provider_at_each_sign_in(browsers, rp, ops, services):
     from tests.support.factors import user_row
 
@@ -250,6 +339,20 @@ def test_groups_follow_the_provider_at_each_sign_in(browsers, rp, ops, services)
     op.claims = {"groups": ["ops"]}
     id_token_claims(again := browsers(op.url), rp, *sign_in(again, rp))
     assert user_row(services, "pat@mini.example.org").group_names == {"ops"}
+
+
+def test_the_providers_address_is_normalised_and_look_alikes_get_no_account(browsers, rp, ops, services):
+    op = ops["mini"]
+    op.email = "\uff30AT@Mini.Example.ORG"                        # full-width Ｐ, capitals
+    id_token_claims(first := browsers(op.url), rp, *sign_in(first, rp))
+    with services.database.session() as db:
+        from idp.models import User
+        assert db.scalars(sa.select(User.email)).all().count("pat@mini.example.org") == 1
+    op.subject, op.email = "mini-user-2", "p\u0430t@mini.example.org"   # Cyrillic а: a look-alike of pat@
+    before = counts(services)
+    page, _ = sign_in(browsers(op.url), rp)
+    assert page.status == 403 and "mixes Cyrillic and Latin letters" in page.text, page.text[:1500]
+    assert counts(services) == before and audit_details(services)[-1][1]["problem"] == "account_refused"
 
 
 def test_no_email_no_account(web, rp, ops, services):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
+from idp import accounts
 from idp.admin import users
 from idp.admin.permissions import SECURITY_SETTINGS, USER_MANAGEMENT, AdminError
 from idp.clock import now
@@ -40,8 +41,10 @@ def user_create() -> Response | tuple[str, int]:
     except AdminError as exc:
         return render_template("admin/user_new.html", title="Create user", org=organisation(), form=form,
                                error=str(exc), mail_enabled=services().mailer.enabled), 400
-    done(f"Created {user.email}. An invitation to choose a password was emailed to them.")
-    return redirect(url_for("admin.user_detail", user_id=user.id))
+    # the same answer whether or not the address has an account elsewhere (its owner is told instead)
+    address = user.email if user is not None else accounts.checked_email(form.get("email", ""))
+    done(f"An invitation to choose a password was emailed to {address}.")
+    return redirect(url_for("admin.users_list", q=address))
 
 
 @bp.get("/users/<int:user_id>")

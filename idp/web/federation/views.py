@@ -9,6 +9,9 @@ from flask import Response, redirect, render_template, request
 
 from idp import accounts, audit
 from idp.federation import providers
+from idp.federation.discovery import DIRECTORY
+from idp.federation.errors import FederationError, UpstreamUnavailable
+from idp.federation.key_sets import shared_key_sets
 from idp.federation.scenarios import decide, scenario_of
 from idp.flow.engine import Pending
 from idp.flow.outcome import Status
@@ -61,6 +64,12 @@ def federate() -> Response:
     flow_name = services().config.policy.upstream_flow
     if flow_name not in policies().flows:
         return _show(tx, state, notice=NOT_SET_UP)
+    try:
+        DIRECTORY.reachable_metadata(provider)
+    except UpstreamUnavailable as err:
+        return _unreachable(tx, provider, err)
+    except FederationError:
+        pass    # a provider that answers wrongly: the upstream step refuses it (and audits why)
     _switch(tx, state, provider.name, flow_name)
     position = engine().position(policies().flow(flow_name), state, contexts(tx))
     if not isinstance(position, Pending) or not isinstance(position.step, UpstreamStep):
@@ -72,6 +81,20 @@ def federate() -> Response:
     if outcome.status is Status.ABORT:
         return _failed(tx, state, position.node.path, outcome.message)
     return _show(tx, state)
+
+
+def _unreachable(tx: LoginTransaction, provider: providers.Provider, err: UpstreamUnavailable) -> tuple[str, int]:
+    """The provider does not answer: say so here (not the browser's "This site can't be reached"), audited;
+    the sign-in stays as it was, so the person can try again in a moment or choose another way."""
+    organisation = accounts.organisation_by_slug(db(), provider.organisation)
+    audit.record(db(), "federated_sign_in", actor("anonymous"),
+                 organisation_id=organisation.id if organisation else None, outcome="failure",
+                 details={"provider": provider.name, "problem": err.problem, "detail": err.detail, "flow": tx.flow,
+                          "client_id": tx.client_id})
+    view = {"provider": provider.name, "display_name": provider.display_name,
+            "providers": [(provider.name, provider.display_name)]}
+    return render_template("federation/upstream.html", tx=tx, step="", title=f"Sign in with {provider.display_name}",
+                           message=err.message, view=view), 503
 
 
 def _switch(tx: LoginTransaction, state: FlowState, provider: str, flow: str) -> None:
@@ -99,7 +122,8 @@ def callback() -> Response:
     if not isinstance(position, Pending) or not isinstance(position.step, UpstreamStep):
         return _show(tx, state, notice=NO_UPSTREAM_SIGN_IN)
     path = position.node.path
-    result = engine().submit(flow, state, contexts(tx), path, request.args)
+    with shared_key_sets(db()):      # an unknown kid: keys fetched again at most once a minute, fleet-wide
+        result = engine().submit(flow, state, contexts(tx), path, request.args)
     if result.outcome.status is Status.ABORT:
         transactions.save(tx, state)
         return _failed(tx, state, path, result.outcome.message)
