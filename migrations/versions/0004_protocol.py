@@ -1,7 +1,7 @@
 """maintenance lease for the periodic purge; indexes on the expiry columns it deletes by
 
 Revision ID: protocol
-Revises: 0001
+Revises: core
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import idp.models.base
 
 
 revision = 'protocol'
-down_revision = '0001'
+down_revision = 'core'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """federation: upstream key sets shared by the fleet (JWKS refetch at most once a minute per provider)
 
 Revision ID: federation
-Revises: 0001
+Revises: protocol
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import idp.models.base
 
 
 revision = 'federation'
-down_revision = '0001'
+down_revision = 'protocol'
 branch_labels = None
 depends_on = None
 
