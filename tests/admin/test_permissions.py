@@ -148,5 +148,8 @@ def test_signed_out_the_sign_in_flow_runs_then_returns_to_the_admin_page(browser
 def test_next_never_leaves_the_server(browser, orgs, services, frozen_clock, target):
     from urllib.parse import quote
     page = browser.open("/login?next=" + quote(target))
+    if "\t" in target:      # a control character in any parameter is refused before any view runs
+        assert page.status == 400 and path_of(page.url) == "/login"
+        return
     page = browser.sign_in(page, orgs["globex"].user, PASSWORD)
     assert path_of(page.url) == "/account/security"
