@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from idp import accounts, audit, enforcement
+from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.audit import Actor
-from idp.delivery import DeliveryError
 from idp.factors import enrolled, lockout, notify, recovery
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
@@ -310,7 +309,7 @@ def open_invitation(db: Session, user: User, now: datetime) -> Invitation | None
 
 
 def _send_invitation(db: Session, services: "Services", user: User, actor: Actor, now: datetime) -> Invitation:
-    """A new single-use link (older open ones stop working) emailed to the user; DeliveryError if not sent."""
+    """A new single-use link (older open ones stop working), emailed to the user once the transaction commits."""
     if not services.mailer.enabled:
         raise AdminError("Email is not enabled on this server, so an invitation cannot be sent. Ask the "
                          "deployment operator to configure [email].")
@@ -325,18 +324,15 @@ def _send_invitation(db: Session, services: "Services", user: User, actor: Actor
     body = (f"Hello{' ' + user.name if user.name else ''},\n\nAn account was created for you at {issuer} "
             f"({org}).\nChoose your password with this link (valid for {INVITATION_DAYS} days, usable once):\n\n"
             f"{invitation_link(services, token)}\n\nIf you did not expect this email, ignore it.\n\n-- {issuer}\n")
-    try:
-        services.mailer.send(user.email, f"{issuer}: your new account", body)
-    except DeliveryError as exc:
-        raise AdminError(f"The invitation email could not be sent ({exc}). Nothing was changed; try again "
-                         "later.") from None
+    outbox.enqueue(db, services.kek, "email", {"to": user.email, "subject": f"{issuer}: your new account",
+                                               "body": body})   # sent after the commit (idp.outbox)
     return invitation
 
 
 def invite(db: Session, services: "Services", scope: AdminScope, email: str, name: str, actor: Actor,
            *, now: datetime) -> User:
     """A new account without a password in the scope's organisation, and an invitation email.
-    All or nothing: if the email cannot be sent, no account is created."""
+    All or nothing: the invitation email is queued in the same transaction as the account (idp.outbox)."""
     scope.require(USER_MANAGEMENT)
     org = db.get(Organisation, scope.organisation_id)
     clean_name = " ".join((name or "").split())

@@ -6,6 +6,7 @@ from .credentials import OtpChallenge, RecoveryCode, SecondFactor
 from .federation import UpstreamIdentity, UpstreamProvider
 from .invitation import Invitation
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
+from .outbox import OutboxJob
 from .org import Organisation, OrganisationDomain
 from .rate_limit import RateLimitBucket
 from .recovery import AccountToken, RememberedBrowser
@@ -15,7 +16,7 @@ from .webauthn import WebAuthnChallenge, WebAuthnCredential
 
 __all__ = [
     "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
-    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
+    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "OutboxJob", "RateLimitBucket", "RecoveryCode",
     "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
     "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential",
