@@ -95,9 +95,10 @@ class Drainer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._stopped = False
 
     def ensure_running(self) -> None:
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+        if self._stopped or (self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()):
             return
         with self._lock:
             if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
@@ -111,11 +112,20 @@ class Drainer:
         self.ensure_running()
         self._wake.set()
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """No more draining in this process (tests; a job being delivered is finished first)."""
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout)
+
     def _loop(self) -> None:
         interval = self.services.config.outbox.sweep_interval_seconds
         while True:
             woken = self._wake.wait(interval)
             self._wake.clear()
+            if self._stopped:
+                return
             try:
                 drain(self.services)
                 if not woken:
