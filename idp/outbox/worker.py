@@ -57,10 +57,10 @@ def _run(services: "Services", job: queue.Claimed, result: DrainResult) -> None:
     try:
         deliver = require(job.kind)
         deliver(services, queue.decrypt(services.kek, job))
-    except DeliveryError as exc:
+    except (DeliveryError, LookupError) as exc:      # LookupError: a kind only a newer version knows (rolling deploy)
         error = str(exc)
-    except (LookupError, DecryptionError) as exc:
-        error, final = str(exc) if isinstance(exc, LookupError) else "the payload cannot be decrypted", True
+    except DecryptionError:
+        error, final = "the payload cannot be decrypted with this key-encryption key", True
     except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the queue; its text may hold a secret
         log.error("outbox job %s (%s): its handler raised %s (message not logged)", job.id, job.kind,
                   type(exc).__name__)
