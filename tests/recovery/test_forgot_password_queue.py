@@ -3,37 +3,19 @@ same database work for an account and for an unknown address (one queued job), t
 response (idp.outbox), and a mail server that takes 2 s to answer does not slow the page."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from idp.models import AccountToken, OutboxJob
 from tests.support.browser import Browser
+from tests.support.slow_smtp import slow_smtp  # noqa: F401  (fixture: 2 s to accept a message)
 from tests.support.smtp import email_config, smtp  # noqa: F401  (fixture: a real SMTP server)
-from tests.support.smtp_server import SmtpServer, _Handler
 
 EMAIL = "alice@example.com"
 UNKNOWN = "nobody@example.com"
-
-
-class SlowHandler(_Handler):
-    """Takes 2 s to accept each message (a slow or overloaded mail server)."""
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
-        await asyncio.sleep(2)
-        return await super().handle_DATA(server, session, envelope)
-
-
-@pytest.fixture
-def slow_smtp():  # noqa: ANN201
-    server = SmtpServer()
-    server._controller = Controller(SlowHandler(server), hostname="127.0.0.1", port=server.port)
-    with server:
-        yield server
 
 
 @pytest.fixture
@@ -113,10 +95,10 @@ class TestEqualWork:
 
 class TestSlowMailServer:
     @pytest.fixture
-    def config_overrides(self, slow_smtp):  # noqa: ANN001, ANN201
+    def config_overrides(self, slow_smtp):  # noqa: ANN001, ANN201, F811
         return {"email": {**email_config(slow_smtp), "timeout_seconds": 10.0}}
 
-    def test_a_slow_mail_server_does_not_slow_the_page(self, live_app, factory, services, slow_smtp):  # noqa: ANN001
+    def test_a_slow_mail_server_does_not_slow_the_page(self, live_app, factory, services, slow_smtp):  # noqa: ANN001, F811
         factory.user(EMAIL, name="Alice")
         browser = Browser(client=live_app.test_client())
         page = browser.open("/forgot-password")

@@ -17,7 +17,12 @@ from idp.models import User
 from idp.outbox.worker import drain
 from tests.support.configs import make_config
 from tests.support.servers import free_port
-from tests.support.sms_gateway import SmsGateway, sms_gateway, twilio_config, webhook_config  # noqa: F401
+from tests.support.sms_gateway import (  # noqa: F401
+    SmsGateway,
+    sms_gateway,
+    twilio_config,
+    webhook_config,
+)
 from tests.support.smtp import smtp  # noqa: F401 (fixture)
 
 
