@@ -389,8 +389,10 @@ def _check_outbox(config: AppConfig, where: str) -> None:
         raise ConfigError(f"{where}: outbox.max_attempts: must be between 1 and 50")
     if not 1 <= o.retry_base_seconds <= o.retry_max_seconds:
         raise ConfigError(f"{where}: outbox.retry_base_seconds: must be at least 1 and at most retry_max_seconds")
-    if o.lease_seconds < 10:
-        raise ConfigError(f"{where}: outbox.lease_seconds: at least 10 (longer than one delivery's timeout)")
+    slowest = 6 * max(config.email.timeout_seconds, config.sms.timeout_seconds)   # SMTP: a timeout per command
+    if o.lease_seconds < max(10, slowest):
+        raise ConfigError(f"{where}: outbox.lease_seconds: at least {max(10, slowest):g} (six times the longest "
+                          "[email]/[sms] timeout_seconds): a job must not be taken over while it is being sent")
     if not 0.5 <= o.sweep_interval_seconds <= 3600:
         raise ConfigError(f"{where}: outbox.sweep_interval_seconds: must be between 0.5 and 3600")
     if o.keep_done_days < 0:

@@ -14,6 +14,10 @@ Handler = Callable[["Services", dict[str, Any]], None]
 _HANDLERS: dict[str, Handler] = {}
 
 
+class UnknownKind(LookupError):
+    """No handler for this job kind in this version of the server."""
+
+
 def handler(kind: str) -> Callable[[Handler], Handler]:
     def register(function: Handler) -> Handler:
         if kind in _HANDLERS and _HANDLERS[kind] is not function:
@@ -24,12 +28,12 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def require(kind: str) -> Handler:
-    """The handler of `kind`; LookupError when there is none (a job nobody could deliver is never queued)."""
+    """The handler of `kind`; UnknownKind when there is none (a job nobody could deliver is never queued)."""
     import_module("idp.outbox.handlers")      # registers the built-in kinds (and the modules that add theirs)
     try:
         return _HANDLERS[kind]
     except KeyError:
-        raise LookupError(f"outbox: no handler for job kind {kind!r}") from None
+        raise UnknownKind(f"outbox: no handler for job kind {kind!r}") from None
 
 
 def kinds() -> list[str]:

@@ -18,13 +18,13 @@ from idp.delivery import DeliveryError
 from idp.security.encryption import DecryptionError
 
 from . import queue
-from .registry import require
+from .registry import UnknownKind, require
 
 if TYPE_CHECKING:
     from idp.services import Services
 
 log = logging.getLogger(__name__)
-BATCH = 10
+BATCH = 1          # one job per claim: a lease then only has to outlive one delivery
 SYSTEM = Actor(name="system:outbox")
 
 
@@ -57,7 +57,7 @@ def _run(services: "Services", job: queue.Claimed, result: DrainResult) -> None:
     try:
         deliver = require(job.kind)
         deliver(services, queue.decrypt(services.kek, job))
-    except (DeliveryError, LookupError) as exc:      # LookupError: a kind only a newer version knows (rolling deploy)
+    except (DeliveryError, UnknownKind) as exc:      # UnknownKind: only a newer version knows it (rolling deploy)
         error = str(exc)
     except DecryptionError:
         error, final = "the payload cannot be decrypted with this key-encryption key", True

@@ -182,3 +182,17 @@ def test_cli_lists_and_drains(services, mailer, tmp_path, database_url, monkeypa
     drained = run("drain")
     assert drained.exit_code == 0 and "sent 1" in drained.output and len(mailer.sent) == 1
     assert "done: 1" in run("list", "--status", "done").output
+
+
+@pytest.mark.parametrize(("outbox", "reason"), [
+    ({"max_attempts": 0}, "outbox.max_attempts"),
+    ({"retry_base_seconds": 7200}, "outbox.retry_base_seconds"),
+    ({"lease_seconds": 30}, "outbox.lease_seconds: at least 60"),     # six times the 10 s mail timeout
+    ({"sweep_interval_seconds": 0.0}, "outbox.sweep_interval_seconds"),
+])
+def test_queue_settings_are_checked_at_load(outbox, reason, database_url):  # noqa: ANN001
+    from idp.config import ConfigError
+    from tests.support.configs import make_config
+
+    with pytest.raises(ConfigError, match=reason):
+        make_config(database_url, outbox=outbox)
