@@ -1,6 +1,6 @@
 # Fentu IdP: developer tasks (GNU make).
 #
-#   make run      a local IdP on http://127.0.0.1:8000 with demo accounts, plus a demo app on :9000
+#   make run      a local IdP on http://localhost:8000 with demo accounts, plus a demo app on :9000
 #   make test     the test suite, on SQLite and (when it is reachable) on PostgreSQL
 #   make bench    the benchmarks (bench/run.py)
 #   make install / install-test    the virtualenv in .venv, with or without the test extras

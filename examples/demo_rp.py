@@ -1,7 +1,7 @@
 """A tiny OpenID Connect relying party for trying Fentu IdP (authlib's Flask client; authorization code + PKCE).
 
 Run `make run` (it starts this too), or by hand: `python examples/demo_rp.py` with the IdP on
-http://127.0.0.1:8000. Credentials come from instance/demo.json (written by scripts/demo_seed.py) or from
+http://localhost:8000. Credentials come from instance/demo.json (written by scripts/demo_seed.py) or from
 DEMO_CLIENT_ID / DEMO_CLIENT_SECRET / DEMO_ISSUER. It listens on http://127.0.0.1:9000 (the Flask
 development server: fine for this example, never for a real application).
 """
@@ -34,7 +34,7 @@ def load_settings() -> dict[str, str]:
         demo = json.loads(DEMO_FILE.read_text())
     client = demo.get("client") or {}
     settings = {
-        "issuer": (os.environ.get("DEMO_ISSUER") or demo.get("issuer") or "http://127.0.0.1:8000").rstrip("/"),
+        "issuer": (os.environ.get("DEMO_ISSUER") or demo.get("issuer") or "http://localhost:8000").rstrip("/"),
         "client_id": os.environ.get("DEMO_CLIENT_ID") or client.get("client_id", ""),
         "client_secret": os.environ.get("DEMO_CLIENT_SECRET") or client.get("client_secret", ""),
     }

@@ -103,6 +103,41 @@ def _register(app: Flask, config: AppConfig) -> None:
     import_module("idp.web.input_guard").init_app(app)   # 400 on control characters, before the views read them
     import_module("idp.ratelimit.web").init_app(app)   # 429 on sign-in, codes, /token, /introspect
     import_module("idp.web.maintenance").init_app(app)   # purge expired rows after a response, once per interval
+    _init_outbox(app)
+    if config.development:
+        app.register_blueprint(import_module("idp.web.dev").bp)  # /dev/outbox (never in production)
+
+
+def _init_outbox(app: Flask) -> None:
+    """Mail and other jobs queued by a request leave after it (idp.outbox): its commit wakes this worker's
+    drainer thread, which also sweeps every few seconds. Under app.testing the queue is drained right after
+    the commit instead, in the request's thread (deterministic tests; like Flask-Mail's suppress-in-testing)."""
+    from flask import g
+
+    from idp.outbox.queue import ENQUEUED
+    from idp.outbox.worker import Drainer, drain
+
+    drainer = app.extensions["idp.outbox"] = Drainer(app.extensions["idp"])
+
+    @app.before_request
+    def _sweeper() -> None:
+        if not app.testing:
+            drainer.ensure_running()
+
+    @app.after_request
+    def _queued(response):  # noqa: ANN001, ANN202 - runs before idp.web.context commits the request
+        session_ = g.get("db")
+        if session_ is not None and session_.info.pop(ENQUEUED, False):
+            g.outbox_queued = True
+        return response
+
+    @app.teardown_request
+    def _wake(exc: BaseException | None) -> None:   # after the commit
+        if g.pop("outbox_queued", False) and exc is None:
+            if app.testing:
+                drain(app.extensions["idp"])
+            else:
+                drainer.wake()
 
 
 def _register_federation(app: Flask) -> None:

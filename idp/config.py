@@ -103,6 +103,7 @@ class OtpDeliveryConfig:
 @dataclass(frozen=True)
 class EmailConfig:
     enabled: bool = False
+    provider: str = "smtp"                 # smtp | outbox (development only: the /dev/outbox page)
     host: str = "127.0.0.1"
     port: int = 25
     security: str = "none"                 # none | starttls | tls
@@ -114,7 +115,7 @@ class EmailConfig:
 
 @dataclass(frozen=True)
 class SmsConfig:
-    provider: str = "none"                 # none | webhook | twilio | console (development only)
+    provider: str = "none"                 # none | webhook | twilio | console | outbox (the last two: development)
     webhook_url: str = ""
     webhook_token: str = ""
     twilio_account_sid: str = ""
@@ -122,6 +123,18 @@ class SmsConfig:
     twilio_from: str = ""
     twilio_base_url: str = "https://api.twilio.com"
     timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """The outbound job queue (idp.outbox): mail and other deliveries leave after the request."""
+
+    max_attempts: int = 8                  # then the job is dead (logged, audited, `idp outbox list`)
+    retry_base_seconds: int = 30           # back-off: base * 2^(attempt-1), at most retry_max_seconds
+    retry_max_seconds: int = 3600
+    lease_seconds: int = 120               # a claimed job another worker may take over after this
+    sweep_interval_seconds: float = 15.0   # every worker also looks for due jobs this often
+    keep_done_days: int = 7                # sent jobs (their payload already erased) are removed after
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,7 @@ class AppConfig:
     otp: OtpDeliveryConfig = field(default_factory=OtpDeliveryConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     purge: PurgeConfig = field(default_factory=PurgeConfig)
@@ -358,13 +372,19 @@ def _check(config: AppConfig, where: str) -> None:
     if len(config.secrets.session_key) < 32:
         raise ConfigError(f"{where}: secrets.session_key: too short (at least 32 characters)")
     _check_choice(where, "email.security", config.email.security, ("none", "starttls", "tls"))
-    _check_choice(where, "sms.provider", config.sms.provider, ("none", "webhook", "twilio", "console"))
+    _check_choice(where, "sms.provider", config.sms.provider, ("none", "webhook", "twilio", "console", "outbox"))
+    _check_choice(where, "email.provider", config.email.provider, ("smtp", "outbox"))
     _check_choice(where, "tokens.signing_alg", config.tokens.signing_alg, ("RS256", "ES256"))
     _check_choice(where, "totp.algorithm", config.totp.algorithm, ("SHA1", "SHA256", "SHA512"))
     _check_choice(where, "server.worker_class", config.server.worker_class, ("sync", "gthread"))
     if config.sms.provider == "console" and not config.development:
         raise ConfigError(f"{where}: sms.provider: 'console' prints codes to the log and is refused "
                           "unless development = true")
+    for key, provider in (("email.provider", config.email.provider), ("sms.provider", config.sms.provider)):
+        if provider == "outbox" and not config.development:
+            raise ConfigError(f"{where}: {key}: 'outbox' keeps messages (codes included) readable on /dev/outbox "
+                              "and is refused unless development = true")
+    _check_outbox(config, where)
     if config.lockout.max_failures > 100:
         raise ConfigError(f"{where}: lockout.max_failures: at most 100 (NIST SP 800-63B)")
     if config.totp.digits not in (6, 7, 8):
@@ -372,6 +392,22 @@ def _check(config: AppConfig, where: str) -> None:
     _check_kek(config.secrets.key_encryption_key, where)
     _check_hardening(config, where)
     _check_providers(config, where)
+
+
+def _check_outbox(config: AppConfig, where: str) -> None:
+    o = config.outbox
+    if not 1 <= o.max_attempts <= 50:
+        raise ConfigError(f"{where}: outbox.max_attempts: must be between 1 and 50")
+    if not 1 <= o.retry_base_seconds <= o.retry_max_seconds:
+        raise ConfigError(f"{where}: outbox.retry_base_seconds: must be at least 1 and at most retry_max_seconds")
+    slowest = 6 * max(config.email.timeout_seconds, config.sms.timeout_seconds)   # SMTP: a timeout per command
+    if o.lease_seconds < max(10, slowest):
+        raise ConfigError(f"{where}: outbox.lease_seconds: at least {max(10, slowest):g} (six times the longest "
+                          "[email]/[sms] timeout_seconds): a job must not be taken over while it is being sent")
+    if not 0.5 <= o.sweep_interval_seconds <= 3600:
+        raise ConfigError(f"{where}: outbox.sweep_interval_seconds: must be between 0.5 and 3600")
+    if o.keep_done_days < 0:
+        raise ConfigError(f"{where}: outbox.keep_done_days: must not be negative")
 
 
 def _check_providers(config: AppConfig, where: str) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from idp import audit
 from idp.config import AppConfig
 from idp.db import Database
-from idp.delivery.mailer import Mailer
+from idp.delivery.mailer import Mailer, build_mailer
 from idp.delivery.sms import SmsSender, build_sms
 from idp.enforcement import enforcement_status, has_second_factor
 from idp.flow.facts import EnforcementStatus, SubjectFacts
@@ -74,6 +74,6 @@ def build_services(config: AppConfig, database: Database | None = None) -> Servi
         pepper=Pepper(kek.raw_key),
         keys=KeyRing(kek),
         facts=Facts(),
-        mailer=Mailer(config.email),
+        mailer=build_mailer(config),
         sms=build_sms(config),
     )

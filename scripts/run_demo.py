@@ -58,6 +58,7 @@ def idp_command() -> list[str]:
 
 
 def banner(demo: dict, issuer: str) -> str:
+    """What to open; the IdP's pages use the issuer's host name (localhost: passkeys refuse IP addresses)."""
     client = demo.get("client", {})
     lines = [
         "",
@@ -67,6 +68,8 @@ def banner(demo: dict, issuer: str) -> str:
         f"   Demo app (a relying party):   {demo.get('rp_url', 'http://127.0.0.1:9000')}/",
         f"   The IdP's own pages:          {issuer}/account/security",
         f"   Discovery document:           {issuer}/.well-known/openid-configuration",
+        f"   Emails and SMS it sent:       {issuer}/dev/outbox",
+        "                                 (sign-in codes, reset links: nothing leaves this machine)",
         "",
         " Accounts:",
     ]
@@ -79,11 +82,25 @@ def banner(demo: dict, issuer: str) -> str:
         f"                client_secret {client.get('client_secret', '?')}",
         f"                redirect_uri  {client.get('redirect_uri', '?')}",
         "",
+        *ip_issuer_warning(issuer),
         " Stop with Ctrl-C. Everything lives in the instance folder; `make clean` deletes it.",
         "=" * 78,
         "",
     ]
     return "\n".join(lines)
+
+
+def ip_issuer_warning(issuer: str) -> list[str]:
+    """An instance made before `idp init` defaulted to localhost: passkeys cannot work with an IP address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        ipaddress.ip_address(urlsplit(issuer).hostname or "")
+    except ValueError:
+        return []
+    return [" Note: the issuer is an IP address, which browsers refuse for passkeys. `make clean && make run`",
+            "       makes a new instance on http://localhost:8000.", ""]
 
 
 def interrupted(signum: int, frame: object) -> None:

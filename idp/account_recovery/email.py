@@ -3,16 +3,14 @@ to the OLD one once it changed). Emailed codes (the email second factor) go to t
 when the address changes, the email factor moves to the new, verified address; a pending one is dropped."""
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from idp import accounts, audit
+from idp import accounts, audit, outbox
 from idp.audit import Actor
-from idp.delivery import DeliveryError
 from idp.factors.enrolled import mask_email
 from idp.factors.notify import notify_security_event
 from idp.models import OtpChallenge, SecondFactor, User
@@ -22,8 +20,6 @@ from . import RecoveryError, tokens
 if TYPE_CHECKING:
     from idp.services import Services
 
-log = logging.getLogger(__name__)
-
 VERIFY_TTL = timedelta(hours=24)
 INVALID_LINK = ("This email verification link is not valid any more: it was already used, a newer one was sent, "
                 "or it expired (links work for 24 hours). Ask for a new one on Profile > Security.")
@@ -31,7 +27,6 @@ OTHER_ACCOUNT = ("This link is for another account than the one signed in here. 
                  "again. Nothing was changed.")
 SAME_ADDRESS = "That is already the email address of your account."
 TAKEN = "That email address cannot be used for your account. Nothing was changed."
-NOT_SENT = "We could not send the email. Try again in a few minutes."
 
 
 def verify_link(services: "Services", token: str) -> str:
@@ -45,12 +40,8 @@ def _send(db: Session, services: "Services", user: User, address: str, ip: str |
             else "to confirm it is the email address of your account")
     body = (f"Hello{' ' + user.name if user.name else ''},\n\nOpen this link within 24 hours {what} at {issuer}:\n\n"
             f"    {verify_link(services, token)}\n\nIf you did not ask for this, ignore this message.\n\n-- {issuer}\n")
-    try:
-        services.mailer.send(address, f"Confirm your email address for {issuer}", body)
-    except DeliveryError as exc:
-        log.warning("verification mail for user %s not delivered: %s", user.id, type(exc).__name__)
-        tokens.revoke_open(db, user.id, tokens.VERIFY_EMAIL)
-        raise RecoveryError(NOT_SENT) from None
+    outbox.enqueue(db, services.kek, "email", {"to": address, "subject": f"Confirm your email address for {issuer}",
+                                               "body": body})
 
 
 def send_verification(db: Session, services: "Services", user: User, actor: Actor) -> None:

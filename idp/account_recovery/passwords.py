@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from idp import accounts, audit
+from idp import accounts, audit, outbox
 from idp.audit import Actor
 from idp.clock import now
-from idp.delivery import DeliveryError
 from idp.enforcement import has_second_factor
 from idp.factors.notify import notify_security_event
 from idp.login import remembered, sessions
@@ -39,6 +38,7 @@ OTHER_ACCOUNT = "This link is for another account. Nothing was changed."
 MISMATCH = "The two passwords are not the same."
 WRONG_CURRENT = "Your current password is not right."
 SAME = "Choose a password different from your current one."
+RESET_JOB = "password_reset"          # payload {"email", "ip"}: handled by idp.account_recovery.jobs
 NO_PASSWORD = "Your account has no password to change (you sign in through your organisation)."
 
 
@@ -46,10 +46,19 @@ def reset_link(services: "Services", token: str) -> str:
     return f"{services.config.issuer}/reset-password/{token}"
 
 
-def request_reset(db: Session, services: "Services", email: str, *, ip: str | None = None) -> bool:
-    """Email a reset link when `email` is an active account with a password (and not sent to too often);
-    True when a link was sent. The caller shows the same page either way."""
-    user = accounts.find_by_email(db, email or "") if email and len(email) <= 320 else None
+def request_reset(db: Session, services: "Services", email: str, *, ip: str | None = None) -> None:
+    """"Forgot password?": queue "a reset was asked for <address>", whatever the address. The request does the
+    same database work (one insert) for an account and for no account, so its timing says nothing; the job
+    (idp.account_recovery.jobs → send_reset_link) decides after the response and mails the link, or nothing."""
+    if not services.mailer.enabled or not email or len(email) > 320:
+        return
+    outbox.enqueue(db, services.kek, RESET_JOB, {"email": accounts.normalise_email(email), "ip": ip})
+
+
+def send_reset_link(db: Session, services: "Services", email: str, *, ip: str | None = None) -> bool:
+    """Queue a reset link mail when `email` is an active account with a password (and not sent to too often);
+    True when a link was queued."""
+    user = accounts.find_by_email(db, email)
     if user is None or not user.is_active or user.password_hash is None or not services.mailer.enabled:
         return False
     if _sso_only(db, services, user.email):
@@ -65,12 +74,8 @@ def request_reset(db: Session, services: "Services", email: str, *, ip: str | No
             f"    {reset_link(services, token)}\n\nThe link works once. If you have two-factor authentication, "
             "you will still need your second factor to sign in.\n\nIf you did not ask for this, ignore this "
             f"message: your password stays as it is.\n\n-- {issuer}\n")
-    try:
-        services.mailer.send(user.email, f"Reset your {issuer} password", body)
-    except DeliveryError as exc:
-        log.warning("password reset mail for user %s not delivered: %s", user.id, type(exc).__name__)
-        tokens.revoke_open(db, user.id, tokens.PASSWORD_RESET)
-        return False
+    outbox.enqueue(db, services.kek, "email", {"to": user.email, "subject": f"Reset your {issuer} password",
+                                               "body": body})
     audit.record(db, "password_reset_requested", Actor("anonymous", ip), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email)
     return True

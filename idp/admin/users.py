@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from idp import accounts, audit, enforcement
+from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.audit import Actor
-from idp.delivery import DeliveryError
 from idp.factors import enrolled, lockout, notify, recovery, registry
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
@@ -314,24 +313,21 @@ def _require_mail(services: "Services") -> None:
 
 def _tell_owner(db: Session, services: "Services", owner: User, inviting: Organisation, actor: Actor) -> None:
     """Someone tried to invite `owner`'s address to another organisation: tell them (nothing else changes),
-    and note it in their organisation's audit log. AdminError, as for an invitation, if it cannot be sent."""
+    and note it in their organisation's audit log. The email leaves after the commit (idp.outbox)."""
     issuer = services.config.totp.issuer
     body = (f"Hello{' ' + owner.name if owner.name else ''},\n\nSomeone tried to invite this address "
             f"({owner.email}) to a new account at {issuer} for the organisation {inviting.name}. "
             "No account was created and your account was not changed: an address can belong to one account "
             f"only.\nIf that was expected, ask them to contact the administrators of your organisation at "
             f"{issuer}; if not, you can ignore this email.\n\n-- {issuer}\n")
-    try:
-        services.mailer.send(owner.email, f"{issuer}: someone tried to invite your address", body)
-    except DeliveryError as exc:
-        raise AdminError(f"The invitation email could not be sent ({exc}). Nothing was changed; try again "
-                         "later.") from None
+    outbox.enqueue(db, services.kek, "email", {"to": owner.email, "body": body,
+                                               "subject": f"{issuer}: someone tried to invite your address"})
     audit.record(db, "invitation_blocked", actor, organisation_id=owner.organisation_id, target_user_id=owner.id,
                  target=owner.email, details={"inviting_organisation": inviting.slug, "owner_notified": True})
 
 
 def _send_invitation(db: Session, services: "Services", user: User, actor: Actor, now: datetime) -> Invitation:
-    """A new single-use link (older open ones stop working) emailed to the user; DeliveryError if not sent."""
+    """A new single-use link (older open ones stop working), emailed to the user once the transaction commits."""
     _require_mail(services)
     _close_invitations(db, user, now)
     token = new_token()
@@ -344,18 +340,15 @@ def _send_invitation(db: Session, services: "Services", user: User, actor: Actor
     body = (f"Hello{' ' + user.name if user.name else ''},\n\nAn account was created for you at {issuer} "
             f"({org}).\nChoose your password with this link (valid for {INVITATION_DAYS} days, usable once):\n\n"
             f"{invitation_link(services, token)}\n\nIf you did not expect this email, ignore it.\n\n-- {issuer}\n")
-    try:
-        services.mailer.send(user.email, f"{issuer}: your new account", body)
-    except DeliveryError as exc:
-        raise AdminError(f"The invitation email could not be sent ({exc}). Nothing was changed; try again "
-                         "later.") from None
+    outbox.enqueue(db, services.kek, "email", {"to": user.email, "subject": f"{issuer}: your new account",
+                                               "body": body})   # sent after the commit (idp.outbox)
     return invitation
 
 
 def invite(db: Session, services: "Services", scope: AdminScope, email: str, name: str, actor: Actor,
            *, now: datetime) -> User | None:
     """A new account without a password in the scope's organisation, and an invitation email.
-    All or nothing: if the email cannot be sent, no account is created.
+    All or nothing: the invitation email is queued in the same transaction as the account (idp.outbox).
 
     An address that already has an account in another organisation gets no account and no invitation;
     its owner is told by email instead, and the administrator's answer is the same as for a new account

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from idp.audit import Actor
 from idp.config import AppConfig, load_config
+from idp.outbox.queue import ENQUEUED
+from idp.outbox.worker import drain
 from idp.services import Services, build_services
 
 
@@ -33,6 +35,8 @@ class CliState:
     def session(self) -> Iterator[Session]:
         with self.services.database.session() as db:
             yield db
+        if db.info.pop(ENQUEUED, False):     # mail the command queued leaves now, not at the server's next sweep
+            drain(self.services)
 
 
 def actor() -> Actor:

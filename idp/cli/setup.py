@@ -26,15 +26,27 @@ url = "{database_url}"
 
 [policy]
 dir = "{policy_dir}"
+{development_delivery}"""
+
+# `--development`: email and SMS work out of the box; messages are shown on /dev/outbox, never sent.
+DEVELOPMENT_DELIVERY = """
+[email]
+enabled = true
+provider = "outbox"
+
+[sms]
+provider = "outbox"
 """
 
 
 @cli.command("init")
 @click.argument("directory", default="instance", type=click.Path(file_okay=False))
-@click.option("--issuer", default="http://127.0.0.1:8000", show_default=True, help="Public base URL.")
+@click.option("--issuer", default="http://localhost:8000", show_default=True,
+              help="Public base URL (a host name, not an IP address: browsers refuse passkeys for IP addresses).")
 @click.option("--database-url", default=None, help="Default: a SQLite file in DIRECTORY.")
 @click.option("--policy-dir", default="policies", show_default=True)
-@click.option("--development/--production", default=False, help="Allow development-only features.")
+@click.option("--development/--production", default=False,
+              help="Allow development-only features; email and SMS go to the /dev/outbox page.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config.toml.")
 def init(directory: str, issuer: str, database_url: str | None, policy_dir: str, development: bool,
          force: bool) -> None:
@@ -47,7 +59,7 @@ def init(directory: str, issuer: str, database_url: str | None, policy_dir: str,
         issuer=issuer.rstrip("/"), development=str(development).lower(), instance=directory,
         session_key=secrets.token_urlsafe(48), kek=KeyEncryption.generate_key(),
         database_url=database_url or f"sqlite:///{Path(directory).resolve() / 'idp.db'}",
-        policy_dir=Path(policy_dir).resolve())
+        policy_dir=Path(policy_dir).resolve(), development_delivery=DEVELOPMENT_DELIVERY if development else "")
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)

@@ -7,9 +7,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from idp.config import EmailConfig
+from idp.config import AppConfig, EmailConfig
 
 from . import DeliveryError
+from .dev_outbox import DevOutbox
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,29 @@ class Mailer:
                 smtp.close()
                 raise
         return smtp
+
+
+class OutboxMailer(Mailer):
+    """`[email] provider = "outbox"` (development only): messages go to the /dev/outbox page, not to SMTP."""
+
+    def __init__(self, config: EmailConfig, outbox: DevOutbox) -> None:
+        super().__init__(config)
+        self.outbox = outbox
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        if not self.enabled:
+            raise MailerDisabled("email is not enabled on this server")
+        self._message(to, subject, body)            # the same header checks as a real message
+        self.outbox.add("email", to, subject, body)
+
+
+def build_mailer(config: AppConfig) -> Mailer:
+    """The mailer for `[email] provider`; `outbox` only with development = true (also checked at load)."""
+    if config.email.provider == "outbox":
+        if not config.development:
+            raise ValueError("email.provider = 'outbox' is refused unless development = true")
+        return OutboxMailer(config.email, DevOutbox(config.instance_dir))
+    return Mailer(config.email)
 
 
 def _domain(address: str) -> str:

@@ -1,4 +1,4 @@
-"""Text messages: a JSON webhook, Twilio's REST API, the development console, or none (httpx, timeouts)."""
+"""Text messages: a JSON webhook, Twilio's REST API, the development console or outbox, or none (httpx, timeouts)."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +9,7 @@ import httpx
 from idp.config import AppConfig, SmsConfig
 
 from . import DeliveryError
+from .dev_outbox import DevOutbox
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,18 @@ class ConsoleSms:
         log.warning("DEVELOPMENT SMS (not sent) to %s: %s", to, message)
 
 
+class OutboxSms:
+    """Development only (the config refuses it otherwise): text messages go to the /dev/outbox page."""
+
+    enabled = True
+
+    def __init__(self, outbox: DevOutbox) -> None:
+        self.outbox = outbox
+
+    def send(self, to: str, message: str) -> None:
+        self.outbox.add("sms", to, "", message)
+
+
 class NoSms:
     """No SMS provider configured: SMS codes are not offered."""
 
@@ -88,8 +101,8 @@ def build_sms(config: AppConfig) -> SmsSender:
     if sms.provider == "twilio":
         return TwilioSms(sms.twilio_account_sid, sms.twilio_auth_token, sms.twilio_from, sms.twilio_base_url,
                          sms.timeout_seconds)
-    if sms.provider == "console":
+    if sms.provider in ("console", "outbox"):
         if not config.development:
-            raise ValueError("sms.provider = 'console' is refused unless development = true")
-        return ConsoleSms()
+            raise ValueError(f"sms.provider = {sms.provider!r} is refused unless development = true")
+        return ConsoleSms() if sms.provider == "console" else OutboxSms(DevOutbox(config.instance_dir))
     return NoSms()

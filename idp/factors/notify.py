@@ -38,8 +38,23 @@ def notify_security_event(services: "Services", user: User, what: str, *, to: st
     body = (f"Hello{' ' + user.name if user.name else ''},\n\n{sentence}\n\n{IF_NOT_YOU}\n\n"
             f"You can review your sign-in methods under Profile > Security.\n\n-- {issuer}\n")
     try:
-        services.mailer.send(to or user.email, f"{issuer}: security notice for your account", body)
+        _queue_mail(services, user, to or user.email, f"{issuer}: security notice for your account", body)
     except Exception as exc:  # noqa: BLE001 - a notice is best effort by design
         log.warning("security notice %r for user %s not sent: %s", what, user.id, type(exc).__name__)
         return False
     return True
+
+
+def _queue_mail(services: "Services", user: User, to: str, subject: str, body: str) -> None:
+    """Queued in the transaction of what it reports on (idp.outbox), sent after it; a detached `user`: its own."""
+    from sqlalchemy.orm import object_session
+
+    from idp import outbox
+
+    payload = {"to": to, "subject": subject, "body": body}
+    db = object_session(user)
+    if db is not None:
+        outbox.enqueue(db, services.kek, "email", payload)
+        return
+    with services.database.session() as own:
+        outbox.enqueue(own, services.kek, "email", payload)

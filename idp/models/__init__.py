@@ -7,6 +7,7 @@ from .federation import UpstreamIdentity, UpstreamKeySet, UpstreamProvider
 from .invitation import Invitation
 from .maintenance import MaintenanceLease
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
+from .outbox import OutboxJob
 from .org import Organisation, OrganisationDomain
 from .rate_limit import RateLimitBucket
 from .recovery import AccountToken, RememberedBrowser
@@ -15,9 +16,34 @@ from .user import User, UserGroup, UserPermission
 from .webauthn import WebAuthnChallenge, WebAuthnCredential
 
 __all__ = [
-    "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
-    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
-    "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamKeySet", "UpstreamProvider", "UsedNonce", "User",
-    "UserGroup", "UserPermission",
-    "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential", "MaintenanceLease",
+    "AccountToken",
+    "AuditChainHead",
+    "AuditEvent",
+    "AuthorizationCode",
+    "Base",
+    "BrowserSession",
+    "Client",
+    "Consent",
+    "Invitation",
+    "LoginTransaction",
+    "MaintenanceLease",
+    "Organisation",
+    "OrganisationDomain",
+    "OtpChallenge",
+    "OutboxJob",
+    "RateLimitBucket",
+    "RecoveryCode",
+    "RememberedBrowser",
+    "SecondFactor",
+    "SigningKey",
+    "Token",
+    "UpstreamIdentity",
+    "UpstreamKeySet",
+    "UpstreamProvider",
+    "UsedNonce",
+    "User",
+    "UserGroup",
+    "UserPermission",
+    "WebAuthnChallenge",
+    "WebAuthnCredential",
 ]

@@ -3,6 +3,9 @@ a mail server that accepts the connection and then says nothing (bounded by [ema
 that refuses the recipient or the message, an SMS gateway that is down (connection refused) or hangs (time
 bounded). Each time: a clear message, an answer within the timeout, nothing half-written (no code kept, audit
 chains intact); and once the service is back, the same sign-in goes on with a new code (nothing lost).
+Mail that is not a sign-in code (here: a "Forgot password?" link) leaves from the outbox queue after the
+response: a failing mail server means a retried job, not an error page, with no link in the stored error or
+the log, and the link arrives once the server is back.
 Reuses tests/support/smtp_server.py and tests/support/sms_gateway.py."""
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from aiosmtpd.controller import Controller
 from idp import audit
 from idp.config import EmailConfig
 from idp.delivery.mailer import Mailer
-from idp.models import OtpChallenge
+from idp.models import OtpChallenge, OutboxJob
+from idp.outbox.worker import drain
 from tests.support.browser import Browser
 from tests.support.factors import enrol_side_channel
 from tests.support.forms import forms
@@ -165,3 +169,33 @@ class TestSmsGateway:
         page = resend(browser, page)
         done = browser.submit(page, "code", {"code": sms_gateway.wait_for(PHONE).code})
         assert signed_in(done, rp), done.text[:2000]
+
+
+@pytest.mark.parametrize("fault", ["silent", "refuses-message"])
+def test_a_failing_mail_server_means_a_retried_reset_mail(fault, app, factory, services, smtp, frozen_clock,  # noqa: F811
+                                                          monkeypatch, caplog):
+    factory.user(EMAIL)
+    port = free_port()
+    server = SilentSmtp() if fault == "silent" else Controller(RefusingHandler("data"), hostname="127.0.0.1",
+                                                                port=port)
+    server.__enter__() if fault == "silent" else server.start()
+    try:
+        monkeypatch.setattr(services, "mailer", Mailer(EmailConfig(
+            enabled=True, host="127.0.0.1", port=server.port if fault == "silent" else port, timeout_seconds=TIMEOUT)))
+        browser = Browser(client=app.test_client())
+        page = browser.open("/forgot-password")
+        with caplog.at_level("INFO"):
+            done = browser.submit(page, "email", {"email": EMAIL})
+    finally:
+        server.__exit__(None, None, None) if fault == "silent" else server.stop()
+    assert done.status == 200 and "Check your email" in done.text
+    with services.database.session() as db:
+        mail = db.scalar(sa.select(OutboxJob).where(OutboxJob.kind == "email"))
+        assert (mail.status, mail.attempts) == ("pending", 1) and mail.last_error
+        token_free = [mail.last_error, caplog.text]
+    assert not any("reset-password/" in text for text in token_free) and chains_intact(services)
+    # the mail server is back: the retry (after its back-off) delivers the link
+    monkeypatch.setattr(services, "mailer", Mailer(EmailConfig(**email_config(smtp))))
+    frozen_clock.advance(seconds=31)
+    assert drain(services).sent == 1
+    assert "/reset-password/" in smtp.wait_for(EMAIL, "Reset your").get_body(("plain",)).get_content()

@@ -14,6 +14,7 @@ from idp.admin.permissions import AdminScope
 from idp.audit import Actor
 from idp.clock import now
 from idp.models import SecondFactor, User
+from idp.outbox.worker import drain
 from tests.support.factors import enrol_totp, give_recovery_codes, rp, start  # noqa: F401  (rp: fixture)
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms
@@ -86,6 +87,8 @@ def test_reset_by_an_administrator(alice, services, smtp):  # noqa: ANN001, F811
         user = db.scalar(sa.select(User).where(User.email == EMAIL))
         scope = AdminScope(organisation_id=user.organisation_id, permissions=frozenset(), system=True)
         admin_users.reset_2fa(db, services, scope, user, "lost phone", Actor("cli:admin"), now=now())
+    assert smtp.to(EMAIL) == []       # queued in that transaction (idp.outbox); a worker sends it
+    drain(services)
     assert "An administrator reset the two-factor authentication" in notices(smtp)[0]
 
 

@@ -14,6 +14,7 @@ from idp.admin.settings import parse_methods
 from idp.audit import Actor
 from idp.clock import now
 from idp.models import AuditEvent, Organisation, SecondFactor, User, WebAuthnCredential
+from idp.outbox.worker import drain
 from tests.support.factors import enrol_totp, fresh, require_2fa, rp, start  # noqa: F401  (rp: fixture)
 from tests.support.forms import forms
 from tests.support.smtp import email_config, smtp  # noqa: F401  (fixture: a real SMTP server)
@@ -262,6 +263,7 @@ def test_the_administrators_2fa_reset_removes_keys(alice, services, smtp):  # no
     with services.database.session() as db:
         assert db.scalar(sa.select(sa.func.count(WebAuthnCredential.id))) == 0
         assert db.scalar(sa.select(sa.func.count(SecondFactor.id))) == 0
+    drain(services)              # the notice was queued with the reset (idp.outbox); a worker sends it
     assert "reset the two-factor" in smtp.wait_for(EMAIL, "security notice").get_body(("plain",)).get_content()
 
 

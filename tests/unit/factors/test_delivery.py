@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from idp.config import ConfigError, EmailConfig
 from idp.delivery import DeliveryError
 from idp.delivery.mailer import Mailer, MailerDisabled
 from idp.delivery.sms import ConsoleSms, NoSms, TwilioSms, WebhookSms, build_sms
 from idp.factors.notify import notify_security_event
+from idp.models import User
+from idp.outbox.worker import drain
 from tests.support.configs import make_config
 from tests.support.servers import free_port
-from tests.support.sms_gateway import SmsGateway, sms_gateway, twilio_config, webhook_config  # noqa: F401
+from tests.support.sms_gateway import (  # noqa: F401
+    SmsGateway,
+    sms_gateway,
+    twilio_config,
+    webhook_config,
+)
 from tests.support.smtp import smtp  # noqa: F401 (fixture)
 
 
@@ -87,20 +94,27 @@ def test_build_sms_picks_the_provider(sms_gateway):  # noqa: ANN001, F811
     assert isinstance(build_sms(make_config("sqlite://", sms=twilio_config(sms_gateway))), TwilioSms)
 
 
-def _services(mailer: Mailer) -> SimpleNamespace:
-    return SimpleNamespace(mailer=mailer, config=make_config("sqlite://"))
+def _notify(services, what: str) -> bool:  # noqa: ANN001
+    with services.database.session() as db:
+        user = db.scalar(sa.select(User).where(User.email == "alice@example.com"))
+        return notify_security_event(services, user, what)
 
 
-def test_notice_is_sent_and_a_failure_never_blocks(smtp, caplog):  # noqa: ANN001, F811
-    user = SimpleNamespace(id=7, email="alice@example.com", name="Alice")
-    assert notify_security_event(_services(Mailer(EmailConfig(enabled=True, port=smtp.port))), user, "factor_added")
+def test_notice_is_queued_sent_after_and_a_failure_never_blocks(services, factory, smtp, caplog):  # noqa: ANN001, F811
+    factory.user("alice@example.com", name="Alice")
+    services.mailer = Mailer(EmailConfig(enabled=True, port=smtp.port))
+    assert _notify(services, "factor_added")
+    assert smtp.to("alice@example.com") == []          # queued in the transaction (idp.outbox), sent after it
+    assert drain(services).sent == 1
     body = smtp.wait_for("alice@example.com").get_body(("plain",)).get_content()
     assert "A new second factor" in body and "If this wasn't you" in body
-    assert not notify_security_event(_services(Mailer(EmailConfig(enabled=False))), user, "factor_added")
-    down = Mailer(EmailConfig(enabled=True, port=free_port(), timeout_seconds=1))
+    services.mailer = Mailer(EmailConfig(enabled=False))
+    assert not _notify(services, "factor_added")
+    services.mailer = Mailer(EmailConfig(enabled=True, port=free_port(), timeout_seconds=1))
+    assert _notify(services, "factor_removed")          # the mail server being down never blocks the event
     with caplog.at_level(logging.WARNING):
-        assert not notify_security_event(_services(down), user, "factor_removed")
-    assert "security notice 'factor_removed' for user 7 not sent" in caplog.text
+        assert drain(services).retried == 1
+    assert "outbox job" in caplog.text and "will retry" in caplog.text and "second factor" not in caplog.text
 
 
 def test_sms_gateway_helper_stops_quickly():

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from idp.factors import lockout
 from idp.models import AuditEvent
+from idp.outbox.worker import drain
 from tests.support.smtp import email_config, smtp  # noqa: F401 (fixture)
 
 
@@ -44,7 +45,8 @@ def test_lock_after_max_failures_doubles_and_is_capped(db, services, user, froze
     fail(db, services, user, frozen_clock, 6)
     until = lockout.is_locked(user, frozen_clock.current)
     assert until == frozen_clock.current + timedelta(minutes=15) and user.otp_failures == 0
-    assert smtp.wait_for("alice@example.com", "security notice")
+    db.commit()                  # the notice was queued in this transaction (idp.outbox); a worker sends it
+    assert drain(services).sent == 1 and smtp.wait_for("alice@example.com", "security notice")
     frozen_clock.set(until)
     assert lockout.is_locked(user, frozen_clock.current) is None
     fail(db, services, user, frozen_clock, 6)

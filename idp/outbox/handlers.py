@@ -1,0 +1,50 @@
+"""The built-in job kinds: `email`, `sms`, `http_post` (back-channel deliveries); domain modules add theirs.
+
+Every handler gets the decrypted payload and MUST raise DeliveryError (secret-free text) when it failed: the
+job is retried with back-off. Importing this module registers every kind the server knows."""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from idp.delivery import DeliveryError
+
+from .registry import handler
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+HTTP_TIMEOUT = 10.0
+DOMAIN_HANDLERS = ("idp.account_recovery.jobs",)   # modules that register their own kinds
+
+
+@handler("email")
+def send_email(services: "Services", payload: dict[str, Any]) -> None:
+    """{"to", "subject", "body"} through the configured mailer (SMTP, or the development outbox)."""
+    services.mailer.send(payload["to"], payload["subject"], payload["body"])
+
+
+@handler("sms")
+def send_sms(services: "Services", payload: dict[str, Any]) -> None:
+    """{"to", "message"} through the configured SMS provider."""
+    services.sms.send(payload["to"], payload["message"])
+
+
+@handler("http_post")
+def post_form(services: "Services", payload: dict[str, Any]) -> None:
+    """{"url", "form", "timeout"?}: a form POST that MUST answer 2xx (e.g. an OIDC back-channel logout token)."""
+    try:
+        response = httpx.post(payload["url"], data=payload.get("form") or {},
+                              timeout=float(payload.get("timeout") or HTTP_TIMEOUT))
+    except httpx.TimeoutException:
+        raise DeliveryError("the receiver did not answer in time") from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"the receiver could not be reached ({type(exc).__name__})") from None
+    if not response.is_success:
+        raise DeliveryError(f"the receiver answered HTTP {response.status_code}")
+
+
+for _module in DOMAIN_HANDLERS:
+    import_module(_module)
