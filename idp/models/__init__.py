@@ -9,6 +9,7 @@ from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
 from .org import Organisation, OrganisationDomain
 from .rate_limit import RateLimitBucket
 from .recovery import AccountToken, RememberedBrowser
+from .scim import ScimGroup, ScimToken, ScimUser
 from .session import BrowserSession, LoginTransaction
 from .user import User, UserGroup, UserPermission
 from .webauthn import WebAuthnChallenge, WebAuthnCredential
@@ -19,4 +20,5 @@ __all__ = [
     "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
     "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential",
+    "ScimGroup", "ScimToken", "ScimUser",
 ]
