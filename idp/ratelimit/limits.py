@@ -14,6 +14,7 @@ RULES: dict[str, tuple[str, str]] = {
     "send": ("send_per_ip", "send_per_account"),
     "token": ("token_per_ip", "token_per_client"),
     "introspect": ("introspect_per_ip", "introspect_per_client"),
+    "scim": ("scim_per_ip", "scim_per_token"),     # /scim/v2: checked by idp.web.scim, per provisioning token
 }
 LIMIT_FIELDS = tuple(name for pair in RULES.values() for name in pair)
 
