@@ -41,6 +41,10 @@ def parse(model: Any, payload: Any, scim_ctx: Context) -> Any:
     """Validate a request body against a scim2-models model; SCIMException (400 with a scimType) if not."""
     if not isinstance(payload, dict):
         raise InvalidValueException(detail="the request body must be a JSON object")
+    expected = str(getattr(model, "__schema__", "") or "")
+    schemas = payload.get("schemas")
+    if expected and (not isinstance(schemas, list) or expected not in schemas):
+        raise InvalidValueException(detail=f"schemas must list {expected}")
     try:
         return model.model_validate(payload, scim_ctx=scim_ctx, scim_policy=POLICY)
     except ValidationError as exc:

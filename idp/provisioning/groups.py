@@ -19,6 +19,7 @@ from idp.admin import users as admin_users
 from idp.admin.settings import GROUP
 from idp.models import ScimGroup, User, UserGroup
 
+from .compat import standard_patch
 from .context import ScimContext, parse
 from .filters import Column, translate
 from .schema import GROUP_SCHEMA, POLICY, GroupResource, PageRequest, meta
@@ -117,7 +118,7 @@ def replace(ctx: ScimContext, group: ScimGroup, payload: Any) -> ScimGroup:
 
 
 def patch(ctx: ScimContext, group: ScimGroup, payload: Any) -> ScimGroup:
-    operations = parse(PatchOp[GroupResource], payload, Context.RESOURCE_PATCH_REQUEST)
+    operations = parse(PatchOp[GroupResource], standard_patch(payload), Context.RESOURCE_PATCH_REQUEST)
     resource = as_resource(ctx, group)
     with POLICY:
         operations.patch(resource)

@@ -18,6 +18,7 @@ from idp.accounts import AccountError
 from idp.admin import users as admin_users
 from idp.models import Organisation, ScimGroup, ScimUser, UpstreamIdentity, User
 
+from .compat import standard_patch
 from .context import ScimContext, parse
 from .filters import Column, translate
 from .schema import ENTERPRISE_SCHEMA, POLICY, USER_SCHEMA, PageRequest, UserResource, meta
@@ -130,7 +131,7 @@ def replace(ctx: ScimContext, user: User, payload: Any) -> User:
 
 def patch(ctx: ScimContext, user: User, payload: Any) -> User:
     """PATCH /Users/{id}: the operations apply to the current representation, which is then saved."""
-    operations = parse(PatchOp[UserResource], payload, Context.RESOURCE_PATCH_REQUEST)
+    operations = parse(PatchOp[UserResource], standard_patch(payload), Context.RESOURCE_PATCH_REQUEST)
     resource = as_resource(ctx, user)
     with POLICY:
         operations.patch(resource)

@@ -62,8 +62,8 @@ def scim(client, services) -> Scim:  # noqa: ANN001
 
 @pytest.fixture
 def other_scim(client, services, factory) -> Scim:  # noqa: ANN001
-    """A second organisation (`acme`, domain acme.test) with its own token."""
-    factory.org("acme", domains=("acme.test",))
+    """A second organisation (`acme`, domain acme-corp.com) with its own token."""
+    factory.org("acme", domains=("acme-corp.com",))
     return Scim(client, make_token(services, "acme", "Okta"))
 
 
