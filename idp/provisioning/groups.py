@@ -11,8 +11,14 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from scim2_models import (Context, InvalidFilterException, InvalidValueException, NotFoundException, PatchOp,
-                          UniquenessException)
+from scim2_models import (
+    Context,
+    InvalidFilterException,
+    InvalidValueException,
+    NotFoundException,
+    PatchOp,
+    UniquenessException,
+)
 
 from idp import audit
 from idp.admin import users as admin_users

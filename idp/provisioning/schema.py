@@ -5,9 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scim2_models import (URI, AuthenticationScheme, Bulk, ChangePassword, Context, EnterpriseUser, ETag, Filter,
-                          Group, InvalidValueException, Meta, Pagination, Patch, Reference, ResourceType, Schema,
-                          ScimPolicy, ServiceProviderConfig, Sort, User)
+from scim2_models import (
+    URI,
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    EnterpriseUser,
+    ETag,
+    Filter,
+    Group,
+    InvalidValueException,
+    Meta,
+    Pagination,
+    Patch,
+    Reference,
+    ResourceType,
+    Schema,
+    ScimPolicy,
+    ServiceProviderConfig,
+    Sort,
+    User,
+)
 
 UserResource = User[EnterpriseUser]
 GroupResource = Group

@@ -31,7 +31,7 @@ def _account(services, email: str) -> User | None:  # noqa: ANN001
 def test_user_lifecycle(scim, services):
     email = "test_user_ab6490ee@contoso.com"
     # "test connection" and the first sync: does the user exist?
-    reply = scim.get("/Users", filter=f'userName eq "Test_User_ab6490ee@contoso.com"')
+    reply = scim.get("/Users", filter='userName eq "Test_User_ab6490ee@contoso.com"')
     assert (reply.status_code, reply.json["totalResults"], reply.json["Resources"]) == (200, 0, [])
     assert reply.content_type == "application/scim+json"
 
