@@ -92,8 +92,8 @@ def as_resource(ctx: ScimContext, group: ScimGroup) -> GroupResource:
     if group.external_id:
         data["externalId"] = group.external_id
     if people:
-        data["members"] = [{"value": u.subject, "display": u.name or u.email, "type": "User",
-                            "$ref": ctx.location("Users", u.subject)} for u in people]
+        data["members"] = [{"value": u.subject, "type": "User", "$ref": ctx.location("Users", u.subject)}
+                           for u in people]
     resource = GroupResource.model_validate(data)
     resource.meta = meta("Group", group.created_at, group.updated_at, ctx.location("Groups", group.scim_id))
     return resource

@@ -17,9 +17,11 @@ from scim2_models import (
     Group,
     InvalidValueException,
     Meta,
+    Mutability,
     Pagination,
     Patch,
     Reference,
+    Required,
     ResourceType,
     Schema,
     ScimPolicy,
@@ -110,10 +112,19 @@ def resource_types(base_url: str) -> list[dict[str, Any]]:
 
 
 def schemas(base_url: str) -> list[dict[str, Any]]:
+    """The standard schemas as this server implements them: no `password`; `active` is required (an account
+    is enabled or not; it cannot be removed); a group member's `display` is neither kept nor returned."""
     found = []
     for model in (User, EnterpriseUser, Group):
         schema: Schema = model.to_schema()
         schema.attributes = [a for a in schema.attributes if a.name not in NOT_OFFERED]
+        for attribute in schema.attributes:
+            if model is User and attribute.name == "active":
+                attribute.required = Required.true
+            if model is Group and attribute.name == "members":
+                for sub in attribute.sub_attributes or []:
+                    if sub.name == "display":
+                        sub.mutability = Mutability.read_only
         schema.meta = Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
         found.append(schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
     return found

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from scim2_models import Context, InvalidValueException, NotFoundException, PatchOp, UniquenessException
+from scim2_models import (
+    Context,
+    InvalidValueException,
+    MutabilityException,
+    NotFoundException,
+    PatchOp,
+    UniquenessException,
+)
 
 from idp import accounts, audit
 from idp.accounts import AccountError
@@ -113,8 +120,6 @@ def create(ctx: ScimContext, payload: Any) -> User:
     row = ScimUser(user_id=user.id, organisation_id=ctx.organisation_id, attributes={}, created_at=ctx.now,
                    updated_at=ctx.now)
     ctx.db.add(row)
-    if resource.active is None:
-        resource.active = True
     changed = _apply(ctx, user, row, resource)
     audit.record(ctx.db, event, ctx.actor, organisation_id=ctx.organisation_id, target_user_id=user.id,
                  target=user.email, details={"external_id": row.external_id, "changed": changed})
@@ -122,7 +127,7 @@ def create(ctx: ScimContext, payload: Any) -> User:
 
 
 def replace(ctx: ScimContext, user: User, payload: Any) -> User:
-    """PUT /Users/{id}: the attributes sent replace the stored ones (a missing `active` keeps the state)."""
+    """PUT /Users/{id}: the attributes sent replace the stored ones."""
     resource = parse(UserResource, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
     if resource.id is not None and resource.id != user.subject:
         raise InvalidValueException(detail="id does not match the user being replaced")
@@ -135,6 +140,8 @@ def patch(ctx: ScimContext, user: User, payload: Any) -> User:
     resource = as_resource(ctx, user)
     with POLICY:
         operations.patch(resource)
+    if resource.active is None:
+        raise MutabilityException(detail="active cannot be removed: set it to false to disable the account")
     return _update(ctx, user, resource)
 
 
@@ -164,6 +171,8 @@ def _apply(ctx: ScimContext, user: User, row: ScimUser, resource: UserResource) 
     if resource.password is not None:
         raise InvalidValueException(detail="passwords are not accepted over SCIM: people sign in through single "
                                            "sign-on, or choose their own password (\"Forgot your password?\")")
+    if resource.active is None:
+        raise InvalidValueException(detail="active is required: true, or false for a disabled account")
     changed = []
     email = _email(resource)
     if email != user.email:
@@ -184,7 +193,7 @@ def _apply(ctx: ScimContext, user: User, row: ScimUser, resource: UserResource) 
     if kept != row.attributes:
         row.attributes = kept
         changed.append("attributes")
-    if resource.active is not None and resource.active != user.is_active:
+    if resource.active != user.is_active:
         admin_users.set_active(ctx.db, ctx.scope, user, bool(resource.active),
                                "SCIM provisioning set active=" + str(bool(resource.active)).lower(), ctx.actor,
                                now=ctx.now)

@@ -80,7 +80,7 @@ def test_groups_drive_the_exempt_list(scim, services, factory):
 
 def test_every_change_is_audited_as_the_token(scim, services):
     created = scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                   "userName": "dave@example.com", "externalId": "x-1"})
+                                   "userName": "dave@example.com", "externalId": "x-1", "active": True})
     dave = created.json["id"]
     scim.patch(f"/Users/{dave}", {"op": "replace", "path": "displayName", "value": "Dave"})
     scim.patch(f"/Users/{dave}", {"op": "replace", "path": "active", "value": False})

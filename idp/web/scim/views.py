@@ -5,10 +5,10 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import ValidationError
-from scim2_models import Context, NotFoundException, ResponseParameters
+from scim2_models import Context, NotFoundException, NotImplementedException, ResponseParameters, SearchRequest
 
 from idp.provisioning import groups, schema, users
-from idp.provisioning.context import as_scim_error
+from idp.provisioning.context import as_scim_error, parse
 
 from . import bp
 from .protocol import body, context, error_response, scim_response
@@ -90,6 +90,27 @@ def search(kind: str) -> Response:
     total, found = module.search(ctx, request.args.get("filter") or None, page)
     return _listing([_dump(module.as_resource(ctx, row), Context.SEARCH_RESPONSE) for row in found],
                     total, page.start_index)
+
+
+@bp.post("/<any(Users, Groups):kind>/.search")
+def search_by_post(kind: str) -> Response:
+    """POST /Users/.search (RFC 7644 §3.4.3): the query parameters in a SearchRequest body."""
+    module = _kind(kind)
+    request_ = parse(SearchRequest, body(), Context.SEARCH_REQUEST)
+    page = schema.page_request({"startIndex": str(request_.start_index or 1),
+                                "count": str(schema.DEFAULT_PAGE_SIZE if request_.count is None else request_.count),
+                                "sortBy": str(request_.sort_by or ""),
+                                "sortOrder": str(request_.sort_order.value if request_.sort_order else "ascending")})
+    ctx = context()
+    total, found = module.search(ctx, str(request_.filter) if request_.filter else None, page)
+    return _listing([module.as_resource(ctx, row).model_dump(scim_ctx=Context.SEARCH_RESPONSE,
+                                                             response_parameters=request_) for row in found],
+                    total, page.start_index)
+
+
+@bp.post("/.search")
+def search_everything() -> Response:
+    raise NotImplementedException(detail="search /Users/.search or /Groups/.search; not several types at once")
 
 
 @bp.post("/<any(Users, Groups):kind>")
