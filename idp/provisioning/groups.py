@@ -29,6 +29,7 @@ from .compat import standard_patch
 from .context import ScimContext, parse
 from .filters import Column, translate
 from .schema import GROUP_SCHEMA, POLICY, GroupResource, PageRequest, meta
+from .users import provisionable
 
 
 def _member_filter(op: str, value: str | None) -> sa.ColumnElement[bool]:
@@ -83,7 +84,7 @@ def search(ctx: ScimContext, filter_text: str | None, page: PageRequest) -> tupl
 
 def members(ctx: ScimContext, group: ScimGroup) -> list[User]:
     return list(ctx.db.scalars(sa.select(User).join(UserGroup, UserGroup.user_id == User.id).where(
-        UserGroup.name == group.display_name, User.organisation_id == ctx.organisation_id).order_by(User.id)))
+        UserGroup.name == group.display_name, provisionable(ctx.organisation_id)).order_by(User.id)))
 
 
 def as_resource(ctx: ScimContext, group: ScimGroup) -> GroupResource:
@@ -202,7 +203,7 @@ def _member_users(ctx: ScimContext, resource: GroupResource) -> list[User]:
     if not ids:
         return []
     found = {u.subject: u for u in ctx.db.scalars(sa.select(User).where(
-        User.subject.in_(set(ids)), User.organisation_id == ctx.organisation_id))}
+        User.subject.in_(set(ids)), provisionable(ctx.organisation_id)))}
     missing = [i for i in ids if i not in found]
     if missing:
         raise InvalidValueException(detail=f"no user {missing[0]!r} in this organisation")

@@ -23,7 +23,8 @@ from scim2_models import (
 from idp import accounts, audit
 from idp.accounts import AccountError
 from idp.admin import users as admin_users
-from idp.models import Organisation, ScimGroup, ScimUser, UpstreamIdentity, User
+from idp.admin.permissions import SYSTEM_ADMIN
+from idp.models import Organisation, ScimGroup, ScimUser, UpstreamIdentity, User, UserPermission
 
 from .compat import standard_patch
 from .context import ScimContext, parse
@@ -47,9 +48,16 @@ SORTABLE = ("id", "username", "displayname", "externalid", "meta.created", "meta
 
 # --- reading ----------------------------------------------------------------------------------------------
 
+def provisionable(organisation_id: int) -> sa.ColumnElement[bool]:
+    """The accounts a token of the organisation manages: its users, except deployment operators (whom no
+    organisation's directory may disable or delete)."""
+    return sa.and_(User.organisation_id == organisation_id,
+                   ~User.permissions.any(UserPermission.name == SYSTEM_ADMIN))
+
+
 def get(ctx: ScimContext, scim_id: str) -> User:
     """The organisation's account with this id; 404 for any other (another organisation's included)."""
-    user = ctx.db.scalar(sa.select(User).where(User.subject == scim_id, User.organisation_id == ctx.organisation_id))
+    user = ctx.db.scalar(sa.select(User).where(User.subject == scim_id, provisionable(ctx.organisation_id)))
     if user is None:
         raise NotFoundException(detail=f"no user {scim_id!r}")
     return user
@@ -58,7 +66,7 @@ def get(ctx: ScimContext, scim_id: str) -> User:
 def search(ctx: ScimContext, filter_text: str | None, page: PageRequest) -> tuple[int, list[User]]:
     """How many accounts match, and the page asked for (startIndex is 1-based)."""
     query = (sa.select(User).outerjoin(ScimUser, ScimUser.user_id == User.id)
-             .where(User.organisation_id == ctx.organisation_id))
+             .where(provisionable(ctx.organisation_id)))
     if filter_text:
         query = query.where(translate(filter_text, ATTRIBUTES, USER_SCHEMA))
     total = ctx.db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
@@ -232,7 +240,7 @@ def _existing(ctx: ScimContext, email: str, external_id: str | None) -> User | N
     if user is None:
         return None
     managed = ctx.db.get(ScimUser, user.id) is not None
-    if user.organisation_id != ctx.organisation_id or managed:
+    if user.organisation_id != ctx.organisation_id or managed or SYSTEM_ADMIN in user.permission_names:
         raise UniquenessException(detail=f"userName {email} cannot be used: it is taken")
     return user
 

@@ -78,3 +78,20 @@ class TestRateLimit:
         refused = first.get("/Users")
         assert refused.json["schemas"] == [ERROR] and int(refused.headers["Retry-After"]) > 0
         assert second.get("/Users").status_code == 200
+
+
+def test_deployment_operators_are_out_of_reach(scim, services, factory):
+    """An organisation's directory cannot disable, delete or take over the deployment operator's account."""
+    from idp.models import UserPermission
+    operator = factory.user("operator@example.com", admin=True)
+    with services.database.session() as db:
+        db.add(UserPermission(user_id=operator, name="system_admin"))
+    assert scim.get("/Users", filter='userName eq "operator@example.com"').json["totalResults"] == 0
+    reply = scim.post("/Users", user_body("operator@example.com"))
+    assert (reply.status_code, reply.json["scimType"]) == (409, "uniqueness")
+    with services.database.session() as db:
+        subject = db.get(User, operator).subject
+    assert scim.patch(f"/Users/{subject}", {"op": "replace", "path": "active", "value": False}).status_code == 404
+    assert scim.delete(f"/Users/{subject}").status_code == 404
+    with services.database.session() as db:
+        assert db.get(User, operator).is_active
