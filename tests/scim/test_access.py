@@ -95,3 +95,19 @@ def test_deployment_operators_are_out_of_reach(scim, services, factory):
     assert scim.delete(f"/Users/{subject}").status_code == 404
     with services.database.session() as db:
         assert db.get(User, operator).is_active
+
+
+def test_cookies_never_authenticate_the_scim_api(app, browser, factory, services):
+    """The API is exempt from CSRF because a browser's cookies give it nothing: only a bearer token does."""
+    from idp.app import csrf
+    from tests.admin.helpers import sign_in
+
+    factory.user("admin@example.com", admin=True)
+    page = sign_in(browser, "admin@example.com", "/admin/")
+    assert page.status == 200                                      # signed in as an administrator
+    reply = browser.client.post(f"{BASE}/Users", json=user_body("mallory@example.com"),
+                                content_type="application/scim+json")
+    assert reply.status_code == 401 and reply.json["schemas"] == [ERROR]
+    assert "scim" in {getattr(b, "name", b) for b in csrf._exempt_blueprints}
+    with services.database.session() as db:
+        assert db.scalar(sa.select(User).where(User.email == "mallory@example.com")) is None
