@@ -147,3 +147,31 @@ def test_unknown_endpoints_and_methods(scim):
     assert scim.get("/Nothing").status_code == 404
     assert scim.client.post("/scim/v2/ServiceProviderConfig", headers=scim._headers()).status_code == 405
     assert scim.delete("/Users").status_code == 405
+
+
+def test_search_by_post(scim, people):
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName co "example.com"', "sortBy": "userName", "sortOrder": "descending",
+            "startIndex": 1, "count": 1, "attributes": ["userName"]}
+    reply = scim.post("/Users/.search", body)
+    assert reply.status_code == 200, reply.json
+    assert (reply.json["totalResults"], reply.json["itemsPerPage"]) == (2, 1)
+    assert reply.json["Resources"] == [{"schemas": [USER], "id": people["bea@example.com"],
+                                        "userName": "bea@example.com"}]
+    bad = scim.post("/Users/.search", {**body, "filter": "userName eq"})
+    assert (bad.status_code, bad.json["scimType"]) == (400, "invalidFilter")
+    assert scim.post("/.search", body).status_code == 501
+
+
+def test_group_filters_and_sorting(scim, people):
+    ann, bea = people["ann@example.com"], people["bea@example.com"]
+    for name, members in (("Sales", [ann]), ("Support", [ann, bea]), ("Ops", [])):
+        assert scim.post("/Groups", {"schemas": [GROUP], "displayName": name,
+                                     "members": [{"value": m} for m in members]}).status_code == 201
+    names = lambda reply: [g["displayName"] for g in reply.json["Resources"]]  # noqa: E731
+    assert names(scim.get("/Groups", filter='displayName sw "s"', sortBy="displayName")) == ["Sales", "Support"]
+    assert names(scim.get("/Groups", filter=f'members[value eq "{bea}"]')) == ["Support"]
+    assert names(scim.get("/Groups", filter="members pr", sortBy="displayName", sortOrder="descending")) == [
+        "Support", "Sales"]
+    assert names(scim.get("/Groups", filter='not (members pr)')) == ["Ops"]
+    assert scim.get("/Groups", filter='members[value co "x"]').json["scimType"] == "invalidFilter"
