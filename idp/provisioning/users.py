@@ -73,6 +73,8 @@ def search(ctx: ScimContext, filter_text: str | None, page: PageRequest) -> tupl
     order = _sort_column(page.sort_by)
     query = query.order_by(order.desc() if page.descending else order, User.id)
     users = list(ctx.db.scalars(query.offset(page.start_index - 1).limit(page.count))) if page.count else []
+    if users:   # one query for the page's SCIM rows (as_resource then finds them in the identity map)
+        ctx.db.scalars(sa.select(ScimUser).where(ScimUser.user_id.in_([u.id for u in users]))).all()
     return total, users
 
 
