@@ -175,3 +175,11 @@ def test_group_filters_and_sorting(scim, people):
         "Support", "Sales"]
     assert names(scim.get("/Groups", filter='not (members pr)')) == ["Ops"]
     assert scim.get("/Groups", filter='members[value co "x"]').json["scimType"] == "invalidFilter"
+
+
+def test_filter_values_are_bound_parameters_not_sql(scim, people):
+    for value in ("x' OR '1'='1", "x\\\" OR 1=1 --", "%", "_nn@example.com"):
+        reply = scim.get("/Users", filter=f'userName eq "{value}"')
+        assert reply.status_code in (200, 400), reply.json
+        if reply.status_code == 200:
+            assert reply.json["totalResults"] == 0, value
