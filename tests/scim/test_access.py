@@ -111,3 +111,16 @@ def test_cookies_never_authenticate_the_scim_api(app, browser, factory, services
     assert "scim" in {getattr(b, "name", b) for b in csrf._exempt_blueprints}
     with services.database.session() as db:
         assert db.scalar(sa.select(User).where(User.email == "mallory@example.com")) is None
+
+
+def test_database_trouble_is_a_scim_503(scim, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from idp.provisioning import users
+
+    def down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(users, "search", down)
+    reply = scim.get("/Users")
+    assert (reply.status_code, reply.json["schemas"], reply.headers["Retry-After"]) == (503, [ERROR], "30")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, g, json, request
 from scim2_models import Error, SCIMException, UnauthorizedException
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from idp.clock import now
@@ -112,6 +112,20 @@ def _conflict(error: IntegrityError) -> Response:
     """Two platforms (or two workers) created the same thing at once: the second one is told so."""
     db().rollback()
     return error_response(409, "the resource was changed at the same time; it exists already", "uniqueness")
+
+
+@bp.errorhandler(OperationalError)
+def _database_down(error: OperationalError) -> Response:
+    log.error("database unavailable during SCIM %s %s: %s", request.method, request.path, type(error).__name__)
+    session_ = g.pop("db", None)       # the connection is dead: no commit after this response
+    if session_ is not None:
+        try:
+            session_.rollback()
+            session_.close()
+        except SQLAlchemyError:
+            pass
+    return error_response(503, "the service cannot reach its database; nothing was changed, retry shortly",
+                          headers={"Retry-After": "30"})
 
 
 @bp.errorhandler(HTTPException)
