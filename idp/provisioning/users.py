@@ -4,8 +4,9 @@ Mapping: `id` is the account's `sub`; `userName` is its email (lower-cased, a va
 is the account's state (false disables it through the administrators' own domain function: signed out
 everywhere, refresh tokens revoked); `displayName` (else `name.formatted`, else given + family name) is
 its name; `externalId` and the other attributes are kept as sent and returned; `groups` comes from the
-SCIM groups. No password is ever accepted: people sign in through SSO, or choose one with "Forgot your
-password?". Every change is audited as done by the token (`scim:<name>`)."""
+SCIM groups. No password is ever accepted: like the accounts single sign-on creates, provisioned people
+sign in through SSO, or choose a password through an administrator's invitation. Every change is audited
+as done by the token (`scim:<name>`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -180,7 +181,7 @@ def _apply(ctx: ScimContext, user: User, row: ScimUser, resource: UserResource) 
     """Write a validated representation to the account; the names of what changed."""
     if resource.password is not None:
         raise InvalidValueException(detail="passwords are not accepted over SCIM: people sign in through single "
-                                           "sign-on, or choose their own password (\"Forgot your password?\")")
+                                           "sign-on, or choose their own password through an invitation")
     if resource.active is None:
         raise InvalidValueException(detail="active is required: true, or false for a disabled account")
     changed = []
