@@ -170,10 +170,14 @@ def _update(ctx: ScimContext, user: User, resource: UserResource) -> User:
                        updated_at=ctx.now)
         ctx.db.add(row)
         event = "scim_user_linked"
+    previous_email = user.email
     changed = _apply(ctx, user, row, resource)
+    details: dict[str, Any] = {"changed": changed}
+    if "userName" in changed:
+        details["previous_email"] = previous_email
     if changed or event == "scim_user_linked":
         audit.record(ctx.db, event, ctx.actor, organisation_id=ctx.organisation_id, target_user_id=user.id,
-                     target=user.email, details={"changed": changed})
+                     target=user.email, details=details)
     return user
 
 

@@ -95,3 +95,16 @@ def test_every_change_is_audited_as_the_token(scim, services):
             "group_member_added", "group_member_removed", "scim_group_deleted", "user_deleted"]
         assert all(r.target == "dave@example.com" for r in rows if r.target_user_id)
         assert audit.verify(db, rows[0].organisation_id).intact
+
+
+def test_a_new_user_name_is_a_new_sign_in_address_and_the_old_one_is_audited(scim, services, factory):
+    factory.user("old@example.com")
+    user_id = _id_of(scim, "old@example.com")
+    reply = scim.patch(f"/Users/{user_id}", {"op": "replace", "path": "userName", "value": "New@Example.com"})
+    assert reply.status_code == 200 and reply.json["userName"] == "new@example.com"
+    with services.database.session() as db:
+        account = db.scalar(sa.select(User).where(User.subject == user_id))
+        assert (account.email, account.email_verified) == ("new@example.com", False)
+        entry = db.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert (entry.event, entry.actor, entry.target) == ("scim_user_linked", "scim:Entra ID", "new@example.com")
+        assert entry.details["previous_email"] == "old@example.com" and "userName" in entry.details["changed"]
