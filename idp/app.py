@@ -94,6 +94,9 @@ def _register(app: Flask, config: AppConfig) -> None:
     _register_federation(app)
     app.register_blueprint(import_module("idp.web.admin").bp)  # Administration (/admin) and /invitation
     app.register_blueprint(import_module("idp.web.recovery").bp)  # /forgot-password, /reset-password, /verify-email
+    scim = import_module("idp.web.scim").bp     # /scim/v2: provisioning API, bearer tokens (no cookies, no CSRF)
+    app.register_blueprint(scim)
+    csrf.exempt(scim)
     for view in ("oauth.token", "oauth.revoke", "oauth.introspect", "oauth.userinfo", "oauth.authorize",
                  "oauth.end_session"):
         csrf.exempt(app.view_functions[view])

@@ -195,6 +195,8 @@ class RateLimitConfig:
     token_per_client: str = "1200/minute"
     introspect_per_ip: str = "2400/minute"
     introspect_per_client: str = "2400/minute"
+    scim_per_ip: str = "1200/minute"
+    scim_per_token: str = "600/minute"
     authorize_per_ip: str = "300/minute"
 
 

@@ -251,6 +251,24 @@ def set_active(db: Session, scope: AdminScope, target: User, active: bool, reaso
     return True
 
 
+def delete(db: Session, scope: AdminScope, target: User, reason: str, actor: Actor, *, now: datetime) -> None:
+    """Remove an account for good: it is first disabled (set_active: signed out everywhere, refresh tokens
+    revoked, sign-ins in progress stopped), then the row goes with everything that hangs off it. The audit
+    log keeps who it was (email and subject); the address may later be given to a new account, which gets
+    a new `sub`."""
+    scope.require(USER_MANAGEMENT)
+    if not scope.sees(target.organisation_id):
+        raise NotFound(NOT_FOUND)
+    if scope.actor_user_id == target.id:
+        raise AdminError("You cannot delete your own account.")
+    why = check_reason(reason)
+    set_active(db, scope, target, False, why, actor, now=now)
+    audit.record(db, "user_deleted", actor, organisation_id=target.organisation_id, target_user_id=target.id,
+                 target=target.email, details={"reason": why, "subject": target.subject})
+    db.delete(target)
+    db.flush()
+
+
 def add_group(db: Session, target: User, group: str, actor: Actor) -> bool:
     from .settings import parse_groups
 

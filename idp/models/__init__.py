@@ -11,6 +11,7 @@ from .outbox import OutboxJob
 from .org import Organisation, OrganisationDomain
 from .rate_limit import RateLimitBucket
 from .recovery import AccountToken, RememberedBrowser
+from .scim import ScimGroup, ScimToken, ScimUser
 from .session import BrowserSession, LoginTransaction
 from .user import User, UserGroup, UserPermission
 from .webauthn import WebAuthnChallenge, WebAuthnCredential
@@ -34,6 +35,9 @@ __all__ = [
     "RateLimitBucket",
     "RecoveryCode",
     "RememberedBrowser",
+    "ScimGroup",
+    "ScimToken",
+    "ScimUser",
     "SecondFactor",
     "SigningKey",
     "Token",

@@ -14,3 +14,4 @@ def _register_invitations(state) -> None:  # noqa: ANN001
 
 
 from . import audit_log, clients, common, home, invitation, settings, users  # noqa: E402,F401
+from . import provisioning  # noqa: E402,F401

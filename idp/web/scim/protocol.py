@@ -1,0 +1,134 @@
+"""SCIM over HTTP (RFC 7644 §3.1, §3.12): authentication with a provisioning token, the rate limit per
+token, SCIM error responses, JSON bodies, and the scoped context every view works in."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, current_app, g, json, request
+from scim2_models import Error, SCIMException, UnauthorizedException
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from idp.clock import now
+from idp.models import ScimToken
+from idp.provisioning import tokens
+from idp.provisioning.context import ScimContext
+from idp.provisioning.schema import MEDIA_TYPE
+from idp.ratelimit.limiter import Check, LimiterUnavailable
+from idp.ratelimit.web import limiter, rules_from_config
+from idp.security.secrets import digest
+from idp.web.context import client_ip, db, services
+
+from . import bp
+
+log = logging.getLogger("idp.scim")
+
+
+def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def error_response(status: int, detail: str, scim_type: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    error = Error(status=status, scim_type=scim_type, detail=detail)
+    return scim_response(error.model_dump(), status, headers)
+
+
+def _bearer() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    """Rate limit (per address and per presented token), then the token: 401 unless it is live."""
+    presented = _bearer()
+    refused = _rate_limited(presented)
+    if refused is not None:
+        return refused
+    token = tokens.authenticate(db(), presented, now=now())
+    if token is None:
+        raise UnauthorizedException(detail="a valid provisioning token is required (Authorization: Bearer ...)")
+    g.scim_token = token
+    return None
+
+
+def _rate_limited(presented: str | None) -> Response | None:
+    app = current_app
+    counters = limiter(app)
+    if counters is None:
+        return None
+    per_ip, per_token = rules_from_config(services().config.rate_limit)["scim"]
+    checks = [Check("scim", "ip", client_ip() or "unknown", per_ip)] if per_ip else []
+    if per_token and presented:
+        checks.append(Check("scim", "token", digest(presented), per_token))
+    if not checks:
+        return None
+    try:
+        verdict = counters.hit(checks)
+    except LimiterUnavailable as exc:
+        log.error("rate limiter unavailable, refusing a SCIM request: %s", exc)
+        return error_response(503, "the service cannot check its rate limits right now; retry shortly",
+                              headers={"Retry-After": "30"})
+    if verdict.allowed:
+        return None
+    return error_response(429, f"too many requests; retry after {verdict.retry_after} seconds",
+                          headers={"Retry-After": str(verdict.retry_after)})
+
+
+def context() -> ScimContext:
+    token: ScimToken = g.scim_token
+    config = services().config
+    return ScimContext(db=db(), services=services(), organisation_id=token.organisation_id,
+                       actor=tokens.actor_for(token, client_ip(), request.headers.get("User-Agent")),
+                       base_url=config.issuer.rstrip("/") + bp.url_prefix, now=now())
+
+
+def body() -> Any:
+    """The request's JSON body (application/scim+json or application/json); invalidSyntax otherwise."""
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        error = SCIMException(detail="the request body must be JSON")
+        error.scim_type = "invalidSyntax"
+        raise error
+    return data
+
+
+@bp.errorhandler(SCIMException)
+def _scim_error(error: SCIMException) -> Response:
+    """Nothing of a refused request is kept."""
+    db().rollback()
+    headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if error.status == 401 else None
+    return error_response(error.status, error.detail, error.scim_type or None, headers)
+
+
+@bp.errorhandler(IntegrityError)
+def _conflict(error: IntegrityError) -> Response:
+    """Two platforms (or two workers) created the same thing at once: the second one is told so."""
+    db().rollback()
+    return error_response(409, "the resource was changed at the same time; it exists already", "uniqueness")
+
+
+@bp.errorhandler(OperationalError)
+def _database_down(error: OperationalError) -> Response:
+    log.error("database unavailable during SCIM %s %s: %s", request.method, request.path, type(error).__name__)
+    session_ = g.pop("db", None)       # the connection is dead: no commit after this response
+    if session_ is not None:
+        try:
+            session_.rollback()
+            session_.close()
+        except SQLAlchemyError:
+            pass
+    return error_response(503, "the service cannot reach its database; nothing was changed, retry shortly",
+                          headers={"Retry-After": "30"})
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    db().rollback()
+    return error_response(error.code or 500, error.description or error.name)
