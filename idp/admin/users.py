@@ -15,6 +15,7 @@ from idp.accounts import AccountError
 from idp.audit import Actor
 from idp.delivery import DeliveryError
 from idp.factors import enrolled, lockout, notify, recovery
+from idp.security import attempts
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
@@ -222,6 +223,7 @@ def unlock(db: Session, scope: AdminScope, target: User, reason: str, actor: Act
     was = bool(locked_until) or target.otp_failures > 0 or target.password_failures > 0
     lockout.unlock(target)
     target.password_failures, target.password_retry_after = 0, None
+    was = attempts.reset(db, "password", target.email) or was     # the wrong-password limits of every client
     audit.record(db, "user_unlocked", actor, organisation_id=target.organisation_id, target_user_id=target.id,
                  target=target.email, details={"reason": why,
                                                "was_locked_until": locked_until.isoformat() if locked_until else None})

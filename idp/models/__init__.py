@@ -1,4 +1,5 @@
 """Database models (SQLAlchemy 2, typed), one module per concept; imported here for alembic."""
+from .attempt import AttemptCounter
 from .audit import AuditChainHead, AuditEvent
 from .base import Base
 from .client import Client
@@ -14,7 +15,7 @@ from .user import User, UserGroup, UserPermission
 from .webauthn import WebAuthnChallenge, WebAuthnCredential
 
 __all__ = [
-    "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
+    "AttemptCounter", "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
     "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
     "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
