@@ -15,6 +15,7 @@ e.g. a second-factor code, are added to `limits`):
     else:      verdict = attempts.record_failure(db, services, kind, account, client, user=user_or_none)
                                   # the verdict for this client's next try: say it along with "not correct"
     attempts.reset(db, kind, account)   # an administrator's unlock, a password reset
+    attempts.prune(db, services)        # forget stale counters (also done now and then after a success)
 
 `account` is the normalised identifier as typed (an email address). Unknown identifiers get the very same
 rows, statements and answers as real accounts: neither the page nor its timing tells whether one exists.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from idp.services import Services
 
 KINDS = ("password",)
+PRUNE_ONE_IN = 50            # a success prunes stale counters now and then (successes leak no existence)
 FIRST_WAIT_SECONDS = 30
 WAIT = "Too many wrong passwords were tried. Please wait {duration} before trying again."
 LOCKED = ("Sign-ins to this account from browsers it was not used in before are paused after too many wrong "
@@ -141,6 +144,8 @@ def record_success(db: Session, services: "Services", kind: str, account: str, c
         row.failures, row.updated_at = 0, current
     rows["address"].last_success_at = current
     db.flush()
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        prune(db, services)
 
 
 def reset(db: Session, kind: str, account: str) -> bool:
@@ -149,6 +154,17 @@ def reset(db: Session, kind: str, account: str) -> bool:
                         .where(AttemptCounter.account_key == _account_key(kind, account), AttemptCounter.failures > 0)
                         .values(failures=0, updated_at=now()).execution_options(synchronize_session="fetch"))
     return result.rowcount > 0
+
+
+def prune(db: Session, services: "Services") -> int:
+    """Delete counters untouched for `known_address_days` (unknown identifiers tried once, old addresses),
+    but never one that holds an account-wide lock; the number deleted."""
+    lo = services.config.lockout
+    cutoff = now() - timedelta(days=lo.known_address_days)
+    return db.execute(sa.delete(AttemptCounter).where(
+        AttemptCounter.updated_at < cutoff,
+        sa.or_(AttemptCounter.scope != "account", AttemptCounter.failures < lo.password_max_failures))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def device_cookie_after_success(services: "Services", account: str, cookie: str | None) -> str:

@@ -209,3 +209,18 @@ def test_a_password_reset_or_an_admin_unlock_lifts_the_account_wide_lock(app, se
         assert users.unlock(db, scope, target, "help desk call", Actor("t"), now=frozen_clock.current)
     attempt(stranger, PASSWORD)
     assert signed_in(stranger)
+
+
+def test_stale_counters_are_pruned_but_not_a_lock(app, services, factory, frozen_clock):
+    from idp.models import AttemptCounter
+    from idp.security import attempts
+
+    factory.user(EMAIL)
+    hammer(app, 100, clock=frozen_clock)                                   # a locked account
+    attempt(browser_at(app, "192.0.2.9"), "typo", email="nobody@example.com")   # an unknown identifier, once
+    frozen_clock.advance(days=services.config.lockout.known_address_days + 1)
+    with services.database.session() as db:
+        assert attempts.prune(db, services) > 0
+        left = db.execute(sa.select(AttemptCounter.scope, AttemptCounter.failures)).all()
+    assert left == [("account", 100)]
+    assert LOCKED in attempt(browser_at(app, "192.0.2.200"), PASSWORD).text

@@ -39,7 +39,7 @@ def test_concurrent_wrong_passwords_never_exceed_the_limit(tmp_path, database_ur
             barrier.wait()
             answers.append(b.sign_in(page, EMAIL, f"wrong-{uuid.uuid4().hex[:6]}").text)
 
-        threads = [threading.Thread(target=guess, args=pair) for pair in zip(browsers, pages)]
+        threads = [threading.Thread(target=guess, args=pair) for pair in zip(browsers, pages, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
