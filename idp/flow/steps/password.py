@@ -16,6 +16,7 @@ from idp.flow.registry import register_step
 from idp.security import attempts
 
 WRONG = "The email address or password is not correct."
+ATTEMPTS = "password"       # the kind of counters in idp.security.attempts
 FEDERATE = "/login/federate?provider={name}"   # idp.web.federation: "Sign in with <display name>"
 
 
@@ -57,14 +58,14 @@ class PasswordStep(Step):
         and the same answers whether the account exists or not."""
         account = accounts.normalise_email(email)
         client = attempts.Client(address=ctx.ip, user_agent=ctx.user_agent, device_cookie=ctx.device_cookie)
-        verdict = attempts.check(ctx.db, ctx.services, self.kind, account, client)
-        if not verdict.allowed:
-            return Outcome.retry(verdict.message, email=email)
+        verdict = attempts.check(ctx.db, ctx.services, ATTEMPTS, account, client)
+        if not verdict.allowed:                    # not checked, so not a failure (like the second factor's wait)
+            return Outcome.retry(verdict.message, counts_as_failure=False, email=email)
         user, right = accounts.verify_password(ctx.db, ctx.services.passwords, email, password)
         if not right:
-            verdict = attempts.record_failure(ctx.db, ctx.services, self.kind, account, client, user=user)
+            verdict = attempts.record_failure(ctx.db, ctx.services, ATTEMPTS, account, client, user=user)
             hint = f" You can also sign in with {provider.display_name}." if provider is not None else ""
             later = "" if verdict.allowed else " " + verdict.message
             return Outcome.retry(WRONG + hint + later, email=email)
-        attempts.record_success(ctx.db, ctx.services, self.kind, account, client)
+        attempts.record_success(ctx.db, ctx.services, ATTEMPTS, account, client)
         return Outcome.success(*self.amr, user_id=user.id)
