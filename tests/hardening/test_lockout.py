@@ -193,7 +193,7 @@ def test_unknown_accounts_are_limited_the_same_way(app, factory, frozen_clock):
     assert without_values(known.text) == without_values(unknown.text)
 
 
-def test_a_password_reset_or_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, frozen_clock):
+def test_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, frozen_clock):
     from idp.admin import users
     from idp.admin.permissions import USER_MANAGEMENT, AdminScope
     from idp.audit import Actor
@@ -224,3 +224,22 @@ def test_stale_counters_are_pruned_but_not_a_lock(app, services, factory, frozen
         left = db.execute(sa.select(AttemptCounter.scope, AttemptCounter.failures)).all()
     assert left == [("account", 100)]
     assert LOCKED in attempt(browser_at(app, "192.0.2.200"), PASSWORD).text
+
+
+def test_a_password_reset_lifts_the_account_wide_lock(app, services, factory, frozen_clock):
+    from datetime import timedelta
+
+    from idp.account_recovery import passwords, tokens
+    from idp.audit import Actor
+    from idp.models import User
+
+    factory.user(EMAIL)
+    hammer(app, 100, clock=frozen_clock)
+    new_password = "a completely new passphrase 42"
+    with services.database.session() as db:
+        user = db.scalar(sa.select(User).where(User.email == EMAIL))
+        link = tokens.issue(db, user, tokens.PASSWORD_RESET, timedelta(hours=1))
+        passwords.reset_password(db, services, link, new_password, new_password, Actor("t"))
+    stranger = browser_at(app, "192.0.2.200")
+    attempt(stranger, new_password)
+    assert signed_in(stranger)
