@@ -110,6 +110,8 @@ class UserDetail:
     explanation: list[str]
     invitation: Invitation | None     # an open invitation (no password chosen yet)
     active_sessions: int
+    password_failures: int = 0        # wrong passwords in a row, from anywhere (idp.security.attempts)
+    password_locked: bool = False     # untrusted browsers are locked out
 
 
 def federation_lines(db: Session, user: User, config: "AppConfig | None") -> list[str]:
@@ -142,6 +144,7 @@ def detail(db: Session, user: User, now: datetime, config: "AppConfig | None" = 
         else:
             shown = f.name or enrolled.NAMES.get(f.kind, f.kind)
         factors.append(FactorInfo(f.kind, enrolled.NAMES.get(f.kind, f.kind), shown, f.created_at, f.last_used_at))
+    failures, locked = attempts.account_state(db, config, "password", user.email)
     live = db.scalar(sa.select(sa.func.count(BrowserSession.id)).where(
         BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None), BrowserSession.expires_at > now)) or 0
     return UserDetail(user=user, factors=factors, recovery_codes_left=recovery.remaining(db, user),
@@ -149,7 +152,7 @@ def detail(db: Session, user: User, now: datetime, config: "AppConfig | None" = 
                       enforcement=enforcement.enforcement_status(db, user, now),
                       explanation=enforcement.explain(db, user, now) + federation_lines(db, user, config),
                       invitation=open_invitation(db, user, now),
-                      active_sessions=live)
+                      active_sessions=live, password_failures=failures, password_locked=locked)
 
 
 # --- re-proof before a reset ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now
+from idp.config import LockoutConfig
 from idp.models import AttemptCounter
 from idp.security import device_cookies
 from idp.security.secrets import digest
@@ -103,11 +104,12 @@ class Limits:
     known_address_days: int
 
 
-def limits(config: "AppConfig", kind: str) -> Limits:
-    """The limits of `kind` from `[lockout]`; ValueError for a kind nobody configured (fail closed)."""
+def limits(config: "AppConfig | None", kind: str) -> Limits:
+    """The limits of `kind` from `[lockout]` (its defaults without a config); ValueError for a kind nobody
+    configured (fail closed)."""
     if kind not in KINDS:
         raise ValueError(f"no attempt limits for kind {kind!r}")
-    lo = config.lockout
+    lo = config.lockout if config is not None else LockoutConfig()
     return Limits(lo.password_free_failures, lo.password_max_failures, lo.password_max_wait_seconds,
                   lo.trusted_max_failures, lo.device_cookie_days, lo.trust_known_addresses, lo.known_address_days)
 
@@ -154,6 +156,14 @@ def reset(db: Session, kind: str, account: str) -> bool:
                         .where(AttemptCounter.account_key == _account_key(kind, account), AttemptCounter.failures > 0)
                         .values(failures=0, updated_at=now()).execution_options(synchronize_session="fetch"))
     return result.rowcount > 0
+
+
+def account_state(db: Session, config: "AppConfig | None", kind: str, account: str) -> tuple[int, bool]:
+    """(consecutive failures of `kind` for the account from anywhere, whether untrusted clients are locked
+    out): what an administrator sees. Takes no lock."""
+    failures = db.scalar(sa.select(AttemptCounter.failures).where(
+        AttemptCounter.key == _account_key(kind, account))) or 0
+    return failures, failures >= limits(config, kind).max_failures
 
 
 def prune(db: Session, services: "Services") -> int:

@@ -205,6 +205,8 @@ def test_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, fro
     assert LOCKED in attempt(stranger, PASSWORD).text
     with services.database.session() as db:
         target = db.scalar(sa.select(User).where(User.email == EMAIL))
+        shown = users.detail(db, target, frozen_clock.current, services.config)
+        assert (shown.password_failures, shown.password_locked) == (100, True)      # what the admin page says
         scope = AdminScope(target.organisation_id, frozenset({USER_MANAGEMENT}), system=True)
         assert users.unlock(db, scope, target, "help desk call", Actor("t"), now=frozen_clock.current)
     attempt(stranger, PASSWORD)
