@@ -50,6 +50,14 @@ def active(db: Session, sid: str | None) -> BrowserSession | None:
     return row
 
 
+def unended(db: Session, sid: str | None) -> BrowserSession | None:
+    """The session for sid while nobody ended it, even when idle or past its limit (not usable: see
+    `active`): what signing out ends, so that the refresh tokens it received are revoked all the same."""
+    if not sid:
+        return None
+    return db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid, BrowserSession.ended_at.is_(None)))
+
+
 def idle_expires_at(row: BrowserSession) -> datetime:
     """When the session ends unless it is used before (never after its absolute limit)."""
     return min(row.last_seen_at + timedelta(minutes=row.idle_minutes), row.expires_at)

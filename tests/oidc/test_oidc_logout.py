@@ -89,9 +89,7 @@ def test_id_token_hint_we_did_not_issue_is_refused(rp, services):
 
 def test_expired_id_token_hint_still_works(rp, services, frozen_clock):
     tokens = rp.tokens()
-    for _ in range(5):                      # the ID token expires; the browser session is in use meanwhile
-        frozen_clock.advance(minutes=24)
-        assert _still_signed_in(rp)
+    frozen_clock.advance(hours=2)
     page = rp.browser.open("/logout?" + urlencode({"id_token_hint": tokens["id_token"],
                                                    "post_logout_redirect_uri": RETURN}))
     assert page.location == RETURN

@@ -189,7 +189,7 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
 
     user = db().get(User, state.user_id)
     amr = list(done.amr)
-    previous = sessions.active(db(), session_state.current_sid())
+    previous = sessions.unended(db(), session_state.current_sid())
     if previous is not None:
         sessions.end(db(), previous, revoke_refresh=previous.user_id != user.id)
     row = sessions.create(db(), user, amr=amr, acr=flows.acr_for(services().config.policy, amr),
