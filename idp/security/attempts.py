@@ -4,8 +4,8 @@ NIST SP 800-63B 5.2.2 (at most 100 consecutive failed attempts per account) with
 someone who knows an email address can slow down and finally stop guessing from new places, but cannot
 keep the owner out of the browsers and networks they signed in from before.
 
-Use, inside one database transaction (the request's unit of work), for `kind` = "password" (other kinds,
-e.g. a second-factor code, are added to `limits`):
+Use, inside one database transaction (the request's unit of work), for `kind` = "password" (another kind,
+e.g. a second-factor code, needs its entry in KINDS/`limits` and, for now, its own WAIT/LOCKED wording):
 
     client = attempts.Client(address=ip, user_agent=ua, device_cookie=raw_cookie_value)
     verdict = attempts.check(db, services, kind, account, client)
@@ -16,13 +16,15 @@ e.g. a second-factor code, are added to `limits`):
                                   # the verdict for this client's next try: say it along with "not correct"
     attempts.reset(db, kind, account)   # an administrator's unlock, a password reset
     attempts.prune(db, services)        # forget stale counters (also done now and then after a success)
+    attempts.device_cookie_after_success(services, account, cookie)  # web layer: the browser's new cookie
+    attempts.account_state(db, config, kind, account)                # for administrators: (failures, locked)
 
 `account` is the normalised identifier as typed (an email address). Unknown identifiers get the very same
 rows, statements and answers as real accounts: neither the page nor its timing tells whether one exists.
 `check` creates the counters it needs and locks them (SELECT ... FOR UPDATE) until the transaction ends, so
 concurrent tries for one account run one at a time on every worker and server, and none is lost.
 
-Counters (table attempt_counter; keys are digests, no address or email is stored):
+Counters (table attempt_counter; emails and addresses are stored only inside SHA-256 digests):
 * account: consecutive failures from anywhere. From `password_free_failures` on, every try of an UNTRUSTED
   client waits (30 s, doubling, at most `password_max_wait_seconds` after the last failure); from
   `password_max_failures` on, untrusted clients are refused until a success, a reset or an unlock. The owner
