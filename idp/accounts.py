@@ -1,10 +1,8 @@
 """User accounts: creation, lookup by email, password checks (same work for unknown accounts)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from idp import identifiers
 from idp.clock import now
@@ -12,8 +10,6 @@ from idp.models import Organisation, OrganisationDomain, User, UserPermission
 from idp.security.passwords import Passwords
 from idp.security.secrets import new_token
 
-PASSWORD_FREE_TRIES = 5     # consecutive wrong passwords before the account is throttled
-PASSWORD_HARD_LIMIT = 100   # then locked until an admin unlocks it or the password is reset (NIST: ≤ 100)
 ADMIN_PERMISSIONS = ("user_management", "security_settings", "audit_read", "client_management")
 PERMISSIONS = ADMIN_PERMISSIONS + ("system_admin",)
 
@@ -36,7 +32,10 @@ def checked_email(email: str) -> str:
 
 
 def find_by_email(db: Session, email: str) -> User | None:
-    return db.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    """The account with this address. Its groups and permissions load only when used, so that looking up
+    an existing account runs the same statements as looking up an unknown one (sign-in timing)."""
+    return db.scalar(sa.select(User).where(User.email == normalise_email(email))
+                     .options(lazyload(User.groups), lazyload(User.permissions)))
 
 
 def organisation_by_slug(db: Session, slug: str) -> Organisation | None:
@@ -65,41 +64,20 @@ def create_user(db: Session, passwords: Passwords, email: str, *, organisation: 
     return user
 
 
-def check_password(db: Session, passwords: Passwords, email: str, password: str) -> User | None:
-    """The active user with this email and password, else None; upgrades outdated hashes.
-
-    Wrong passwords are counted per account across sign-ins (NIST SP 800-63B 5.2.2): after a few, the
-    account is throttled with a growing wait (the password is not even checked meanwhile), and after
-    PASSWORD_HARD_LIMIT it stays locked until an administrator unlocks it or the password is reset.
-    Unknown accounts cost the same work as known ones."""
+def verify_password(db: Session, passwords: Passwords, email: str, password: str) -> tuple[User | None, bool]:
+    """(the account with this email if there is one, whether the password is right and the account active);
+    upgrades outdated hashes. Unknown accounts cost the same work (a dummy hash is checked). Wrong passwords
+    are limited per account and client by idp.security.attempts, around this call."""
     user = find_by_email(db, email) if email else None
-    if user is not None and user.password_retry_after is not None and user.password_retry_after > now():
-        passwords.verify(None, password)
-        return None
     stored = user.password_hash if user is not None else None
-    if not passwords.verify(stored, password):
-        if user is not None and stored is not None:
-            _count_password_failure(db, user)
-        return None
-    if not user.is_active:
-        return None
-    if user.password_failures or user.password_retry_after:
-        user.password_failures, user.password_retry_after = 0, None
+    if not passwords.verify(stored, password) or not user.is_active:
+        return user, False
     if passwords.needs_rehash(stored):
         user.password_hash = passwords.hash(password)
-    return user
+    return user, True
 
 
-def _count_password_failure(db: Session, user: User) -> None:
-    db.flush()
-    db.refresh(user, with_for_update={"of": User})
-    user.password_failures += 1
-    extra = user.password_failures - PASSWORD_FREE_TRIES
-    if user.password_failures >= PASSWORD_HARD_LIMIT:
-        user.password_retry_after = now() + timedelta(days=365 * 100)
-        from idp import audit
-        audit.record(db, "password_locked", audit.Actor(name="system"), organisation_id=user.organisation_id,
-                     target_user_id=user.id, target=user.email, outcome="failure",
-                     details={"failures": user.password_failures})
-    elif extra >= 0:
-        user.password_retry_after = now() + timedelta(seconds=min(30 * 2 ** min(extra, 10), 900))
+def check_password(db: Session, passwords: Passwords, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (no attempt counting: see verify_password)."""
+    user, right = verify_password(db, passwords, email, password)
+    return user if right else None

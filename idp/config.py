@@ -66,6 +66,7 @@ class TokensConfig:
 class LoginConfig:
     transaction_ttl_minutes: int = 10
     session_ttl_hours: int = 12
+    session_idle_minutes: int = 30         # a browser session unused this long is over (idp.login.sessions)
     max_second_factor_failures: int = 5
 
 
@@ -139,9 +140,18 @@ class OutboxConfig:
 
 @dataclass(frozen=True)
 class LockoutConfig:
+    """Second-factor lock (idp.factors.lockout), then the wrong-password limits (idp.security.attempts)."""
+
     max_failures: int = 20
     base_lock_minutes: int = 15
     max_lock_minutes: int = 24 * 60
+    password_free_failures: int = 5        # per account and per client, before a growing wait
+    password_max_failures: int = 100       # account-wide: then untrusted clients are locked out (NIST: <= 100)
+    password_max_wait_seconds: int = 900
+    trusted_max_failures: int = 10         # a device cookie / known address with this many loses its trust
+    device_cookie_days: int = 365
+    trust_known_addresses: bool = True     # an address that signed in to the account before is trusted too
+    known_address_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -389,6 +399,7 @@ def _check(config: AppConfig, where: str) -> None:
     _check_outbox(config, where)
     if config.lockout.max_failures > 100:
         raise ConfigError(f"{where}: lockout.max_failures: at most 100 (NIST SP 800-63B)")
+    _check_password_lockout(config, where)
     if config.totp.digits not in (6, 7, 8):
         raise ConfigError(f"{where}: totp.digits: must be 6, 7 or 8")
     _check_kek(config.secrets.key_encryption_key, where)
@@ -410,6 +421,23 @@ def _check_outbox(config: AppConfig, where: str) -> None:
         raise ConfigError(f"{where}: outbox.sweep_interval_seconds: must be between 0.5 and 3600")
     if o.keep_done_days < 0:
         raise ConfigError(f"{where}: outbox.keep_done_days: must not be negative")
+
+
+def _check_password_lockout(config: AppConfig, where: str) -> None:
+    """[lockout] password_* and trust settings, and [login] session_idle_minutes."""
+    lo = config.lockout
+    if not 1 <= lo.password_max_failures <= 100:
+        raise ConfigError(f"{where}: lockout.password_max_failures: must be between 1 and 100 (NIST SP 800-63B)")
+    if not 1 <= lo.password_free_failures <= lo.password_max_failures:
+        raise ConfigError(f"{where}: lockout.password_free_failures: must be between 1 and password_max_failures")
+    if not 1 <= lo.trusted_max_failures <= lo.password_max_failures:
+        raise ConfigError(f"{where}: lockout.trusted_max_failures: must be between 1 and password_max_failures")
+    for key in ("password_max_wait_seconds", "device_cookie_days", "known_address_days"):
+        if getattr(lo, key) < 1:
+            raise ConfigError(f"{where}: lockout.{key}: must be at least 1")
+    login = config.login
+    if not 1 <= login.session_idle_minutes <= login.session_ttl_hours * 60:
+        raise ConfigError(f"{where}: login.session_idle_minutes: must be between 1 and session_ttl_hours x 60")
 
 
 def _check_providers(config: AppConfig, where: str) -> None:

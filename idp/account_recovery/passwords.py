@@ -20,6 +20,7 @@ from idp.enforcement import has_second_factor
 from idp.factors.notify import notify_security_event
 from idp.login import remembered, sessions
 from idp.models import LoginTransaction, User
+from idp.security import attempts
 from idp.security.password_policy import check_new_password
 
 from . import RecoveryError, tokens
@@ -110,7 +111,7 @@ def reset_password(db: Session, services: "Services", token: str, password: str,
         raise RecoveryError(INVALID_LINK)
     user.password_hash = services.passwords.hash(password)
     user.password_changed_at = now()
-    user.password_failures, user.password_retry_after = 0, None   # a reset lifts the wrong-password lock
+    attempts.reset(db, "password", user.email)    # a reset lifts the wrong-password limits
     if row.email == user.email:
         user.email_verified = True      # the link reached this address
     ended = sessions.end_all(db, user.id)

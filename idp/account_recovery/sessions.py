@@ -37,14 +37,16 @@ class SessionLine:
     ip: str | None
     signed_in_at: datetime
     last_seen_at: datetime
+    idle_expires_at: datetime         # signed out if not used before then
     applications: list[str]
     current: bool
 
 
 def live(db: Session, user: User) -> list[BrowserSession]:
-    return list(db.scalars(sa.select(BrowserSession).where(
+    rows = db.scalars(sa.select(BrowserSession).where(
         BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None), BrowserSession.expires_at > now())
-        .order_by(BrowserSession.last_seen_at.desc(), BrowserSession.id.desc())))
+        .order_by(BrowserSession.last_seen_at.desc(), BrowserSession.id.desc()))
+    return [row for row in rows if sessions.idle_expires_at(row) > now()]
 
 
 def listing(db: Session, user: User, current_sid: str | None) -> list[SessionLine]:
@@ -53,7 +55,8 @@ def listing(db: Session, user: User, current_sid: str | None) -> list[SessionLin
     names = {client_id: name for client_id, name in db.execute(
         sa.select(Client.client_id, Client.name).where(Client.client_id.in_(client_ids)))} if client_ids else {}
     return [SessionLine(row.id, describe_agent(row.user_agent), row.ip, row.auth_time, row.last_seen_at,
-                        [names.get(c, c) for c in (row.clients or [])], row.sid == current_sid) for row in rows]
+                        sessions.idle_expires_at(row), [names.get(c, c) for c in (row.clients or [])],
+                        row.sid == current_sid) for row in rows]
 
 
 def end_one(db: Session, user: User, session_id: int) -> BrowserSession | None:

@@ -14,6 +14,7 @@ from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.audit import Actor
 from idp.factors import enrolled, lockout, notify, recovery, registry
+from idp.security import attempts
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
@@ -108,6 +109,8 @@ class UserDetail:
     explanation: list[str]
     invitation: Invitation | None     # an open invitation (no password chosen yet)
     active_sessions: int
+    password_failures: int = 0        # wrong passwords in a row, from anywhere (idp.security.attempts)
+    password_locked: bool = False     # untrusted browsers are locked out
 
 
 def federation_lines(db: Session, user: User, config: "AppConfig | None") -> list[str]:
@@ -137,6 +140,7 @@ def detail(db: Session, user: User, now: datetime, config: "AppConfig | None" = 
         label = kind.label if kind is not None else f.kind
         shown = kind.describe(f) if kind is not None and f.target else f.name or label
         factors.append(FactorInfo(f.kind, label, shown, f.created_at, f.last_used_at))
+    failures, locked = attempts.account_state(db, config, "password", user.email)
     live = db.scalar(sa.select(sa.func.count(BrowserSession.id)).where(
         BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None), BrowserSession.expires_at > now)) or 0
     return UserDetail(user=user, factors=factors, recovery_codes_left=recovery.remaining(db, user),
@@ -144,7 +148,7 @@ def detail(db: Session, user: User, now: datetime, config: "AppConfig | None" = 
                       enforcement=enforcement.enforcement_status(db, user, now),
                       explanation=enforcement.explain(db, user, now) + federation_lines(db, user, config),
                       invitation=open_invitation(db, user, now),
-                      active_sessions=live)
+                      active_sessions=live, password_failures=failures, password_locked=locked)
 
 
 # --- re-proof before a reset ------------------------------------------------------------------------------
@@ -218,6 +222,7 @@ def unlock(db: Session, scope: AdminScope, target: User, reason: str, actor: Act
     was = bool(locked_until) or target.otp_failures > 0 or target.password_failures > 0
     lockout.unlock(target)
     target.password_failures, target.password_retry_after = 0, None
+    was = attempts.reset(db, "password", target.email) or was     # the wrong-password limits of every client
     audit.record(db, "user_unlocked", actor, organisation_id=target.organisation_id, target_user_id=target.id,
                  target=target.email, details={"reason": why,
                                                "was_locked_until": locked_until.isoformat() if locked_until else None})

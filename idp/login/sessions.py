@@ -1,7 +1,12 @@
-"""Browser sessions: who is signed in in which browser, revocable from any worker."""
+"""Browser sessions: who is signed in in which browser, revocable from any worker.
+
+A session is live until it ends (sign-out), reaches its absolute limit (`expires_at`, [login]
+session_ttl_hours after sign-in) or goes unused for its idle limit (`idle_minutes`, [login]
+session_idle_minutes when it was created). `active()` is the one place that decides, and every use of a
+live session through it counts as activity (`last_seen_at`, written at most once a minute)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -11,14 +16,17 @@ from idp.models import BrowserSession, Token, User
 from idp.oauth.tokens import revoke_tokens
 from idp.security.secrets import new_token
 
+ACTIVITY_RESOLUTION = timedelta(minutes=1)   # last_seen_at is written at most this often
+
 
 def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hours: int,
-           ip: str | None = None, user_agent: str | None = None, provider: str | None = None) -> BrowserSession:
+           ip: str | None = None, user_agent: str | None = None, provider: str | None = None,
+           idle_minutes: int = 30) -> BrowserSession:
     """A new session with a new `sid` (the browser's session id is rotated at every sign-in)."""
     current = now()
     row = BrowserSession(sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
                          provider=provider, clients=[], ip=ip, user_agent=(user_agent or "")[:400] or None,
-                         created_at=current, last_seen_at=current,
+                         created_at=current, last_seen_at=current, idle_minutes=idle_minutes,
                          expires_at=current + timedelta(hours=ttl_hours))
     user.last_login_at = current
     db.add(row)
@@ -27,13 +35,32 @@ def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hour
 
 
 def active(db: Session, sid: str | None) -> BrowserSession | None:
-    """The live session for sid (not ended, not expired, user still active), or None."""
+    """The live session for sid (not ended, not expired, not idle too long, user still active), or None.
+    Finding it counts as its use: the activity time moves on (written at most once a minute)."""
     if not sid:
         return None
     row = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid))
-    if row is None or row.ended_at is not None or row.expires_at <= now() or not row.user.is_active:
+    current = now()
+    if row is None or row.ended_at is not None or row.expires_at <= current or not row.user.is_active:
         return None
+    if idle_expires_at(row) <= current:
+        return None
+    if current - row.last_seen_at >= ACTIVITY_RESOLUTION:
+        row.last_seen_at = current
     return row
+
+
+def unended(db: Session, sid: str | None) -> BrowserSession | None:
+    """The session for sid while nobody ended it, even when idle or past its limit (not usable: see
+    `active`): what signing out ends, so that the refresh tokens it received are revoked all the same."""
+    if not sid:
+        return None
+    return db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid, BrowserSession.ended_at.is_(None)))
+
+
+def idle_expires_at(row: BrowserSession) -> datetime:
+    """When the session ends unless it is used before (never after its absolute limit)."""
+    return min(row.last_seen_at + timedelta(minutes=row.idle_minutes), row.expires_at)
 
 
 def note_client(row: BrowserSession, client_id: str) -> None:
@@ -67,7 +94,8 @@ def rotate(db: Session, row: BrowserSession) -> BrowserSession:
     new = BrowserSession(
         sid=new_token(24), user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr or []), acr=row.acr,
         provider=row.provider, clients=list(row.clients or []), ip=row.ip, user_agent=row.user_agent,
-        created_at=now(), last_seen_at=now(), expires_at=row.expires_at, step_up_at=row.step_up_at,
+        created_at=now(), last_seen_at=now(), idle_minutes=row.idle_minutes, expires_at=row.expires_at,
+        step_up_at=row.step_up_at,
         email_checked_at=row.email_checked_at)
     db.add(new)
     row.ended_at = now()

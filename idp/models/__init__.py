@@ -1,4 +1,5 @@
 """Database models (SQLAlchemy 2, typed), one module per concept; imported here for alembic."""
+from .attempt import AttemptCounter
 from .audit import AuditChainHead, AuditEvent
 from .base import Base
 from .client import Client
@@ -18,6 +19,7 @@ from .webauthn import WebAuthnChallenge, WebAuthnCredential
 
 __all__ = [
     "AccountToken",
+    "AttemptCounter",
     "AuditChainHead",
     "AuditEvent",
     "AuthorizationCode",

@@ -26,7 +26,8 @@ class BrowserSession(Base):
     ip: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(400))
     created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]                  # last use, written at most once a minute
+    idle_minutes: Mapped[int] = mapped_column(default=30)   # over when unused this long ([login] setting)
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     # when the person last proved it is them again (second factor, or password without one) on

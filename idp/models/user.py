@@ -34,8 +34,9 @@ class User(Base):
     otp_failures: Mapped[int] = mapped_column(default=0)
     otp_locked_until: Mapped[datetime | None]
     otp_lock_count: Mapped[int] = mapped_column(default=0)
-    password_failures: Mapped[int] = mapped_column(default=0)   # consecutive, across sign-ins
-    password_retry_after: Mapped[datetime | None]                  # throttled until (far future = locked)
+    # unused since revision "lockout": wrong passwords are counted in attempt_counter (idp.security.attempts)
+    password_failures: Mapped[int] = mapped_column(default=0)
+    password_retry_after: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     groups: Mapped[list["UserGroup"]] = relationship(cascade="all, delete-orphan", lazy="selectin")

@@ -1,10 +1,11 @@
 """Per-request access to the database session, the services and the browser's own secret."""
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.orm import Session
 
 from idp.audit import Actor
+from idp.security import attempts, device_cookies
 from idp.security.secrets import new_token
 from idp.services import Services
 
@@ -36,6 +37,20 @@ def client_ip() -> str | None:
     if hops and len(forwarded) >= hops:
         return forwarded[-hops]
     return request.remote_addr
+
+
+def device_cookie() -> str | None:
+    """The browser's "signed in here before" device cookie (idp.security.device_cookies), as sent."""
+    return request.cookies.get(device_cookies.cookie_name(services().config.is_https))
+
+
+def give_device_cookie(response: Response, account: str) -> None:
+    """After a successful sign-in to `account`: the browser keeps (or gets) its device cookie entry for it."""
+    config = services().config
+    value = attempts.device_cookie_after_success(services(), account, device_cookie())
+    response.set_cookie(device_cookies.cookie_name(config.is_https), value,
+                        max_age=config.lockout.device_cookie_days * 86400, secure=config.is_https,
+                        httponly=True, samesite="Lax", path="/")
 
 
 def actor(name: str) -> Actor:

@@ -30,7 +30,7 @@ def test_stale_session_cannot_confirm_pending_authenticator_without_fresh_proof(
         pending_id = totp.start_enrolment(db, services, user).id
     page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
     browser.submit(page, "code", {"code": pyotp.TOTP(victim_secret).at(frozen_clock.current)})
-    frozen_clock.advance(minutes=30)                               # the session is no longer fresh
+    frozen_clock.advance(minutes=10)                               # the session is no longer fresh (5 min)
     assert "/account/security/confirm" in browser.open("/account/security/recovery-codes/regenerate").url
 
     qr = browser.open(f"/account/security/authenticator/{pending_id}")

@@ -13,9 +13,10 @@ from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
+from idp.security import attempts
 
-WRONG = ("The email address or password is not correct. After several wrong tries an account is paused for "
-         "a few minutes; wait a little before trying again.")
+WRONG = "The email address or password is not correct."
+ATTEMPTS = "password"       # the kind of counters in idp.security.attempts
 FEDERATE = "/login/federate?provider={name}"   # idp.web.federation: "Sign in with <display name>"
 
 
@@ -49,8 +50,22 @@ class PasswordStep(Step):
         provider = providers.for_email(ctx.db, ctx.config, email)
         if provider is not None and (provider.sso_only or not password):
             return Outcome.external(FEDERATE.format(name=provider.name))
-        user = accounts.check_password(ctx.db, ctx.services.passwords, email, password)
-        if user is None:
+        return self._check(ctx, email, password, provider)
+
+    def _check(self, ctx: FlowContext, email: str, password: str, provider: providers.Provider | None
+               ) -> Outcome:
+        """The password, within the limits per account and client (idp.security.attempts): the same work
+        and the same answers whether the account exists or not."""
+        account = accounts.normalise_email(email)
+        client = attempts.Client(address=ctx.ip, user_agent=ctx.user_agent, device_cookie=ctx.device_cookie)
+        verdict = attempts.check(ctx.db, ctx.services, ATTEMPTS, account, client)
+        if not verdict.allowed:                    # not checked, so not a failure (like the second factor's wait)
+            return Outcome.retry(verdict.message, counts_as_failure=False, email=email)
+        user, right = accounts.verify_password(ctx.db, ctx.services.passwords, email, password)
+        if not right:
+            verdict = attempts.record_failure(ctx.db, ctx.services, ATTEMPTS, account, client, user=user)
             hint = f" You can also sign in with {provider.display_name}." if provider is not None else ""
-            return Outcome.retry(WRONG + hint, email=email)
+            later = "" if verdict.allowed else " " + verdict.message
+            return Outcome.retry(WRONG + hint + later, email=email)
+        attempts.record_success(ctx.db, ctx.services, ATTEMPTS, account, client)
         return Outcome.success(*self.amr, user_id=user.id)

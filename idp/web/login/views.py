@@ -12,7 +12,7 @@ from idp.flow.state import FlowState
 from idp.login import flows, remembered, sessions, transactions
 from idp.login.transactions import TransactionProblem
 from idp.models import Client, LoginTransaction, User
-from idp.web.context import actor, browser_secret, client_ip, db, services
+from idp.web.context import actor, browser_secret, client_ip, db, device_cookie, give_device_cookie, services
 
 from . import bp, session_state
 from .start import policies, start_login
@@ -50,6 +50,7 @@ def contexts(tx: LoginTransaction):  # noqa: ANN201
             client_id=tx.client_id, acr_values=tuple(params.get("acr_values", "").split()),
             provider=tx.provider, upstream=dict(tx.upstream or {}), amr=tuple(state.amr()),
             ip=client_ip(), user_agent=request.headers.get("User-Agent"), transaction_id=tx.id,
+            device_cookie=device_cookie(),
             step_state=state.scratch(path), login_hint=params.get("login_hint"),
             browser_remembered=bool(user is not None and remembered_for.get(user.id)))
     return build
@@ -188,12 +189,13 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
 
     user = db().get(User, state.user_id)
     amr = list(done.amr)
-    previous = sessions.active(db(), session_state.current_sid())
+    previous = sessions.unended(db(), session_state.current_sid())
     if previous is not None:
         sessions.end(db(), previous, revoke_refresh=previous.user_id != user.id)
     row = sessions.create(db(), user, amr=amr, acr=flows.acr_for(services().config.policy, amr),
                           ttl_hours=services().config.login.session_ttl_hours, ip=client_ip(),
-                          user_agent=request.headers.get("User-Agent"), provider=tx.provider)
+                          user_agent=request.headers.get("User-Agent"), provider=tx.provider,
+                          idle_minutes=services().config.login.session_idle_minutes)
     transactions.finish(tx)
     note, cookie = _remember_browser(tx, state, user, amr)
     audit.record(db(), "sign_in", actor(f"user:{user.email}"), organisation_id=user.organisation_id,
@@ -212,6 +214,7 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
     if cookie is not None:
         response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, secure=cookie.secure,
                             httponly=cookie.httponly, samesite=cookie.samesite, path=cookie.path)
+    give_device_cookie(response, user.email)
     return response
 
 

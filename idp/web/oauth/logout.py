@@ -59,7 +59,7 @@ def _csrf_ok() -> bool:
 def _for_this_session(claims: dict) -> bool:
     """Sign out without asking only for an ID token issued to this browser's own session (RP-Initiated
     Logout §2: any other hint, even one we signed, could come from a cross-site request)."""
-    current = sessions.active(db(), session_state.current_sid())
+    current = sessions.unended(db(), session_state.current_sid())
     if current is None:
         return True  # nobody to sign out; nothing can be forced
     if claims.get("sid"):
@@ -81,7 +81,7 @@ def _client(client_id: str | None) -> Client | None:
 
 
 def _sign_out() -> None:
-    current = sessions.active(db(), session_state.current_sid())
+    current = sessions.unended(db(), session_state.current_sid())
     if current is not None:
         sessions.end(db(), current)
     logout_user()
