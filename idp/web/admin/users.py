@@ -12,7 +12,8 @@ from idp.web.context import db, services
 from idp.web.login.start import start_login
 
 from . import bp
-from .common import admin, admin_actor, browser_session, done, organisation, refused, requires, scope
+from .common import (admin, admin_actor, browser_session, confirm_page, done, fresh_proof_required, organisation,
+                     refused, requires, safe_back, scope)
 
 
 @bp.get("/users")
@@ -53,8 +54,8 @@ def user_detail(user_id: int) -> str:
                            is_self=target.id == admin().id, can_extend=scope().can(SECURITY_SETTINGS))
 
 
-def _back(target_id: int) -> str:
-    return url_for("admin.user_detail", user_id=target_id)
+def _back(user_id: int) -> str:
+    return url_for("admin.user_detail", user_id=user_id)
 
 
 # --- Reset Two-Factor Authentication --------------------------------------------------------------------
@@ -109,6 +110,17 @@ def _reset_refused(target, message: str) -> tuple[str, int]:  # noqa: ANN001
                            minutes=int(users.REPROOF_WINDOW.total_seconds() // 60)), 400
 
 
+@bp.get("/confirm")
+def confirm() -> Response | tuple[str, int]:
+    """"Confirm it's you" before an action that weakens someone's security (common.fresh_proof_required);
+    already fresh: straight back."""
+    back = safe_back(request.args.get("next"))
+    if _fresh():
+        return redirect(back)
+    return confirm_page("This changes another person's security, so it needs a fresh proof that it is you.",
+                        back=back)
+
+
 @bp.post("/reauth")
 def reauth() -> Response:
     """"Confirm it's you": run the sign-in flow again for the signed-in administrator, then come back.
@@ -126,6 +138,7 @@ def reauth() -> Response:
 
 @bp.post("/users/<int:user_id>/unlock")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_unlock(user_id: int) -> Response | tuple[str, int]:
     target = users.get(db(), scope(), user_id)
     try:
@@ -138,12 +151,14 @@ def user_unlock(user_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/users/<int:user_id>/disable")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_disable(user_id: int) -> Response | tuple[str, int]:
     return _set_active(user_id, False)
 
 
 @bp.post("/users/<int:user_id>/enable")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_enable(user_id: int) -> Response | tuple[str, int]:
     return _set_active(user_id, True)
 
