@@ -187,7 +187,7 @@ def weakenings(old: SecuritySettings, new: SecuritySettings) -> list[str]:
     found = []
     if old.require_2fa and not new.require_2fa:
         found.append("require_2fa")
-    if new.grace_days > old.grace_days and new.require_2fa:
+    if old.require_2fa and new.require_2fa and new.grace_days > old.grace_days:
         found.append("grace_days")
     if old.allowed_methods and (not new.allowed_methods or set(new.allowed_methods) - set(old.allowed_methods)):
         found.append("allowed_methods")
