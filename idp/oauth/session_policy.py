@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 # RFC 8176 values a LOCAL second factor proves, and the kinds of SecondFactor that can prove each.
 FACTOR_KINDS: dict[str, frozenset[str]] = {
-    "otp": frozenset({"totp", "email"}),    # recovery codes exist only next to one of these
+    # "otp" is also what a recovery code and a set-up at sign-in prove, whatever the factor: any one counts
+    "otp": frozenset({"totp", "email", "sms", "webauthn"}),
     "sms": frozenset({"sms"}),
     "hwk": frozenset({"webauthn"}),
     "swk": frozenset({"webauthn"}),

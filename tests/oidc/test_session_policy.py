@@ -188,3 +188,17 @@ def test_nothing_changed_nothing_refused(frozen_clock, rp, services):
     assert "code" in _silent(rp)
     assert rp.refresh(tokens["refresh_token"]).status == 200
     assert audit_events(services, "session_refused") == []
+
+
+def test_a_recovery_code_sign_in_of_someone_with_only_sms_is_not_taken_for_a_removed_factor(services, alice):
+    """A recovery code (and a set-up at sign-in) proves "otp" whatever the factor: any factor left counts."""
+    from idp.oauth.session_policy import SignIn, check_session
+    from tests.support.factors import enrol_side_channel
+
+    enrol_side_channel(services, EMAIL, "sms", "+41790000000")
+    with services.database.session() as db:
+        user = db.scalar(sa.select(User).where(User.email == EMAIL))
+        proved = SignIn(("pwd", "otp", "mfa"), now())
+        assert check_session(db, services.config, user, proved, now=now()).ok
+        db.execute(sa.delete(SecondFactor))
+        assert str(check_session(db, services.config, user, proved, now=now()).reason) == "factor_removed"
