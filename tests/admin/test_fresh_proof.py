@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import BrowserSession, Organisation, SecondFactor, UpstreamProvider, User
+from tests.support.factory import PASSWORD
 from tests.admin.helpers import (audit_events, code_for, csrf_token, path_of, post, sign_in, snapshot,
                                  totp_secret)
 
@@ -193,3 +194,27 @@ def test_the_cli_is_an_operator_tool_and_needs_no_second_factor(orgs, services, 
         db.execute(sa.delete(SecondFactor))
     result = idp_cli("settings", "show", "--org", "globex")
     assert result.exit_code == 0, result.output
+
+
+def test_a_remembered_browser_does_not_skip_the_confirmation(browser, orgs, services, frozen_clock):
+    """Signed in with the password only because the browser is remembered: "Confirm it's you" still asks
+    for the second factor (never a loop back to the same page)."""
+    globex = orgs["globex"]
+    with services.database.session() as db:
+        db.get(Organisation, globex.id).remember_browser_days = 30
+    page = browser.open("/account/security")
+    page = browser.sign_in(page, globex.admin, PASSWORD)
+    frozen_clock.advance(seconds=31)
+    page = browser.submit(page, "code", {"code": code_for(totp_secret(services, globex.admin)),
+                                         "remember_browser": "yes"})
+    with services.database.session() as db:       # signed out; the remember cookie stays
+        db.execute(sa.update(BrowserSession).values(ended_at=frozen_clock.current))
+    page = browser.sign_in(browser.open("/account/security"), globex.admin, PASSWORD)
+    assert 'name="code"' not in page.text                                   # the second factor was skipped
+    refused = browser.open("/admin/users")
+    assert refused.status == 403
+    asked = browser.submit(refused, "next", {})
+    assert 'name="code"' in asked.text, asked.text[:2000]
+    frozen_clock.advance(seconds=31)
+    back = browser.submit(asked, "code", {"code": code_for(totp_secret(services, globex.admin))})
+    assert path_of(back.url) == "/admin/users" and back.status == 200

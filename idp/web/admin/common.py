@@ -83,8 +83,9 @@ def second_factor_used(row: BrowserSession | None) -> bool:
 def confirm_page(message: str, back: str | None = None, status: int = 200) -> tuple[str, int]:
     """A page with the "Confirm it's you" button (the sign-in flow asks for the second factor, then comes
     back to `back`, default this page)."""
+    here = request.path if request.method == "GET" else None     # a form is not returned to: its page is
     return render_template("admin/confirm.html", title="Confirm it's you", message=message,
-                           back=safe_back(back or request.path),
+                           back=safe_back(back or here),
                            minutes=int(users.REPROOF_WINDOW.total_seconds() // 60)), status
 
 

@@ -124,14 +124,13 @@ def confirm() -> Response | tuple[str, int]:
 @bp.post("/reauth")
 def reauth() -> Response:
     """"Confirm it's you": run the sign-in flow again for the signed-in administrator, then come back.
-    With a second factor the password counts as proved and the second factor is asked for; without one,
-    the password."""
-    back = request.form.get("next", "")
-    if not back.startswith("/admin/") or "//" in back or "\\" in back:
-        back = url_for("admin.index")
+    The password counts as proved and the second factor is asked for, as the MFA level (acr_values) so that
+    a remembered browser does not skip it (administrators always have one: common._guard)."""
+    back = safe_back(request.form.get("next", ""))
     person = admin()
     prior = ["pwd"] if has_second_factor(db(), person) else []
-    return start_login({"next": back}, None, session_user=person, prior_amr=prior, purpose="account")
+    params = {"next": back, "acr_values": services().config.policy.acr_mfa}
+    return start_login(params, None, session_user=person, prior_amr=prior, purpose="account")
 
 
 # --- unlock, disable, enable, invitation ----------------------------------------------------------------
