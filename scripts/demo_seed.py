@@ -1,5 +1,8 @@
 """Seed `make run`'s demo data, once: two accounts and a confidential demo client.
 
+The admin gets an authenticator app (administrators must use a second factor): its base32 secret is in
+demo.json next to the passwords, so you can add it to an authenticator app (or `oathtool --totp -b SECRET`).
+
 Everything is created through the real `idp` command line (what an operator would type), and the
 generated passwords and client credentials are kept in INSTANCE/demo.json (mode 0600). Running this again
 creates nothing new: it checks demo.json against the database and only re-creates what is missing (for
@@ -79,6 +82,17 @@ def existing_users() -> set[str]:
     return {line.split("\t", 1)[0] for line in idp("user", "list").splitlines() if line.strip()}
 
 
+def enrol_authenticator(path: Path, state: dict, saved: dict, account: dict) -> None:
+    """An authenticator app for a demo administrator (Administration requires a second factor)."""
+    import pyotp
+
+    account["totp_secret"] = account.get("totp_secret") or pyotp.random_base32()
+    state["accounts"] = list(saved.values())
+    save_state(path, state)  # before storing it: the secret is never lost
+    idp("user", "totp", "import", account["email"], "--secret-stdin", stdin=account["totp_secret"] + "\n")
+    print(f"demo_seed: gave {account['email']} an authenticator app (secret in {path})")
+
+
 def existing_clients() -> set[str]:
     """client_ids in the database (`idp client list`: client_id<TAB>name<TAB>kind<TAB>redirect URIs)."""
     return {line.split("\t", 1)[0] for line in idp("client", "list").splitlines() if line.strip()}
@@ -103,6 +117,8 @@ def seed(instance: Path, config_path: str) -> dict:
             if not account.get("password"):
                 print(f"demo_seed: {email} exists but its password is not in {path}; "
                       f"run `make clean` (or delete {instance}) to start over", file=sys.stderr)
+            if admin and not account.get("totp_secret"):     # seeded before administrators needed one
+                enrol_authenticator(path, state, saved, account)
             continue
         account["password"] = account.get("password") or new_password()
         args = ["user", "create", email, "--password-stdin"]
@@ -112,6 +128,8 @@ def seed(instance: Path, config_path: str) -> dict:
         save_state(path, state)  # before creating: a password is never lost
         idp(*args, stdin=account["password"] + "\n")
         print(f"demo_seed: created {email}{' (admin)' if admin else ''}")
+        if admin:
+            enrol_authenticator(path, state, saved, account)
     state["accounts"] = list(saved.values())
 
     client = state.get("client") or {}

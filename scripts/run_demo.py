@@ -76,6 +76,8 @@ def banner(demo: dict, issuer: str) -> str:
     for account in demo.get("accounts", []):
         role = "admin" if account.get("admin") else "user"
         lines.append(f"   {account['email']:<22} password {account.get('password') or '(unknown)':<24} ({role})")
+        if account.get("totp_secret"):
+            lines.append(f"   {'':<22} authenticator secret {account['totp_secret']} (add it to an app)")
     lines += [
         "",
         f" Demo client:   client_id     {client.get('client_id', '?')}",

@@ -189,6 +189,24 @@ def with_assignments(base: SecuritySettings, assignments: Iterable[str]) -> Secu
 
 # --- deciding and saving --------------------------------------------------------------------------------
 
+def weakenings(old: SecuritySettings, new: SecuritySettings) -> list[str]:
+    """What in `new` lowers someone's protection compared with `old` (these changes need the
+    administrator's fresh proof): enforcement off, a longer grace period, more methods (an empty list
+    allows every method), more exempt people or groups."""
+    found = []
+    if old.require_2fa and not new.require_2fa:
+        found.append("require_2fa")
+    if old.require_2fa and new.require_2fa and new.grace_days > old.grace_days:
+        found.append("grace_days")
+    if old.allowed_methods and (not new.allowed_methods or set(new.allowed_methods) - set(old.allowed_methods)):
+        found.append("allowed_methods")
+    if set(new.exempt_users) - set(old.exempt_users):
+        found.append("exempt_users")
+    if set(new.exempt_groups) - set(old.exempt_groups):
+        found.append("exempt_groups")
+    return found
+
+
 def needs_confirmation(old: SecuritySettings, new: SecuritySettings) -> bool:
     """Turning on immediate enforcement (on with grace 0, from anything else) must be confirmed."""
     return new.immediate and not old.immediate

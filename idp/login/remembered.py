@@ -75,17 +75,21 @@ def find(db: Session, user: User, token: str | None) -> RememberedBrowser | None
     if days == 0:
         return None
     row = db.scalar(sa.select(RememberedBrowser).where(RememberedBrowser.token_digest == digest(token)))
-    current = now()
-    if row is None or row.user_id != user.id or not user.is_active:
-        return None
+    return row if row is not None and still_counts(db, user, row) else None
+
+
+def still_counts(db: Session, user: User, row: RememberedBrowser) -> bool:
+    """Whether this remembered browser still lets `user` skip the second factor (also asked when a session
+    that skipped it is reused: idp.oauth.session_policy)."""
+    current, days = now(), days_allowed(user)
+    if days == 0 or row.user_id != user.id or not user.is_active:
+        return False
     if row.expires_at <= current or row.created_at + timedelta(days=days) <= current:
-        return None
+        return False
     since = _forgotten_since(db, user)
     if since is not None and row.created_at < since:
-        return None
-    if not has_second_factor(db, user):      # nothing to skip; and a reset removed every factor
-        return None
-    return row
+        return False
+    return has_second_factor(db, user)      # nothing to skip; and a reset removed every factor
 
 
 def is_remembered(db: Session, user: User | None, token: str | None, params: Mapping[str, str],

@@ -21,11 +21,13 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)   # last_seen_at is written at most t
 
 def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hours: int,
            ip: str | None = None, user_agent: str | None = None, provider: str | None = None,
-           idle_minutes: int = 30) -> BrowserSession:
-    """A new session with a new `sid` (the browser's session id is rotated at every sign-in)."""
+           idle_minutes: int = 30, remembered_browser_id: int | None = None) -> BrowserSession:
+    """A new session with a new `sid` (the browser's session id is rotated at every sign-in).
+    `remembered_browser_id`: the remembered browser that let this sign-in skip the second factor."""
     current = now()
     row = BrowserSession(sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
                          provider=provider, clients=[], ip=ip, user_agent=(user_agent or "")[:400] or None,
+                         remembered_browser_id=remembered_browser_id,
                          created_at=current, last_seen_at=current, idle_minutes=idle_minutes,
                          expires_at=current + timedelta(hours=ttl_hours))
     user.last_login_at = current
@@ -76,13 +78,16 @@ def end(db: Session, row: BrowserSession, *, revoke_refresh: bool = True) -> Non
 
 
 def end_all(db: Session, user_id: int, *, except_sid: str | None = None) -> int:
-    """Sign the user out everywhere (but `except_sid`), revoking every refresh token."""
+    """Sign the user out everywhere (but `except_sid`), revoking every refresh token. The session kept
+    (where the change was made) is marked `kept_at`: its sign-in counts as proven again from now on."""
     query = sa.select(BrowserSession).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
     ended = 0
     for row in db.scalars(query):
         if row.sid != except_sid:
             end(db, row)
             ended += 1
+        else:
+            row.kept_at = now()
     if except_sid is None:
         revoke_tokens(db, Token.user_id == user_id)
     return ended
@@ -95,8 +100,8 @@ def rotate(db: Session, row: BrowserSession) -> BrowserSession:
         sid=new_token(24), user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr or []), acr=row.acr,
         provider=row.provider, clients=list(row.clients or []), ip=row.ip, user_agent=row.user_agent,
         created_at=now(), last_seen_at=now(), idle_minutes=row.idle_minutes, expires_at=row.expires_at,
-        step_up_at=row.step_up_at,
-        email_checked_at=row.email_checked_at)
+        step_up_at=row.step_up_at, email_checked_at=row.email_checked_at,
+        remembered_browser_id=row.remembered_browser_id, kept_at=row.kept_at)
     db.add(new)
     row.ended_at = now()
     db.flush()

@@ -34,6 +34,13 @@ class BrowserSession(Base):
     # Profile > Security: sensitive changes there need a proof from the last few minutes
     step_up_at: Mapped[datetime | None]
     email_checked_at: Mapped[datetime | None]   # a code sent to the account's address was confirmed here
+    # the sign-in skipped the second factor because this browser is remembered: the session satisfies a
+    # 2FA requirement only while that remembered browser still counts (forgetting it deletes the row)
+    remembered_browser_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("remembered_browser.id", ondelete="SET NULL"))
+    # a credential change made in this browser (password change, "sign out other browsers") kept this
+    # session while ending the others: its sign-in counts as proven again from then on
+    kept_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import (BrowserSession, OtpChallenge, Organisation, RecoveryCode, SecondFactor, Token, User)
-from tests.admin.helpers import add_totp, audit_events, code_for, enrol_totp, main, path_of, sign_in
+from tests.admin.helpers import (add_totp, audit_events, code_for, csrf_token, enrol_totp, main, path_of, post,
+                                 sign_in)
 from tests.support.factory import PASSWORD
 from tests.support.oidc import authorize_url, pkce_pair
 
@@ -157,24 +158,20 @@ def test_the_admin_must_prove_it_is_them_again_after_ten_minutes(browser, orgs, 
     assert "was reset" in done.text and counts(services, acme.user_id) == (0, 0, 0)
 
 
-def test_an_admin_without_a_second_factor_confirms_with_the_password(browser, orgs, services, frozen_clock):
+def test_an_admin_without_a_second_factor_cannot_reset_anyone(browser, orgs, services, frozen_clock):
+    """Issue 13: administrators must have a second factor (this replaces "confirms with the password")."""
     globex = orgs["globex"]
     with services.database.session() as db:
         db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == globex.admin_id))
         add_totp(db, services, db.get(User, globex.user_id))
-    sign_in(browser, globex.admin, services=services, frozen=frozen_clock)
-    frozen_clock.advance(minutes=11)
+    sign_in(browser, globex.admin, services=services, frozen=frozen_clock, target="/account/security")
     page = browser.open(f"/admin/users/{globex.user_id}/reset-2fa")
-    assert "your\n      password" in page.text or "password, if" in page.text
-    again = browser.submit(page, "next", {})
-    assert 'name="password"' in again.text
-    back = browser.sign_in(again, globex.admin, PASSWORD)
-    assert 'name="reason"' in back.text
-    # the password of someone else does not do
-    frozen_clock.advance(minutes=11)
-    again = browser.submit(browser.open(f"/admin/users/{globex.user_id}/reset-2fa"), "next", {})
-    refused = browser.sign_in(again, globex.user, PASSWORD)
-    assert "Sign in as the account this request is for." in refused.text
+    assert path_of(page.url) == "/account/security/enable" and "administrators must use a second factor" in page.text
+    token = csrf_token(browser, "/account/security")
+    response = post(browser, f"/admin/users/{globex.user_id}/reset-2fa", {"reason": "x", "confirm_reset": "yes"},
+                    token)
+    assert response.status_code == 302 and path_of(response.headers["Location"]) == "/account/security/enable"
+    assert counts(services, globex.user_id)[0] == 1
 
 
 def test_an_admin_cannot_reset_their_own_2fa_here(browser, orgs, services, frozen_clock):

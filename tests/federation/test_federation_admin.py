@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from idp.clock import now
 from idp.models import AuditEvent, UpstreamIdentity, UpstreamProvider, User, UserPermission
-from tests.admin.helpers import sign_in
+from tests.admin.helpers import add_totp, sign_in
 from tests.support.browser import Browser
 from tests.support.forms import forms
 from tests.support.mini_op import MiniOp, serve
@@ -49,6 +49,8 @@ def people(factory) -> dict[str, str]:
     users_only = factory.user("helpdesk@acme.example.com", org="acme")
     with factory.services.database.session() as db:
         db.add(UserPermission(user_id=users_only, name="user_management"))
+        for email in ("admin@acme.example.com", "admin@globex.example.com", "helpdesk@acme.example.com"):
+            add_totp(db, factory.services, db.scalar(sa.select(User).where(User.email == email)))  # issue 13
     return {"acme": "admin@acme.example.com", "globex": "admin@globex.example.com",
             "helpdesk": "helpdesk@acme.example.com"}
 

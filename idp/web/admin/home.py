@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, session, url_for
 
-from idp.admin import organisations, permissions
+from idp.admin import organisations
 from idp.admin.permissions import AdminError
 from idp.clock import now
 from idp.web.context import db

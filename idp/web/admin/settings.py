@@ -11,7 +11,7 @@ from idp.clock import now
 from idp.web.context import db
 
 from . import bp
-from .common import admin_actor, done, organisation, refused, requires, scope
+from .common import admin_actor, done, fresh_proof_required, organisation, refused, requires, scope, stale_proof
 
 
 def _page(values: SecuritySettings, *, error: str | None = None, confirm: ConfirmationRequired | None = None,
@@ -22,6 +22,10 @@ def _page(values: SecuritySettings, *, error: str | None = None, confirm: Confir
                            methods=security.methods(), method_labels=security.method_labels(), error=error,
                            confirm=confirm, warning=security.ZERO_GRACE_WARNING, counts=counts,
                            enforced_since=org.enforced_since), status
+
+
+def _settings_page() -> str:
+    return url_for("admin.security_settings")
 
 
 @bp.get("/settings/security")
@@ -39,6 +43,8 @@ def security_settings_save() -> Response | tuple[str, int]:
         new = security.from_form(form, form.getlist("allowed_methods"))
     except AdminError as exc:
         return _page(security.current(db(), org), error=str(exc), status=400)
+    if security.weakenings(security.current(db(), org), new) and (stale := stale_proof(_settings_page)):
+        return stale
     try:
         result = security.save(db(), org, new, admin_actor(), now=now(),
                                confirmed=form.get("confirm_zero_grace") == "yes")
@@ -65,6 +71,7 @@ def rollout() -> str:
 
 @bp.post("/users/<int:user_id>/grace")
 @requires(SECURITY_SETTINGS)
+@fresh_proof_required(lambda user_id: url_for("admin.user_detail", user_id=user_id))
 def extend_grace(user_id: int) -> Response | tuple[str, int]:
     target = users.get(db(), scope(), user_id)
     back = (url_for("admin.rollout", list="not_enrolled") if request.form.get("back") == "rollout"

@@ -13,7 +13,8 @@ from idp.web.context import db, services
 from idp.web.login.start import start_login
 
 from . import bp
-from .common import admin, admin_actor, browser_session, done, organisation, refused, requires, scope
+from .common import (admin, admin_actor, browser_session, confirm_page, done, fresh_proof_required, organisation,
+                     refused, requires, safe_back, scope)
 
 
 @bp.get("/users")
@@ -56,8 +57,8 @@ def user_detail(user_id: int) -> str:
                            is_self=target.id == admin().id, can_extend=scope().can(SECURITY_SETTINGS))
 
 
-def _back(target_id: int) -> str:
-    return url_for("admin.user_detail", user_id=target_id)
+def _back(user_id: int) -> str:
+    return url_for("admin.user_detail", user_id=user_id)
 
 
 # --- Reset Two-Factor Authentication --------------------------------------------------------------------
@@ -112,23 +113,34 @@ def _reset_refused(target, message: str) -> tuple[str, int]:  # noqa: ANN001
                            minutes=int(users.REPROOF_WINDOW.total_seconds() // 60)), 400
 
 
+@bp.get("/confirm")
+def confirm() -> Response | tuple[str, int]:
+    """"Confirm it's you" before an action that weakens someone's security (common.fresh_proof_required);
+    already fresh: straight back."""
+    back = safe_back(request.args.get("next"))
+    if _fresh():
+        return redirect(back)
+    return confirm_page("This changes another person's security, so it needs a fresh proof that it is you.",
+                        back=back)
+
+
 @bp.post("/reauth")
 def reauth() -> Response:
     """"Confirm it's you": run the sign-in flow again for the signed-in administrator, then come back.
-    With a second factor the password counts as proved and the second factor is asked for; without one,
-    the password."""
-    back = request.form.get("next", "")
-    if not back.startswith("/admin/") or "//" in back or "\\" in back:
-        back = url_for("admin.index")
+    The password counts as proved and the second factor is asked for, as the MFA level (acr_values) so that
+    a remembered browser does not skip it (administrators always have one: common._guard)."""
+    back = safe_back(request.form.get("next", ""))
     person = admin()
     prior = ["pwd"] if has_second_factor(db(), person) else []
-    return start_login({"next": back}, None, session_user=person, prior_amr=prior, purpose="account")
+    params = {"next": back, "acr_values": services().config.policy.acr_mfa}
+    return start_login(params, None, session_user=person, prior_amr=prior, purpose="account")
 
 
 # --- unlock, disable, enable, invitation ----------------------------------------------------------------
 
 @bp.post("/users/<int:user_id>/unlock")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_unlock(user_id: int) -> Response | tuple[str, int]:
     target = users.get(db(), scope(), user_id)
     try:
@@ -141,12 +153,14 @@ def user_unlock(user_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/users/<int:user_id>/disable")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_disable(user_id: int) -> Response | tuple[str, int]:
     return _set_active(user_id, False)
 
 
 @bp.post("/users/<int:user_id>/enable")
 @requires(USER_MANAGEMENT)
+@fresh_proof_required(_back)
 def user_enable(user_id: int) -> Response | tuple[str, int]:
     return _set_active(user_id, True)
 

@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {"scopes": ["openid", "profile", "email"], "second_fa
 
 @bp.before_request
 def _guard() -> Any:
-    refused = common._guard()   # signed in, an administrator, 2FA owed settled; sets the scope
+    refused = common._guard()   # signed in, an administrator using a second factor; sets the scope
     if refused is not None:
         return refused
     if not common.scope().can(SECURITY_SETTINGS):
@@ -75,6 +75,7 @@ def provider_new() -> tuple[str, int]:
 
 
 @bp.post("/new")
+@common.fresh_proof_required(lambda: url_for("admin_sso.provider_new"))
 def provider_create() -> Response | tuple[str, int]:
     values = manage.values_from_form(request.form)
     try:
@@ -97,6 +98,7 @@ def provider_edit(name: str) -> tuple[str, int]:
 
 
 @bp.post("/<name>")
+@common.fresh_proof_required(lambda name: url_for("admin_sso.provider_edit", name=name))
 def provider_update(name: str) -> Response | tuple[str, int]:
     row = _row(name)
     values = manage.values_from_form(request.form)

@@ -198,6 +198,8 @@ def _complete(tx: LoginTransaction, state: FlowState, done: Complete) -> Respons
                           idle_minutes=services().config.login.session_idle_minutes)
     transactions.finish(tx)
     note, cookie = _remember_browser(tx, state, user, amr)
+    if note == "used":   # the second factor was skipped: the session holds while this browser stays remembered
+        row.remembered_browser_id = remembered.find(db(), user, _remember_cookie()).id
     audit.record(db(), "sign_in", actor(f"user:{user.email}"), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email,
                  details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id,

@@ -9,7 +9,8 @@ from werkzeug.test import EnvironBuilder
 from idp.clock import now
 from idp.login import sessions
 from idp.models import BrowserSession, Client
-from idp.web.context import db, services
+from idp.oauth import session_policy
+from idp.web.context import actor, db, services
 from idp.web.login import session_state
 from idp.web.login.start import start_login
 
@@ -77,6 +78,8 @@ def _validate_only(params: dict[str, str]):  # noqa: ANN202
 def continue_authorization(params: dict[str, str], client: Client) -> Response:
     """Use the current session if it satisfies the request; otherwise sign in (or say login_required)."""
     current = sessions.active(db(), session_state.current_sid())
+    if current is not None and not _still_satisfies_policy(current, client):
+        current = None      # as if signed out: sign in again through the flow (prompt=none: login_required)
     reusable = current if current is not None and _session_fits(current, params) else None
     if reusable is not None:
         return complete_authorization(params, client, reusable)
@@ -85,6 +88,17 @@ def continue_authorization(params: dict[str, str], client: Client) -> Response:
     step_up = current is not None and _only_weaker(current, params)
     return start_login(params, client, session_user=current.user if step_up else None,
                        prior_amr=list(current.amr) if step_up else [])
+
+
+def _still_satisfies_policy(current: BrowserSession, client: Client) -> bool:
+    """The session's sign-in against the person's CURRENT policy (idp.oauth.session_policy); a refusal
+    is audited."""
+    verdict = session_policy.check_session(db(), services().config, current.user,
+                                           session_policy.SignIn.of_session(current), now=now())
+    if not verdict.ok:
+        session_policy.record_refusal(db(), current.user, verdict, actor(f"user:{current.user.email}"),
+                                      at="authorize", client_id=client.client_id)
+    return verdict.ok
 
 
 def _session_fits(current: BrowserSession, params: dict[str, str]) -> bool:

@@ -199,7 +199,7 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
     server.register_grant(code_grant, [PkceS256(required=True),
                                        OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
                                                   config.tokens.signing_alg)])
-    server.register_grant(make_refresh_grant(db))
+    server.register_grant(make_refresh_grant(db, lambda: services().config))
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD,
