@@ -67,7 +67,7 @@ def create_user(db: Session, passwords: Passwords, email: str, *, organisation: 
 def verify_password(db: Session, passwords: Passwords, email: str, password: str) -> tuple[User | None, bool]:
     """(the account with this email if there is one, whether the password is right and the account active);
     upgrades outdated hashes. Unknown accounts cost the same work (a dummy hash is checked). Wrong passwords
-    are limited per account and client by idp.security.attempts, around this call."""
+    are limited per account and client by idp.attempts.counters, around this call."""
     user = find_by_email(db, email) if email else None
     stored = user.password_hash if user is not None else None
     if not passwords.verify(stored, password) or not user.is_active:

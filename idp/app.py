@@ -102,9 +102,9 @@ def _register(app: Flask, config: AppConfig) -> None:
         csrf.exempt(app.view_functions[view])
     errors.init_app(app)
     headers.init_app(app)
-    import_module("idp.observability").init_app(app)   # request ids + logs, /metrics, /healthz, /readyz
+    import_module("idp.web.observability").init_app(app)   # request ids + logs, /metrics, /healthz, /readyz
     import_module("idp.web.input_guard").init_app(app)   # 400 on control characters, before the views read them
-    import_module("idp.ratelimit.web").init_app(app)   # 429 on sign-in, codes, /token, /introspect
+    import_module("idp.web.rate_limits").init_app(app)   # 429 on sign-in, codes, /token, /introspect
     import_module("idp.web.maintenance").init_app(app)   # purge expired rows after a response, once per interval
     _init_outbox(app)
     if config.development:

@@ -140,7 +140,7 @@ class OutboxConfig:
 
 @dataclass(frozen=True)
 class LockoutConfig:
-    """Second-factor lock (idp.factors.lockout), then the wrong-password limits (idp.security.attempts)."""
+    """Second-factor lock (idp.factors.lockout), then the wrong-password limits (idp.attempts.counters)."""
 
     max_failures: int = 20
     base_lock_minutes: int = 15
@@ -442,7 +442,7 @@ def _check_password_lockout(config: AppConfig, where: str) -> None:
 
 def _check_providers(config: AppConfig, where: str) -> None:
     """The rules of idp.federation.providers (shared with Administration > Settings > Single Sign-On)."""
-    from idp.federation.providers import config_problems
+    from idp.provider_rules import config_problems
 
     problems = config_problems(config.providers)
     if problems:
@@ -452,7 +452,7 @@ def _check_providers(config: AppConfig, where: str) -> None:
 
 def _check_hardening(config: AppConfig, where: str) -> None:
     """[rate_limit], [logging], password lengths and the connection pool (production hardening)."""
-    from idp.ratelimit.limits import LIMIT_FIELDS, LimitError, parse_limit
+    from idp.rate_limit_rules import LIMIT_FIELDS, LimitError, parse_limit
 
     for name in LIMIT_FIELDS:
         try:

@@ -60,7 +60,7 @@ def build_wsgi_app(config_path: str | None):  # noqa: ANN201
 def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: int, workers: int) -> None:
     """Check everything in the parent first, so a bad config or policy stops the start, then serve."""
     from idp.app import create_app
-    from idp.observability.logging import gunicorn_logconfig
+    from idp.web.observability.logging import gunicorn_logconfig
 
     metrics_dir = prepare_metrics_dir()  # before any app exists: every worker writes its metrics there
     try:
@@ -74,7 +74,7 @@ def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: in
             # gunicorn silently turns "sync" into "gthread" when threads > 1: threads only for gthread
             "threads": config.server.threads if config.server.worker_class == "gthread" else 1,
             "timeout": config.server.timeout, "preload_app": False,
-            "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.observability
+            "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.web.observability
             "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
             "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
             "child_exit": _child_exit,

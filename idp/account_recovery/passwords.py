@@ -20,7 +20,7 @@ from idp.enforcement import has_second_factor
 from idp.factors.notify import notify_security_event
 from idp.login import remembered, sessions
 from idp.models import LoginTransaction, User
-from idp.security import attempts
+from idp.attempts import counters as attempts
 from idp.security.password_policy import check_new_password
 
 from . import RecoveryError, tokens
@@ -106,7 +106,7 @@ def reset_password(db: Session, services: "Services", token: str, password: str,
     user = row.user
     if email and accounts.normalise_email(email) != user.email:
         raise RecoveryError(OTHER_ACCOUNT)
-    _check_new(user, db, password, confirm)
+    _check_new(user, db, services, password, confirm)
     if not tokens.claim(db, row):
         raise RecoveryError(INVALID_LINK)
     user.password_hash = services.passwords.hash(password)
@@ -138,7 +138,7 @@ def change_password(db: Session, services: "Services", user: User, current: str,
         raise RecoveryError(WRONG_CURRENT)
     if password == current:
         raise RecoveryError(SAME)
-    _check_new(user, db, password, confirm)
+    _check_new(user, db, services, password, confirm)
     user.password_hash = services.passwords.hash(password)
     user.password_changed_at = now()
     ended = sessions.end_all(db, user.id, except_sid=keep_sid)
@@ -151,10 +151,11 @@ def change_password(db: Session, services: "Services", user: User, current: str,
     return ended
 
 
-def _check_new(user: User, db: Session, password: str, confirm: str) -> None:
+def _check_new(user: User, db: Session, services: "Services", password: str, confirm: str) -> None:
     if password != confirm:
         raise RecoveryError(MISMATCH)
-    problems = check_new_password(password or "", single_factor=not has_second_factor(db, user), email=user.email)
+    problems = check_new_password(password or "", single_factor=not has_second_factor(db, user), email=user.email,
+                                  config=services.config.passwords)
     if problems:
         raise RecoveryError(" ".join(problems))
 

@@ -14,7 +14,7 @@ from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.audit import Actor
 from idp.factors import enrolled, lockout, notify, recovery, registry
-from idp.security import attempts
+from idp.attempts import counters as attempts
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
@@ -109,7 +109,7 @@ class UserDetail:
     explanation: list[str]
     invitation: Invitation | None     # an open invitation (no password chosen yet)
     active_sessions: int
-    password_failures: int = 0        # wrong passwords in a row, from anywhere (idp.security.attempts)
+    password_failures: int = 0        # wrong passwords in a row, from anywhere (idp.attempts.counters)
     password_locked: bool = False     # untrusted browsers are locked out
 
 

@@ -31,7 +31,7 @@ class FlowContext:
     login_hint: str | None = None                      # the email the client suggested
     ip: str | None = None
     user_agent: str | None = None
-    device_cookie: str | None = None                   # raw "signed in here before" cookie (idp.security.attempts)
+    device_cookie: str | None = None                   # raw "signed in here before" cookie (idp.attempts.counters)
     transaction_id: int | None = None
     browser_remembered: bool = False                   # a valid "don't ask again" for ctx.user (web layer)
     step_state: dict[str, Any] = field(default_factory=dict)

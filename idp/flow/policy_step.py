@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conditions.logic import parse_when
+from .when import parse_when
 from .locate import Locator
 from .model import Source
 from .problems import Problem

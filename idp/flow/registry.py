@@ -39,6 +39,7 @@ def _load_builtin() -> None:
     global _loaded
     if _loaded:
         return
+    importlib.import_module("idp.flow.when")    # the combinators any, all and not
     for package_name in PLUGIN_PACKAGES:
         package = importlib.import_module(package_name)
         for info in pkgutil.iter_modules(package.__path__):

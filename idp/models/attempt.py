@@ -1,4 +1,4 @@
-"""Failed-attempt counters (idp.security.attempts): one row per kind, scope and digest of who is counted."""
+"""Failed-attempt counters (idp.attempts.counters): one row per kind, scope and digest of who is counted."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -34,7 +34,7 @@ class User(Base):
     otp_failures: Mapped[int] = mapped_column(default=0)
     otp_locked_until: Mapped[datetime | None]
     otp_lock_count: Mapped[int] = mapped_column(default=0)
-    # unused since revision "lockout": wrong passwords are counted in attempt_counter (idp.security.attempts)
+    # unused since revision "lockout": wrong passwords are counted in attempt_counter (idp.attempts.counters)
     password_failures: Mapped[int] = mapped_column(default=0)
     password_retry_after: Mapped[datetime | None]
 

@@ -7,16 +7,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from authlib.oidc.core import UserInfo
 from sqlalchemy.orm import Session
 
-from idp.audit import Actor
 from idp.clock import now
 from idp.models import AuthorizationCode, Token
-from idp.oauth import session_policy, tokens
+from idp.oauth import tokens
 from idp.oauth.claims import user_claims
 from idp.security.secrets import digest, new_token
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
 DbProvider = Callable[[], Session]
 ConfigProvider = Callable[[], "AppConfig"]
+FamilyCheck = Callable[[Session, "AppConfig", Token], None]   # raises invalid_grant to refuse
 
 
 class PkceS256(CodeChallenge):
@@ -86,9 +86,10 @@ def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[obj
     return AuthorizationCodeGrant
 
 
-def make_refresh_grant(db: DbProvider, config: ConfigProvider):
-    """The refresh token grant: every use rotates; a reused token revokes its whole family; a family whose
-    sign-in no longer satisfies the person's current policy is revoked (invalid_grant: sign in again)."""
+def make_refresh_grant(db: DbProvider, config: ConfigProvider, check_family: FamilyCheck):
+    """The refresh token grant: every use rotates; a reused token revokes its whole family. `check_family`
+    raises invalid_grant (after revoking the family) when the sign-in behind a token no longer satisfies the
+    person's current policy (idp.login.session_policy.refuse_outdated_family)."""
 
     class RefreshTokenGrant(grants.RefreshTokenGrant):
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -98,7 +99,7 @@ def make_refresh_grant(db: DbProvider, config: ConfigProvider):
             client_id = self.request.client.client_id if self.request.client else self.request.payload.client_id
             row = tokens.find_refresh_token(db(), refresh_token, client_id)
             if row is not None:
-                refuse_outdated_family(db(), config(), row)
+                check_family(db(), config(), row)
             return row
 
         def authenticate_user(self, refresh_token: Token):  # noqa: ANN201
@@ -111,18 +112,6 @@ def make_refresh_grant(db: DbProvider, config: ConfigProvider):
             """Already marked used in authenticate_user (atomically, before the new token exists)."""
 
     return RefreshTokenGrant
-
-
-def refuse_outdated_family(db: Session, config: "AppConfig", row: Token) -> None:
-    """Raise invalid_grant, with the family revoked and the refusal audited, when the sign-in behind `row`
-    no longer satisfies its user's current policy (never a silent new token)."""
-    verdict = session_policy.check_session(db, config, row.user, session_policy.SignIn.of_token(db, row), now=now())
-    if verdict.ok:
-        return
-    tokens.revoke_tokens(db, Token.family_id == row.family_id)
-    session_policy.record_refusal(db, row.user, verdict, Actor("system"), at="refresh", client_id=row.client_id)
-    raise InvalidGrantError("The sign-in behind this refresh token no longer meets the account's security "
-                            "requirements: sign the user in again.")
 
 
 class OpenIDCode(_OpenIDCode):

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from idp.clock import now as clock_now
 
-from .limits import Limit
+from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
 

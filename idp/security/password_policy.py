@@ -46,9 +46,9 @@ def _fold(text: str) -> str:
 def check_new_password(password: str, *, single_factor: bool, email: str,
                        config: PasswordsConfig | None = None) -> list[str]:
     """Why `password` may not be chosen for the account `email` ([] when it may). `single_factor`: the
-    account has no second factor (then the longer minimum applies). `config` defaults to the running app's
-    `[passwords]` section (outside an app: the defaults)."""
-    config = config or _current_config()
+    account has no second factor (then the longer minimum applies). `config` is the deployment's
+    `[passwords]` section (default: the built-in defaults)."""
+    config = config or PasswordsConfig()
     if not password:
         return ["Enter a password."]
     password = unicodedata.normalize("NFKC", password)   # as it is hashed (idp.security.passwords)
@@ -75,16 +75,6 @@ def check_new_password(password: str, *, single_factor: bool, email: str,
     elif _from_words(folded, CONTEXT_WORDS):
         problems.append("Don't build the password from the name of this service.")
     return problems
-
-
-def _current_config() -> PasswordsConfig:
-    try:
-        from flask import current_app, has_app_context
-        if has_app_context() and "idp" in current_app.extensions:
-            return current_app.extensions["idp"].config.passwords
-    except ImportError:  # pragma: no cover - flask is a dependency
-        pass
-    return PasswordsConfig()
 
 
 def _is_common(folded: str) -> bool:

@@ -5,7 +5,8 @@ from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.orm import Session
 
 from idp.audit import Actor
-from idp.security import attempts, device_cookies
+from idp.attempts import counters as attempts
+from idp.attempts import device_cookies
 from idp.security.secrets import new_token
 from idp.services import Services
 
@@ -40,7 +41,7 @@ def client_ip() -> str | None:
 
 
 def device_cookie() -> str | None:
-    """The browser's "signed in here before" device cookie (idp.security.device_cookies), as sent."""
+    """The browser's "signed in here before" device cookie (idp.attempts.device_cookies), as sent."""
     return request.cookies.get(device_cookies.cookie_name(services().config.is_https))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idp.models import User
-from idp.security import attempts
+from idp.attempts import counters as attempts
 from tests.support.browser import Browser
 from tests.support.factory import PASSWORD
 

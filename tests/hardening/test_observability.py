@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from idp.models import SigningKey
 from idp.oauth.keys import KeyRing
-from idp.observability.logging import JsonFormatter, RequestContextFilter, redact, scrub
+from idp.web.observability.logging import JsonFormatter, RequestContextFilter, redact, scrub
 from tests.support.browser import Browser
 from tests.support.factors import code_at, enrol_totp
 from tests.support.factory import PASSWORD
@@ -124,7 +124,7 @@ def test_metrics_count_sign_ins_tokens_latency_and_rate_limits(app, factory, rp,
 def test_a_rolled_back_sign_in_counts_nothing(app, services):
     """Sign-ins are counted from their audit entries only when the transaction commits."""
     from idp import audit
-    from idp.observability import metrics
+    from idp.web.observability import metrics
     before = value(samples(app.test_client()), "idp_sign_ins_total", outcome="success", method="pwd")
     with pytest.raises(RuntimeError), services.database.session() as db:
         audit.record(db, "sign_in", audit.Actor("user:x"), organisation_id=None, details={"amr": ["pwd"]})
@@ -185,7 +185,7 @@ class TestJsonLogs:
                                                                       frozen_clock):
         import io
 
-        from idp.observability.logging import configure
+        from idp.web.observability.logging import configure
         handler = next(h for h in logging.getLogger("idp").handlers if getattr(h, "_idp_handler", False))
         assert isinstance(handler.formatter, JsonFormatter)     # what [logging] format = "json" set up
         stream = io.StringIO()

@@ -78,10 +78,11 @@ def test_empty():
     assert check("") == ["Enter a password."]
 
 
-def test_defaults_come_from_the_running_app(app):  # noqa: ANN001
-    with app.app_context():
-        assert check_new_password("kx7#Pq2wZ9", single_factor=True, email=EMAIL)[0].startswith("Use at least 15")
-    assert check_new_password("kx7#Pq2wZ9", single_factor=False, email=EMAIL) == []
+def test_the_deployment_settings_apply(app):  # noqa: ANN001
+    config = app.extensions["idp"].config.passwords
+    assert check_new_password("kx7#Pq2wZ9", single_factor=True, email=EMAIL, config=config)[0].startswith(
+        "Use at least 15")
+    assert check_new_password("kx7#Pq2wZ9", single_factor=False, email=EMAIL, config=config) == []
 
 
 class TestCli:

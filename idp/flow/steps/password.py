@@ -13,10 +13,10 @@ from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
-from idp.security import attempts
+from idp.attempts import counters as attempts
 
 WRONG = "The email address or password is not correct."
-ATTEMPTS = "password"       # the kind of counters in idp.security.attempts
+ATTEMPTS = "password"       # the kind of counters in idp.attempts.counters
 FEDERATE = "/login/federate?provider={name}"   # idp.web.federation: "Sign in with <display name>"
 
 
@@ -54,7 +54,7 @@ class PasswordStep(Step):
 
     def _check(self, ctx: FlowContext, email: str, password: str, provider: providers.Provider | None
                ) -> Outcome:
-        """The password, within the limits per account and client (idp.security.attempts): the same work
+        """The password, within the limits per account and client (idp.attempts.counters): the same work
         and the same answers whether the account exists or not."""
         account = accounts.normalise_email(email)
         client = attempts.Client(address=ctx.ip, user_agent=ctx.user_agent, device_cookie=ctx.device_cookie)

@@ -9,7 +9,7 @@ from werkzeug.test import EnvironBuilder
 from idp.clock import now
 from idp.login import sessions
 from idp.models import BrowserSession, Client
-from idp.oauth import session_policy
+from idp.login import session_policy
 from idp.web.context import actor, db, services
 from idp.web.login import session_state
 from idp.web.login.start import start_login
@@ -91,7 +91,7 @@ def continue_authorization(params: dict[str, str], client: Client) -> Response:
 
 
 def _still_satisfies_policy(current: BrowserSession, client: Client) -> bool:
-    """The session's sign-in against the person's CURRENT policy (idp.oauth.session_policy); a refusal
+    """The session's sign-in against the person's CURRENT policy (idp.login.session_policy); a refusal
     is audited."""
     verdict = session_policy.check_session(db(), services().config, current.user,
                                            session_policy.SignIn.of_session(current), now=now())

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.clock import now
 from idp.config import AppConfig
+from idp.login import session_policy
 from idp.models import Client, Token, UsedNonce
 from idp.oauth import client_auth, tokens
 from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
@@ -199,7 +200,7 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
     server.register_grant(code_grant, [PkceS256(required=True),
                                        OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
                                                   config.tokens.signing_alg)])
-    server.register_grant(make_refresh_grant(db, lambda: services().config))
+    server.register_grant(make_refresh_grant(db, lambda: services().config, session_policy.refuse_outdated_family))
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD,

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from idp.flow.condition_values import UnknownUser
-from idp.flow.conditions.logic import AllOf, AnyOf, Not, parse_when
+from idp.flow.when import AllOf, AnyOf, Not, parse_when
 from idp.flow.facts import Enforcement
 from idp.flow.protocols import Condition, Verdict
 from idp.flow.registry import condition_types

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from idp.flow.conditions.logic import AnyOf
+from idp.flow.when import AnyOf
 from idp.flow.model import Flow, PolicySet
 from idp.flow.policy import load_policies
 from idp.flow.requirement import Requirement

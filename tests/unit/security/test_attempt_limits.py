@@ -1,10 +1,10 @@
-"""idp.security.attempts: limits come from [lockout] per kind; an unknown kind is refused (fails closed)."""
+"""idp.attempts.counters: limits come from [lockout] per kind; an unknown kind is refused (fails closed)."""
 from __future__ import annotations
 
 import pytest
 
 from idp.config import ConfigError
-from idp.security import attempts
+from idp.attempts import counters as attempts
 from tests.support.configs import make_config
 
 

@@ -1,9 +1,9 @@
-"""Device cookies (idp.security.device_cookies): signed, bound to one account, limited in age and size."""
+"""Device cookies (idp.attempts.device_cookies): signed, bound to one account, limited in age and size."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from idp.security import device_cookies as dc
+from idp.attempts import device_cookies as dc
 
 SECRET = "s" * 40
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

@@ -28,9 +28,9 @@ Counters (table attempt_counter; emails and addresses are stored only inside SHA
 * account: consecutive failures from anywhere. From `password_free_failures` on, every try of an UNTRUSTED
   client waits (30 s, doubling, at most `password_max_wait_seconds` after the last failure); from
   `password_max_failures` on, untrusted clients are refused until a success, a reset or an unlock. The owner
-  is emailed (time, address, user agent) when either limit is reached (idp.security.attempt_notice).
+  is emailed (time, address, user agent) when either limit is reached (idp.attempts.notice).
 * address: failures for the account from one network address: the same wait, for EVERY client there.
-* device: failures under one device cookie entry (idp.security.device_cookies).
+* device: failures under one device cookie entry (idp.attempts.device_cookies).
 A client is trusted when it shows a valid device cookie entry for the account, or (`trust_known_addresses`)
 comes from an address that signed in to the account within `known_address_days`, as long as that entry or
 address has fewer than `trusted_max_failures` failures of its own."""
@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from idp.clock import now
 from idp.config import LockoutConfig
 from idp.models import AttemptCounter
-from idp.security import device_cookies
+from idp.attempts import device_cookies
 from idp.security.secrets import digest
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def record_failure(db: Session, services: "Services", kind: str, account: str, c
     db.flush()
     reached = rows["account"].failures in (lim.free_failures, lim.max_failures)
     if reached and user is not None:
-        from idp.security.attempt_notice import limit_reached
+        from idp.attempts.notice import limit_reached
 
         limit_reached(db, services, user, kind, rows["account"].failures,
                       locked=rows["account"].failures >= lim.max_failures, client=client, when=current)

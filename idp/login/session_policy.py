@@ -26,6 +26,10 @@ from idp.federation.errors import UnknownProvider
 from idp.federation.scenarios import decide
 from idp.flow.facts import Enforcement
 from idp.login import remembered
+from authlib.oauth2.rfc6749 import InvalidGrantError
+
+from idp.clock import now as clock_now
+from idp.oauth import tokens
 from idp.models import BrowserSession, RememberedBrowser, SecondFactor, Token, User
 
 if TYPE_CHECKING:
@@ -163,3 +167,15 @@ def record_refusal(db: Session, user: User, verdict: Verdict, actor: Actor, *, a
     audit.record(db, "session_refused", actor, organisation_id=user.organisation_id, target_user_id=user.id,
                  target=user.email, outcome="failure",
                  details={"at": at, "client_id": client_id, "reason": str(verdict.reason), "detail": verdict.detail})
+
+
+def refuse_outdated_family(db: Session, config: "AppConfig", row: Token) -> None:
+    """Raise invalid_grant, with the family revoked and the refusal audited, when the sign-in behind `row`
+    no longer satisfies its user's current policy (never a silent new token)."""
+    verdict = check_session(db, config, row.user, SignIn.of_token(db, row), now=clock_now())
+    if verdict.ok:
+        return
+    tokens.revoke_tokens(db, Token.family_id == row.family_id)
+    record_refusal(db, row.user, verdict, Actor("system"), at="refresh", client_id=row.client_id)
+    raise InvalidGrantError("The sign-in behind this refresh token no longer meets the account's security "
+                            "requirements: sign the user in again.")

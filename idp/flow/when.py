@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..context import FlowContext
-from ..protocols import Condition, Verdict
-from ..registry import condition_types, register_condition
+from .context import FlowContext
+from .protocols import Condition, Verdict
+from .registry import condition_types, register_condition
 
 
 class ConditionValueError(ValueError):

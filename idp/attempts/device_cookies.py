@@ -4,7 +4,7 @@ that it signed in to an account here before.
 The cookie holds up to MAX_ENTRIES entries `[account digest, nonce, issued at]`, newest last, signed as a
 whole with the server secret (itsdangerous, HMAC-SHA256, its own salt): it cannot be forged, nor moved from
 one account to another. An entry names its account by a digest only (the cookie shows no address). The
-nonce identifies the entry: idp.security.attempts counts the entry's own failures under it and stops
+nonce identifies the entry: idp.attempts.counters counts the entry's own failures under it and stops
 trusting it after too many. The web layer stores the value (HttpOnly, SameSite=Lax; `__Host-` and Secure
 under https); nothing else about it is kept on the server."""
 from __future__ import annotations

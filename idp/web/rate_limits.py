@@ -33,8 +33,8 @@ from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
 from idp.oauth.client_auth import MAX_ASSERTION_BYTES
 
-from .limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
-from .limits import RULES, Limit, parse_limit
+from idp.ratelimit.limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
+from idp.rate_limit_rules import RULES, Limit, parse_limit
 
 log = logging.getLogger("idp.ratelimit")
 
@@ -177,7 +177,7 @@ def _client_id() -> str | None:
 
 
 def _note_refusal(verdict: Verdict) -> None:
-    from idp.observability import metrics
+    from idp.web.observability import metrics
     from idp.web.context import client_ip
 
     for check in verdict.exceeded:

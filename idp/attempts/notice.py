@@ -11,7 +11,7 @@ from idp.factors.notify import notify_security_event
 
 if TYPE_CHECKING:
     from idp.models import User
-    from idp.security.attempts import Client
+    from idp.attempts.counters import Client
     from idp.services import Services
 
 WHAT = {"password": "wrong passwords"}
