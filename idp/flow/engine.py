@@ -102,7 +102,7 @@ class FlowEngine:
         ctx = contexts(state, node.path)
         if ctx.user is None and not step.identifies_user:
             return Blocked(f"{step.title} needs to know who is signing in, and no earlier step said")
-        if not step.is_applicable(ctx):
+        if not ctx.memo.remember(("applicable", node.path), lambda: step.is_applicable(ctx)):
             return Blocked(f"{step.title} is required for this sign-in but is not set up for this account")
         return Pending(node, step, group, alternatives)
 
@@ -191,5 +191,11 @@ class FlowEngine:
             state.completed[pending.node.path] = list(outcome.amr or pending.step.amr)
             if outcome.user_id is not None:
                 state.user_id = outcome.user_id
+            if outcome.after_login is not None:
+                state.after_login = outcome.after_login
+            if outcome.upstream is not None:
+                state.upstream = dict(outcome.upstream)
+        elif outcome.status is Status.ABORT and outcome.failure is not None:
+            state.failure = dict(outcome.failure)
         elif outcome.status is Status.RETRY and outcome.counts_as_failure:
             state.failures += 1
