@@ -113,6 +113,8 @@ class FlowEngine:
     def _resolve_alternatives(self, nodes: tuple[StepNode, ...], group: str, state: FlowState,
                               contexts: ContextFactory) -> Position:
         candidates = [n for n in nodes if n.requirement is Requirement.ALTERNATIVE]
+        if any(n.path in state.completed for n in candidates):   # done: the others need not be asked
+            return Complete(())
         outcomes = {n.path: self._resolve_node(n, state, contexts) for n in candidates}
         if any(isinstance(r, Complete) for r in outcomes.values()):
             return Complete(())

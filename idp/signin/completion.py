@@ -19,21 +19,21 @@ def complete(db: Session, services: Services, tx: LoginTransaction, state: FlowS
     """A new browser session for `user` (ending the browser's previous one); an application's sign-in
     keeps its transaction (`signed_in`) until the authorization response is issued."""
     config, amr = services.config, list(done.amr)
+    for_application = tx.purpose == "authorize"
+    transactions.finish(tx, transactions.SIGNED_IN if for_application else transactions.DONE)
     previous = sessions.active(db, request.session_sid)
     if previous is not None:
         sessions.end(db, previous, revoke_refresh=previous.user_id != user.id)
     acr = flows.acr_for(config.policy, amr)
     row = sessions.create(db, user, amr=amr, acr=acr, ttl_hours=config.login.session_ttl_hours, ip=request.ip,
                           user_agent=request.user_agent, provider=tx.provider)
-    for_application = tx.purpose == "authorize"
-    transactions.finish(tx, transactions.SIGNED_IN if for_application else transactions.DONE)
     note, cookie = _remember_browser(db, services, tx, state, user, amr, request)
     audit.record(db, "sign_in", request.actor(f"user:{user.email}"), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email,
                  details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id,
                           **({"remembered_browser": note} if note else {})})
     next_url = None if for_application else (state.after_login or (tx.request_params or {}).get("next"))
-    return Completed(session=row, user_id=user.id, amr=tuple(amr), acr=acr, for_application=for_application,
+    return Completed(session=row, user=user, amr=tuple(amr), acr=acr, for_application=for_application,
                      next_url=next_url, cookie=cookie)
 
 

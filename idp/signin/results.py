@@ -44,7 +44,7 @@ class Completed:
     checked to be local) says where to go. `cookie`: a "Don't ask again on this browser" cookie to set."""
 
     session: BrowserSession
-    user_id: int
+    user: User
     amr: tuple[str, ...]
     acr: str
     for_application: bool

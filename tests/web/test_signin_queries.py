@@ -26,7 +26,8 @@ def counted(services) -> Iterator[list[str]]:  # noqa: ANN001
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202, PLR0913
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+        # transaction control is not counted: SQLite's BEGIN IMMEDIATE is a statement, PostgreSQL's is not
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK TO")):
             statements.append(statement)
 
     engine = services.database.engine

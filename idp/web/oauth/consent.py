@@ -18,6 +18,7 @@ from idp.web.context import browser_secret, db
 from idp.web.login import session_state
 
 from . import bp
+from .server import query_client
 
 SCOPE_WORDS = {
     "openid": "Know who you are (a stable account identifier)",
@@ -43,7 +44,7 @@ def _waiting() -> tuple[LoginTransaction, BrowserSession, Client] | None:
     except TransactionProblem:
         return None
     current = sessions.active(db(), session_state.current_sid())
-    client = db().scalar(sa.select(Client).where(Client.client_id == tx.client_id))
+    client = query_client(tx.client_id) if tx.client_id else None   # active clients only
     if current is None or current.user_id != tx.user_id or client is None:
         return None
     return tx, current, client
