@@ -40,15 +40,15 @@ def _post_form(browser, page, button: str, value: str):  # noqa: ANN001, ANN202
 
 def test_a_replayed_consent_cookie_cannot_get_a_second_code(app, browser, client, factory, services):  # noqa: ANN001
     factory.user(EMAIL)
-    rp = factory.client(consent=True)
+    app_rp = factory.client(consent=True)
     _, challenge = pkce_pair()
-    page = browser.sign_in(browser.open(authorize_url(rp.client_id, rp.redirect_uri, challenge)), EMAIL,
+    page = browser.sign_in(browser.open(authorize_url(app_rp.client_id, app_rp.redirect_uri, challenge)), EMAIL,
                            "correct horse battery staple")
     assert "Allow Test app?" in page.text
     assert "redirect_uri" not in str(_session(app, client)), "the session carries a copy of the request"
     before_decision = _cookie(client)
     done = _post_form(browser, page, "decision", "allow")
-    assert done.location.startswith(rp.redirect_uri) and "code=" in done.location
+    assert done.location.startswith(app_rp.redirect_uri) and "code=" in done.location
     _put_back(client, before_decision)
     replay = _post_form(browser, page, "decision", "allow")
     assert replay.status == 400 and replay.location is None

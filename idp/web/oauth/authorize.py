@@ -167,6 +167,7 @@ def _answered(tx: LoginTransaction | None, response: Response) -> Response:
     """The authorization response is issued: the transaction's request cannot be resumed again."""
     if tx is not None:
         transactions.finish(tx, transactions.DONE)
+        session_state.forget_tx_handle()
     return response
 
 

@@ -82,6 +82,7 @@ def consent() -> Response:
         error = AccessDeniedError()
         error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
         transactions.finish(tx, transactions.DONE)
+        session_state.forget_tx_handle()
         return _error(error)
     _grant(current.user, client, client.get_allowed_scope(params.get("scope", "")))
     return complete_authorization(without_prompt(params), client, current, tx)
