@@ -55,7 +55,8 @@ def test_a_replayed_consent_cookie_cannot_get_a_second_code(app, browser, client
     assert _codes(services) == 1
 
 
-def test_a_replayed_recovery_notice_cannot_get_a_second_code(app, browser, client, factory, rp, services):  # noqa: ANN001, F811
+def test_a_replayed_recovery_notice_cannot_get_a_second_code(app, browser, client, factory, rp,  # noqa: ANN001, F811
+                                                             services):
     factory.user(EMAIL)
     enrol_totp(services, EMAIL)
     codes = give_recovery_codes(services, EMAIL)

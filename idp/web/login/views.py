@@ -2,7 +2,7 @@
 turn its typed result into a response (page, redirect, cookie, session)."""
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, current_app, make_response, redirect, render_template, request, url_for
 
 from idp.clock import now
 from idp.flow.engine import FlowEngine
@@ -12,15 +12,7 @@ from idp.login.transactions import TransactionProblem
 from idp.models import LoginTransaction
 from idp.signin.contexts import Contexts
 from idp.signin.request import RequestFacts
-from idp.signin.results import (
-    Completed,
-    Failed,
-    NextStep,
-    Problem,
-    Redirect,
-    Result,
-    ShowStep,
-)
+from idp.signin.results import Completed, Failed, NextStep, Problem, Redirect, Result, ShowStep
 from idp.signin.service import STALE_TAB, SignInService
 from idp.web.context import browser_secret, client_ip, db, services
 
@@ -28,6 +20,10 @@ from . import bp, session_state
 from .start import policies, start_login
 
 __all__ = ["STALE_TAB", "contexts", "engine", "respond", "service"]
+
+# The authorization endpoint answers the application after a sign-in (idp.web.oauth.consent registers it):
+# found in app.extensions, so the sign-in pages import nothing from idp.web.oauth.
+ANSWER_APPLICATION = "idp.answer_application"
 
 
 def engine() -> FlowEngine:
@@ -122,12 +118,12 @@ def respond(tx: LoginTransaction, result: Result) -> Response:
 
 
 def _signed_in(tx: LoginTransaction, done: Completed) -> Response:
-    """Rotate the cookie to the new browser session; an application's sign-in continues at the authorization
-    endpoint with the transaction's stored request (the handle is rotated with the cookie)."""
+    """Rotate the cookie to the new browser session; an application's sign-in is answered from the
+    transaction's stored request (its handle is rotated with the cookie, for consent or a notice page)."""
     session_state.sign_in(done.session)
     if done.for_application:
         session_state.set_tx_handle(transactions.rebind(tx, browser_secret()))
-        response = redirect(url_for("oauth.resume"))
+        response = make_response(current_app.extensions[ANSWER_APPLICATION](tx, done.session))
     else:
         response = redirect(_safe_next(done.next_url))
     cookie = done.cookie

@@ -50,17 +50,38 @@ def _waiting() -> tuple[LoginTransaction, BrowserSession, Client] | None:
     return tx, current, client
 
 
+ANSWER_APPLICATION = "idp.answer_application"   # idp.web.login.views.ANSWER_APPLICATION
+
+
+@bp.record_once
+def _offer_answer(setup) -> None:  # noqa: ANN001
+    """The sign-in pages answer the application through this, found in app.extensions (not imported)."""
+    setup.app.extensions[ANSWER_APPLICATION] = answer_after_sign_in
+
+
+def answer_after_sign_in(tx: LoginTransaction, current: BrowserSession) -> Response:
+    """The sign-in of `tx` has just completed with the browser session `current`: show the notice the flow
+    asked for (a recovery code was used), else answer the application (consent first, when needed)."""
+    client = query_client(tx.client_id) if tx.client_id else None
+    if client is None:
+        return _nothing(NOTHING_WAITING, "Sign-in could not continue")
+    return _notice_or_answer(tx, current, client, notice=True)
+
+
 @bp.route("/authorize/continue", methods=["GET", "POST"])
 def resume() -> Response:
-    """Answer the application after the sign-in. A notice the flow asked for (a recovery code was used)
-    is shown first; its "Continue" posts here."""
-    from .authorize import complete_authorization
-
+    """Answer the application after the sign-in; the notice's "Continue" posts here."""
     waiting = _waiting()
     if waiting is None:
         return _nothing(NOTHING_WAITING, "Sign-in could not continue")
     tx, current, client = waiting
-    if request.method == "GET" and transactions.flow_state(tx).after_login:
+    return _notice_or_answer(tx, current, client, notice=request.method == "GET")
+
+
+def _notice_or_answer(tx: LoginTransaction, current: BrowserSession, client: Client, *, notice: bool) -> Response:
+    from .authorize import complete_authorization
+
+    if notice and transactions.flow_state(tx).after_login:
         return render_template("recovery_used.html", client=client, remaining=recovery.remaining(db(), current.user))
     return complete_authorization(dict(tx.request_params or {}), client, current, tx)
 

@@ -54,7 +54,8 @@ def test_a_form_from_another_tab_changes_nothing(harness, factory):  # noqa: ANN
     assert isinstance(other_step, ShowStep) and other_step.notice == OUT_OF_DATE and tx.user_id is None
 
 
-def test_password_then_authenticator_app_with_remember_browser(harness, factory, services, frozen_clock):  # noqa: ANN001
+def test_password_then_authenticator_app_with_remember_browser(harness, factory, services,  # noqa: ANN001
+                                                               frozen_clock):
     factory.user(EMAIL)
     secret = enrol_totp(services, EMAIL)
     tx = harness.start()
