@@ -22,7 +22,7 @@ from idp.services import Services
 from .completion import complete
 from .contexts import Contexts
 from .request import RequestFacts
-from .results import Failed, NextStep, Redirect, Result, ShowStep
+from .results import Failed, NextStep, Problem, Redirect, Result, ShowStep
 
 STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
              "tab started a new one). Continue below with the current sign-in.")
@@ -37,6 +37,13 @@ class SignInService:
 
     def __init__(self, db: Session, services: Services, engine: FlowEngine, policies: PolicySet) -> None:
         self.db, self.services, self.engine, self.policies = db, services, engine, policies
+
+    def load(self, handle: str | None, browser_secret: str | None) -> LoginTransaction | Problem:
+        """The browser's sign-in in progress (row-locked for this request), or why there is none."""
+        try:
+            return transactions.load(self.db, handle, browser_secret)
+        except transactions.TransactionProblem as problem:
+            return Problem(problem.message)
 
     def open(self, tx: LoginTransaction, request: RequestFacts, state: FlowState | None = None) -> SignIn:
         return SignIn(self, tx, request, state if state is not None else transactions.flow_state(tx))

@@ -8,7 +8,6 @@ from idp.clock import now
 from idp.flow.engine import FlowEngine
 from idp.flow.state import FlowState
 from idp.login import remembered, transactions
-from idp.login.transactions import TransactionProblem
 from idp.models import LoginTransaction
 from idp.signin.contexts import Contexts
 from idp.signin.request import RequestFacts
@@ -40,48 +39,44 @@ def request_facts() -> RequestFacts:
                         remembered_cookie=cookie, session_sid=session_state.current_sid())
 
 
-def _load() -> LoginTransaction:
-    return transactions.load(db(), session_state.tx_handle(), browser_secret())
-
-
 @bp.get("/login")
 def page() -> Response:
     wanted = request.args.get("next")  # flask-login's login_required sends /login?next=/admin/... here
     if session_state.tx_handle() is None or wanted:
         return start_login({"next": _safe_next(wanted)}, None, purpose="account")
-    try:
-        tx = _load()
-    except TransactionProblem as problem:
-        return _problem(problem.message)
-    return respond(tx, service().show(tx, request_facts()))
+    signin = service()
+    tx = signin.load(session_state.tx_handle(), browser_secret())
+    if isinstance(tx, Problem):
+        return _problem(tx.message)
+    return respond(tx, signin.show(tx, request_facts()))
 
 
 @bp.post("/login")
 def submit() -> Response:
-    try:
-        tx = _load()
-    except TransactionProblem as problem:
-        return _problem(problem.message)
-    return respond(tx, service().submit(tx, request_facts(), request.form))
+    signin = service()
+    tx = signin.load(session_state.tx_handle(), browser_secret())
+    if isinstance(tx, Problem):
+        return _problem(tx.message)
+    return respond(tx, signin.submit(tx, request_facts(), request.form))
 
 
 @bp.post("/login/choose")
 def choose() -> Response:
     """"Try another way": switch to another alternative of the current group."""
-    try:
-        tx = _load()
-    except TransactionProblem as problem:
-        return _problem(problem.message)
-    return respond(tx, service().choose(tx, request_facts(), request.form.get("choice", "")))
+    signin = service()
+    tx = signin.load(session_state.tx_handle(), browser_secret())
+    if isinstance(tx, Problem):
+        return _problem(tx.message)
+    return respond(tx, signin.choose(tx, request_facts(), request.form.get("choice", "")))
 
 
 @bp.post("/login/resend")
 def resend() -> Response:
-    try:
-        tx = _load()
-    except TransactionProblem as problem:
-        return _problem(problem.message)
-    return respond(tx, service().resend(tx, request_facts(), request.form))
+    signin = service()
+    tx = signin.load(session_state.tx_handle(), browser_secret())
+    if isinstance(tx, Problem):
+        return _problem(tx.message)
+    return respond(tx, signin.resend(tx, request_facts(), request.form))
 
 
 @bp.get("/login/restart")
@@ -147,6 +142,11 @@ def _problem(message: str) -> Response:
 
 
 # --- for the upstream identity provider pages (idp.web.federation), which drive the same sign-in ----------
+
+def _load() -> LoginTransaction:
+    """The sign-in in progress; raises TransactionProblem."""
+    return transactions.load(db(), session_state.tx_handle(), browser_secret())
+
 
 def contexts(tx: LoginTransaction) -> Contexts:
     return service().open(tx, request_facts()).contexts
