@@ -178,3 +178,21 @@ def test_request_facts_name_the_actor():
     from idp.signin.request import RequestFacts
     actor = RequestFacts(now=now(), ip="192.0.2.1", user_agent="ua").actor("user:a@example.com")
     assert (actor.name, actor.ip, actor.user_agent) == ("user:a@example.com", "192.0.2.1", "ua")
+
+
+def test_the_memo_forgets_its_answers_when_the_flow_moves_on():
+    from idp.flow.context import Memo
+    memo, asked = Memo(), []
+
+    def ask() -> bool:
+        asked.append(1)
+        return True
+
+    memo.renew(("browser", 7, ("browser/password",), ()))
+    assert memo.remember("applicable", ask) and memo.remember("applicable", ask) and len(asked) == 1
+    memo.renew(("browser", 7, ("browser/password",), ()))          # same progress: still known
+    memo.remember("applicable", ask)
+    assert len(asked) == 1
+    memo.renew(("browser", 7, ("browser/password", "browser/second-factor/totp"), ()))   # a step succeeded
+    memo.remember("applicable", ask)
+    assert len(asked) == 2
