@@ -1,9 +1,10 @@
 """The narrow context a step or condition sees: the user, the request being signed into, services."""
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -11,6 +12,28 @@ if TYPE_CHECKING:
     from idp.config import AppConfig
     from idp.models import User
     from idp.services import Services
+
+T = TypeVar("T")
+
+
+class Memo:
+    """Answers worth computing once per request (is a step applicable, the user's enforcement status, ...),
+    shared by all FlowContexts of that request. `renew` forgets them when the flow's progress changed (a step
+    succeeded, the user became known), so no answer outlives the facts it was computed from."""
+
+    def __init__(self) -> None:
+        self._answers: dict[Hashable, Any] = {}
+        self._generation: Hashable = None
+
+    def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if key not in self._answers:
+            self._answers[key] = compute()
+        return self._answers[key]
+
+    def renew(self, generation: Hashable) -> None:
+        if generation != self._generation:
+            self._answers.clear()
+            self._generation = generation
 
 
 @dataclass(frozen=True)
@@ -35,3 +58,4 @@ class FlowContext:
     transaction_id: int | None = None
     browser_remembered: bool = False                   # a valid "don't ask again" for ctx.user (web layer)
     step_state: dict[str, Any] = field(default_factory=dict)
+    memo: Memo = field(default_factory=Memo)           # shared by one request's contexts (sign-in service)

@@ -102,7 +102,7 @@ class FlowEngine:
         ctx = contexts(state, node.path)
         if ctx.user is None and not step.identifies_user:
             return Blocked(f"{step.title} needs to know who is signing in, and no earlier step said")
-        if not step.is_applicable(ctx):
+        if not ctx.memo.remember(("applicable", node.path), lambda: step.is_applicable(ctx)):
             return Blocked(f"{step.title} is required for this sign-in but is not set up for this account")
         return Pending(node, step, group, alternatives)
 
@@ -113,6 +113,8 @@ class FlowEngine:
     def _resolve_alternatives(self, nodes: tuple[StepNode, ...], group: str, state: FlowState,
                               contexts: ContextFactory) -> Position:
         candidates = [n for n in nodes if n.requirement is Requirement.ALTERNATIVE]
+        if any(n.path in state.completed for n in candidates):   # done: the others need not be asked
+            return Complete(())
         outcomes = {n.path: self._resolve_node(n, state, contexts) for n in candidates}
         if any(isinstance(r, Complete) for r in outcomes.values()):
             return Complete(())
@@ -191,5 +193,11 @@ class FlowEngine:
             state.completed[pending.node.path] = list(outcome.amr or pending.step.amr)
             if outcome.user_id is not None:
                 state.user_id = outcome.user_id
+            if outcome.after_login is not None:
+                state.after_login = outcome.after_login
+            if outcome.upstream is not None:
+                state.upstream = dict(outcome.upstream)
+        elif outcome.status is Status.ABORT and outcome.failure is not None:
+            state.failure = dict(outcome.failure)
         elif outcome.status is Status.RETRY and outcome.counts_as_failure:
             state.failures += 1

@@ -18,7 +18,12 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A step's report. `view` feeds the step's template; `user_id` is set by an identifying step."""
+    """A step's report. `view` feeds the step's template; `user_id` is set by an identifying step.
+
+    Typed facts the engine records in the FlowState (instead of keys in a step's scratch space):
+    `after_login` (SUCCESS) is where to send the person after the sign-in (e.g. Profile > Security after a
+    recovery code); `upstream` (SUCCESS) is what an upstream provider said (amr, acr, tenant, ...);
+    `failure` (ABORT) says why, for the audit log (provider, problem, detail; never a secret)."""
 
     status: Status
     amr: tuple[str, ...] = ()
@@ -27,10 +32,15 @@ class Outcome:
     user_id: int | None = None
     redirect_to: str | None = None
     counts_as_failure: bool = False
+    after_login: str | None = None
+    upstream: dict[str, Any] | None = None
+    failure: dict[str, str] | None = None
 
     @classmethod
-    def success(cls, *amr: str, user_id: int | None = None, **view: Any) -> "Outcome":
-        return cls(Status.SUCCESS, amr=tuple(amr), user_id=user_id, view=view)
+    def success(cls, *amr: str, user_id: int | None = None, after_login: str | None = None,
+                upstream: dict[str, Any] | None = None, **view: Any) -> "Outcome":
+        return cls(Status.SUCCESS, amr=tuple(amr), user_id=user_id, view=view, after_login=after_login,
+                   upstream=upstream)
 
     @classmethod
     def challenge(cls, **view: Any) -> "Outcome":
@@ -41,8 +51,8 @@ class Outcome:
         return cls(Status.RETRY, message=message, view=view, counts_as_failure=counts_as_failure)
 
     @classmethod
-    def abort(cls, message: str) -> "Outcome":
-        return cls(Status.ABORT, message=message)
+    def abort(cls, message: str, *, failure: dict[str, str] | None = None) -> "Outcome":
+        return cls(Status.ABORT, message=message, failure=failure)
 
     @classmethod
     def external(cls, url: str) -> "Outcome":

@@ -11,7 +11,12 @@ class FlowState:
     """Completed steps with the `amr` each proved, chosen alternatives, and each step's scratch space.
 
     `prior_amr` is what an existing session already proved (step-up): a step whose own `amr` it
-    covers counts as done. Empty for a fresh sign-in, `prompt=login` or an expired `max_age`."""
+    covers counts as done. Empty for a fresh sign-in, `prompt=login` or an expired `max_age`.
+
+    Typed results of the steps (recorded by the engine and the sign-in service, read by the web layer):
+    `after_login` where to go after signing in, `remember_browser` "Don't ask again on this browser" was
+    ticked on a page that succeeded, `upstream` what an upstream provider said, `failure` why a step
+    stopped the sign-in (for the audit log)."""
 
     completed: dict[str, list[str]] = field(default_factory=dict)
     chosen: dict[str, str] = field(default_factory=dict)
@@ -20,6 +25,10 @@ class FlowState:
     prior_amr: list[str] = field(default_factory=list)
     user_id: int | None = None
     failures: int = 0
+    after_login: str | None = None
+    remember_browser: bool = False
+    upstream: dict[str, Any] = field(default_factory=dict)
+    failure: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -29,6 +38,10 @@ class FlowState:
         # A deep copy: changing the state in place must not change the loaded column value too, or the
         # database layer sees "no change" and a step's scratch space is silently not saved.
         return cls(**copy.deepcopy(data or {}))
+
+    def restart(self) -> None:
+        """Forget the progress through the flow (another flow takes over); who is known stays."""
+        self.completed, self.chosen, self.started = {}, {}, []
 
     def scratch(self, path: str) -> dict[str, Any]:
         return self.step_state.setdefault(path, {})

@@ -1,7 +1,12 @@
 """Login transactions: a sign-in in progress, in the database so any worker can continue it.
 
 The browser holds a random handle (in its signed session cookie); the row holds only its digest,
-and a digest of a per-browser secret, so a handle copied to another browser is refused."""
+and a digest of a per-browser secret, so a handle copied to another browser is refused.
+
+Statuses: `active` (signing in) -> `signed_in` (an application's sign-in: the person is signed in and the
+stored authorization request waits for consent or a notice page; the row is the ONLY copy of that
+request) -> `done` once the authorization response is issued; or `failed`. Each status is loaded on
+purpose, so a finished transaction cannot be resumed twice."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +30,8 @@ class TransactionProblem(Exception):
         self.message = message
 
 
+ACTIVE, SIGNED_IN, DONE, FAILED = "active", "signed_in", "done", "failed"
+
 EXPIRED = "This sign-in took too long and has expired. Please start again."
 MISSING = "There is no sign-in in progress in this browser. Please start again from the application."
 FINISHED = "This sign-in has already finished. Please start again from the application."
@@ -38,20 +45,22 @@ class Started:
 
 def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, ttl_minutes: int,
           purpose: str = "authorize", client_id: str | None = None, params: dict[str, Any] | None = None,
-          state: FlowState | None = None, user_id: int | None = None, provider: str | None = None) -> Started:
+          state: FlowState | None = None, user_id: int | None = None, provider: str | None = None,
+          status: str = ACTIVE) -> Started:
     handle = new_token()
     tx = LoginTransaction(
         handle_digest=digest(handle), browser_binding=digest(browser_secret), flow=flow,
         policy_digest=policy_digest, purpose=purpose, client_id=client_id, request_params=params or {},
-        user_id=user_id, provider=provider, state=(state or FlowState(user_id=user_id)).to_json(),
+        user_id=user_id, provider=provider, state=(state or FlowState(user_id=user_id)).to_json(), status=status,
         created_at=now(), expires_at=now() + timedelta(minutes=ttl_minutes))
     db.add(tx)
     db.flush()
     return Started(tx, handle)
 
 
-def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True) -> LoginTransaction:
-    """The active transaction for this handle in this browser; TransactionProblem otherwise."""
+def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True,
+         status: str = ACTIVE) -> LoginTransaction:
+    """The transaction in `status` for this handle in this browser; TransactionProblem otherwise."""
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
     query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
@@ -60,11 +69,25 @@ def load(db: Session, handle: str | None, browser_secret: str | None, *, for_upd
     tx = db.scalar(query)
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
-    if tx.status != "active":
-        raise TransactionProblem(FINISHED)
+    if tx.status != status:
+        raise TransactionProblem(FINISHED if tx.status in (DONE, FAILED) or status == ACTIVE else MISSING)
     if tx.expires_at <= now():
         raise TransactionProblem(EXPIRED)
     return tx
+
+
+def by_handle(db: Session, handle: str | None) -> LoginTransaction | None:
+    """The browser's last transaction whatever its status (to start the same request over)."""
+    if not handle:
+        return None
+    return db.scalar(sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle)))
+
+
+def rebind(tx: LoginTransaction, browser_secret: str) -> str:
+    """A new handle (and browser binding) for the row: the cookie was rotated at sign-in, the handle too."""
+    handle = new_token()
+    tx.handle_digest, tx.browser_binding = digest(handle), digest(browser_secret)
+    return handle
 
 
 def flow_state(tx: LoginTransaction) -> FlowState:
@@ -77,7 +100,7 @@ def save(tx: LoginTransaction, state: FlowState) -> None:
     tx.failures = state.failures
 
 
-def finish(tx: LoginTransaction, status: str = "done") -> None:
+def finish(tx: LoginTransaction, status: str = DONE) -> None:
     tx.status = status
 
 

@@ -49,7 +49,6 @@ class RecoveryCode(FactorType):
         audit.record(ctx.db, "recovery_code_used", sf.actor(ctx), organisation_id=ctx.user.organisation_id,
                      target_user_id=ctx.user.id, target=ctx.user.email, details={"remaining": left})
         notify_security_event(ctx.services, ctx.user, "recovery_code_used")
-        ctx.step_state.update(after_login=AFTER_LOGIN, recovery_codes_left=left)
         return Outcome.success(*self.amr, after_login=AFTER_LOGIN, recovery_codes_left=left)
 
 

@@ -45,6 +45,5 @@ class GraceNoticeStep(Step):
                 "for_application": ctx.client_id is not None}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
-        if form.get("action") == "setup" and ctx.client_id is None:
-            ctx.step_state["after_login"] = SET_UP
-        return Outcome.success()
+        setup = form.get("action") == "setup" and ctx.client_id is None
+        return Outcome.success(after_login=SET_UP if setup else None)

@@ -79,9 +79,9 @@ class UpstreamStep(Step):
                                                    expected_user=ctx.user)
         except FederationError as err:
             return self._abort(ctx, err, provider.name)
-        ctx.step_state["seen"] = {"provider": provider.name, "amr": list(signed_in.amr), "acr": signed_in.acr,
-                                  "auth_time": signed_in.auth_time, "tenant": signed_in.tenant, "account": how}
-        return Outcome.success(*upstream_amr(provider, signed_in), user_id=user.id)
+        seen = {"provider": provider.name, "amr": list(signed_in.amr), "acr": signed_in.acr,
+                "auth_time": signed_in.auth_time, "tenant": signed_in.tenant, "account": how}
+        return Outcome.success(*upstream_amr(provider, signed_in), user_id=user.id, upstream=seen)
 
     def view(self, ctx: FlowContext) -> dict[str, Any]:
         chosen = providers.find(ctx.db, ctx.config, ctx.provider)
@@ -92,8 +92,8 @@ class UpstreamStep(Step):
     @staticmethod
     def _abort(ctx: FlowContext, err: FederationError, name: str | None = None) -> Outcome:
         ctx.step_state.pop("pending", None)
-        ctx.step_state["failure"] = {"provider": name or ctx.provider, "problem": err.problem, "detail": err.detail}
-        return Outcome.abort(err.message)
+        return Outcome.abort(err.message, failure={"provider": name or ctx.provider, "problem": err.problem,
+                                                   "detail": err.detail})
 
 
 def _gone(name: str | None) -> FederationError:

@@ -130,7 +130,7 @@ def callback() -> Response:
     if result.outcome.status is not Status.SUCCESS:
         transactions.save(tx, state)
         return _show(tx, state)
-    tx.upstream = dict(state.scratch(path).get("seen") or {})
+    tx.upstream = dict(state.upstream)
     transactions.save(tx, state)
     _audit_signed_in(tx, state)
     return _advance(tx, state)
@@ -154,7 +154,7 @@ def _audit_signed_in(tx: LoginTransaction, state: FlowState) -> None:
 
 def _failed(tx: LoginTransaction, state: FlowState, path: str, message: str | None) -> Response:
     """The provider's sign-in was refused: audit why (for the provider's organisation), then stop."""
-    failure = dict(state.scratch(path).get("failure") or {})
+    failure = dict(state.failure)
     name = failure.get("provider") or tx.provider
     provider = providers.find(db(), services().config, name)
     organisation = accounts.organisation_by_slug(db(), provider.organisation) if provider else None

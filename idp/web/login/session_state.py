@@ -22,6 +22,11 @@ def set_tx_handle(handle: str) -> None:
     session[TX_KEY] = handle
 
 
+def forget_tx_handle() -> None:
+    """The transaction is answered: the browser keeps no handle to it."""
+    session.pop(TX_KEY, None)
+
+
 def sign_in(row: BrowserSession) -> None:
     """Rotate the cookie: nothing from before the sign-in survives, then remember the new session."""
     session.clear()

@@ -1,4 +1,5 @@
-"""Starting a sign-in: a login transaction for this browser, then the first step's page."""
+"""Starting a sign-in: a login transaction for this browser, then the first step's page; or a transaction
+that only holds an application's request for a person already signed in (while they consent)."""
 from __future__ import annotations
 
 from flask import Response, current_app, redirect, url_for
@@ -31,6 +32,18 @@ def start_login(params: dict[str, str], client: Client | None, *, session_user: 
         client_id=client_id, params=params, state=state, user_id=state.user_id, provider=provider)
     session_state.set_tx_handle(started.handle)
     return redirect(url_for("login.page"))
+
+
+def hold_request(params: dict[str, str], client: Client, user: User) -> None:
+    """An authorization request answered from the browser's session that must wait (consent): a transaction
+    already `signed_in` keeps it, the browser keeps only its handle (never a copy of the request)."""
+    config = services().config
+    started = transactions.start(
+        db(), flow=flows.flow_for(config.policy, client.client_id, user.organisation.slug),
+        policy_digest=policies().digest, browser_secret=browser_secret(),
+        ttl_minutes=config.login.transaction_ttl_minutes, client_id=client.client_id, params=params,
+        user_id=user.id, status=transactions.SIGNED_IN)
+    session_state.set_tx_handle(started.handle)
 
 
 def _federated(session_user: User | None) -> str | None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 from flask import Response, current_app, redirect, render_template, request, url_for
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from werkzeug.test import EnvironBuilder
 
 from idp.clock import now
-from idp.login import sessions
-from idp.models import BrowserSession, Client
-from idp.login import session_policy
+from idp.login import session_policy, sessions, transactions
+from idp.models import BrowserSession, Client, LoginTransaction
+from idp.signin.authorization import StoredAuthorizationRequest
 from idp.web.context import actor, db, services
 from idp.web.login import session_state
-from idp.web.login.start import start_login
+from idp.web.login.start import hold_request, start_login
 
 from . import bp, request_bounds
-from .consent import needs_consent, remember_pending_consent
+from .consent import needs_consent
 from .id_token_hint import hinted_subject
 from .server import AuthenticatedLogin
 
@@ -72,7 +71,7 @@ def authorize() -> Response:
 def _validate_only(params: dict[str, str]):  # noqa: ANN202
     """Validate a prompt=none request without authlib's login_required shortcut (we decide below)."""
     without_prompt = {k: v for k, v in params.items() if k != "prompt"}
-    return server().get_consent_grant(rebuild_request(without_prompt), end_user=None)
+    return server().get_consent_grant(stored_request(without_prompt), end_user=None)
 
 
 def continue_authorization(params: dict[str, str], client: Client) -> Response:
@@ -149,37 +148,48 @@ def _login_required(params: dict[str, str]) -> OAuth2Error:
     return error
 
 
-def complete_authorization(params: dict[str, str], client: Client, current: BrowserSession) -> Response:
+def complete_authorization(params: dict[str, str], client: Client, current: BrowserSession,
+                           tx: LoginTransaction | None = None) -> Response:
     """Issue the code to the client for this signed-in session (after consent, when needed).
+    `tx` is the login transaction holding this request (None for a request answered from an existing
+    session); it is finished once the authorization response (code or error) is issued, never resumed again.
     An organisation's own client serves only that organisation's users; deployment-wide clients serve all."""
     if client.organisation_id is not None and client.organisation_id != current.user.organisation_id:
         from authlib.oauth2.rfc6749 import AccessDeniedError
         error = AccessDeniedError(description="This application is not available to your organisation.")
         error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
-        return _error(error)
+        return _answered(tx, _error(error))
     if needs_consent(client, current.user, client.get_allowed_scope(params.get("scope", ""))) or "consent" in params.get("prompt", "").split():
         if params.get("prompt") == "none":
             from authlib.oidc.core.errors import ConsentRequiredError
             error = ConsentRequiredError()
             error.redirect_uri, error.state = params.get("redirect_uri"), params.get("state")
-            return _error(error)
-        remember_pending_consent(params)
+            return _answered(tx, _error(error))
+        if tx is None:   # answered from the session: a transaction holds the request while the person decides
+            hold_request(params, client, current.user)
         return redirect(url_for("oauth.consent"))
     login = AuthenticatedLogin(current.user, int(current.auth_time.timestamp()), tuple(current.amr),
                                current.acr, current.sid)
-    rebuilt = rebuild_request(params)
+    stored = stored_request(params)
     try:
-        grant = server().get_consent_grant(rebuilt, end_user=login)
+        grant = server().get_consent_grant(stored, end_user=login)
     except OAuth2Error as error:
-        return _error(error)
+        return _answered(tx, _error(error))
     sessions.note_client(current, client.client_id)
-    return server().create_authorization_response(rebuilt, grant_user=login, grant=grant)
+    return _answered(tx, server().create_authorization_response(stored, grant_user=login, grant=grant))
 
 
-def rebuild_request(params: dict[str, str]):  # noqa: ANN201
-    """A request object for saved authorization parameters (to resume after the sign-in)."""
-    issuer = services().config.issuer
-    return EnvironBuilder(path="/authorize", base_url=issuer, query_string=params).get_request()
+def _answered(tx: LoginTransaction | None, response: Response) -> Response:
+    """The authorization response is issued: the transaction's request cannot be resumed again."""
+    if tx is not None:
+        transactions.finish(tx, transactions.DONE)
+        session_state.forget_tx_handle()
+    return response
+
+
+def stored_request(params: dict[str, str]) -> StoredAuthorizationRequest:
+    """authlib's request object for saved authorization parameters (to resume after the sign-in)."""
+    return StoredAuthorizationRequest(services().config.issuer, params)
 
 
 def _error(error: OAuth2Error) -> Response:

@@ -6,15 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, g
-from flask import request as flask_request
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
@@ -46,9 +44,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
     """authlib's Flask server, able to resume a saved authorization request after the sign-in."""
 
     def create_oauth2_request(self, request):  # noqa: ANN001, ANN201
-        if request is None or request is flask_request:
-            return super().create_oauth2_request(request)
-        return FlaskOAuth2Request(request)
+        if isinstance(request, OAuth2Request):   # a stored request (idp.signin.authorization), already built
+            return request
+        return super().create_oauth2_request(request)
 
     def validate_requested_scope(self, scope: str | None) -> None:
         """A scope is required; values we do not know are ignored (OpenID Connect Core §3.1.2.1: they

@@ -1,0 +1,59 @@
+"""Finishing a sign-in: the browser session, "Don't ask again on this browser", the audit entry."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.flow.engine import Complete
+from idp.flow.state import FlowState
+from idp.login import flows, remembered, sessions, transactions
+from idp.models import LoginTransaction, User
+from idp.services import Services
+
+from .request import RequestFacts
+from .results import Completed
+
+
+def complete(db: Session, services: Services, tx: LoginTransaction, state: FlowState, user: User,
+             done: Complete, request: RequestFacts) -> Completed:
+    """A new browser session for `user` (ending the browser's previous one); an application's sign-in
+    keeps its transaction (`signed_in`) until the authorization response is issued."""
+    config, amr = services.config, list(done.amr)
+    for_application = tx.purpose == "authorize"
+    transactions.finish(tx, transactions.SIGNED_IN if for_application else transactions.DONE)
+    previous = sessions.unended(db, request.session_sid)   # an idle-expired one too: its tokens go with it
+    if previous is not None:
+        sessions.end(db, previous, revoke_refresh=previous.user_id != user.id)
+    acr = flows.acr_for(config.policy, amr)
+    row = sessions.create(db, user, amr=amr, acr=acr, ttl_hours=config.login.session_ttl_hours, ip=request.ip,
+                          user_agent=request.user_agent, provider=tx.provider,
+                          idle_minutes=config.login.session_idle_minutes)
+    note, cookie = _remember_browser(db, services, tx, state, user, amr, request)
+    if note == "used":   # the second factor was skipped: the session holds while this browser stays remembered
+        row.remembered_browser_id = remembered.find(db, user, request.remembered_cookie).id
+    audit.record(db, "sign_in", request.actor(f"user:{user.email}"), organisation_id=user.organisation_id,
+                 target_user_id=user.id, target=user.email,
+                 details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id,
+                          **({"remembered_browser": note} if note else {})})
+    next_url = None if for_application else (state.after_login or (tx.request_params or {}).get("next"))
+    return Completed(session=row, user=user, amr=tuple(amr), acr=acr, for_application=for_application,
+                     next_url=next_url, cookie=cookie)
+
+
+def _remember_browser(db: Session, services: Services, tx: LoginTransaction, state: FlowState, user: User,
+                      amr: list[str], request: RequestFacts) -> tuple[str | None, remembered.CookieSpec | None]:
+    """"Don't ask again on this browser": ("new", cookie) when it was ticked on a second-factor page of a
+    sign-in that proved two factors (and is allowed for this request); ("used", None) when a remembered
+    browser let this sign-in skip the second factor; (None, None) otherwise. For the audit entry: no token."""
+    params, acr_mfa = tx.request_params or {}, services.config.policy.acr_mfa
+    if "mfa" not in amr:
+        row = remembered.find(db, user, request.remembered_cookie)
+        if row is not None and not remembered.freshness_demanded(params, acr_mfa):
+            remembered.touch(row)
+            return "used", None
+        return None, None
+    if not state.remember_browser or not remembered.may_offer(user, params, acr_mfa):
+        return None, None
+    cookie = remembered.remember(db, user, https=services.config.is_https, ip=request.ip,
+                                 user_agent=request.user_agent)
+    return ("new" if cookie else None), cookie
