@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from idp.models import User
     from idp.services import Services
 
-KINDS = ("password",)
+KINDS = ("password", "second_factor")   # second_factor: device counters only (see device_trusted)
 PRUNE_ONE_IN = 50            # a success prunes stale counters now and then (successes leak no existence)
 FIRST_WAIT_SECONDS = 30
 WAIT = "Too many wrong passwords were tried. Please wait {duration} before trying again."
@@ -150,6 +150,43 @@ def record_success(db: Session, services: "Services", kind: str, account: str, c
     db.flush()
     if secrets.randbelow(PRUNE_ONE_IN) == 0:
         prune(db, services)
+
+
+def device_trusted(db: Session, services: "Services", kind: str, account: str, client: Client) -> bool:
+    """Whether `client` shows a valid device cookie entry for `account` that answered a secret of `kind` right
+    before (a password-only sign-in does not count) and has fewer than `trusted_max_failures` failures of its
+    own since. The account-wide second-factor lock leaves such a browser alone (idp.factors.verification).
+    Locks the device's counter until the transaction ends."""
+    row = _device_counter(db, services, kind, account, client)
+    return (row is not None and row.last_success_at is not None
+            and row.failures < limits(services.config, kind).trusted_max_failures)
+
+
+def record_device(db: Session, services: "Services", kind: str, account: str, client: Client, *,
+                  right: bool) -> None:
+    """Count a wrong answer of `kind` against the client's device cookie entry, or start it over on a right one."""
+    row = _device_counter(db, services, kind, account, client)
+    if row is not None:
+        current = now()
+        row.failures = 0 if right else row.failures + 1
+        row.updated_at = current
+        if right:
+            row.last_success_at = current
+        else:
+            row.last_failure_at = current
+        db.flush()
+
+
+def _device_counter(db: Session, services: "Services", kind: str, account: str,
+                    client: Client) -> AttemptCounter | None:
+    key = _keys(services, kind, account, client).get("device")
+    if key is None:
+        return None
+    values = {"key": key, "kind": kind, "scope": "device", "account_key": _account_key(kind, account),
+              "failures": 0, "updated_at": now()}
+    db.execute(_insert(db)(AttemptCounter).values([values]).on_conflict_do_nothing(index_elements=["key"]))
+    return db.scalar(sa.select(AttemptCounter).where(AttemptCounter.key == key).with_for_update()
+                     .execution_options(populate_existing=True))
 
 
 def reset(db: Session, kind: str, account: str) -> bool:

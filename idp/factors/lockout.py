@@ -89,7 +89,12 @@ def _lock(db: Session, services: "Services", user: User, now: datetime, who: Act
                  target=user.email, outcome="failure",
                  details={"until": user.otp_locked_until.isoformat(), "minutes": minutes,
                           "lock_count": user.otp_lock_count})
-    notify_security_event(services, user, "second_factor_locked")
+    place = ", ".join(filter(None, [f"from {who.ip}" if who.ip else None,
+                                    f"in {who.user_agent[:120]}" if who.user_agent else None]))
+    notify_security_event(services, user, (
+        f"Your second factor was locked until {user.otp_locked_until:%H:%M UTC on %d %B} after too many wrong "
+        f"codes were entered; the last one at {now:%H:%M UTC on %d %B}{' ' + place if place else ''}. "
+        "Browsers you signed in with before can still sign in with a right code."))
 
 
 def record_success(user: User) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from idp.attempts import counters as attempts
 from idp.audit import Actor
 from idp.factors import verification
 from idp.factors.verification import Attempt, Verification
@@ -28,16 +29,22 @@ def help_view(ctx: FlowContext) -> dict[str, Any]:
     return {"support_contact": support_contact(ctx)}
 
 
+def client(ctx: FlowContext) -> attempts.Client:
+    """The browser signing in, as the attempt counters see it."""
+    return attempts.Client(address=ctx.ip, user_agent=ctx.user_agent, device_cookie=ctx.device_cookie)
+
+
 def locked(ctx: FlowContext) -> Outcome | None:
     """ABORT when the user's second factor is locked, RETRY (not a failure) during the short delay, else None."""
-    refused = verification.gate(ctx.db, ctx.user, ctx.now)
+    trusted = verification.is_trusted(ctx.db, ctx.services, ctx.user, client(ctx))
+    refused = verification.gate(ctx.db, ctx.user, ctx.now, trusted=trusted)
     return None if refused is None else as_outcome(refused)
 
 
 def verified(ctx: FlowContext, method: str, check: Callable[[], Attempt], **view: Any) -> Outcome | None:
     """None when the answer `check` compares is right; otherwise ABORT (the factor is now locked) or RETRY."""
     result = verification.verify(ctx.db, ctx.services, ctx.user, ctx.now, method=method, actor=actor(ctx),
-                                 check=check)
+                                 check=check, client=client(ctx))
     return None if result.ok else as_outcome(result, **view)
 
 

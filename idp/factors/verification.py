@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from idp.attempts import counters as attempts
 from idp.audit import Actor
 from idp.models import User
 
@@ -20,6 +21,7 @@ from . import lockout
 if TYPE_CHECKING:
     from idp.services import Services
 
+KIND = "second_factor"     # the device counters of idp.attempts
 LOCKED = ("Too many wrong codes. Your second factor is locked until {until}; ask your administrator to "
           "unlock it sooner.")
 WAIT = "Too many wrong codes in a row. Wait {seconds} seconds, then try again with the newest code."
@@ -60,10 +62,14 @@ def until_text(until: datetime, now: datetime) -> str:
     return text if until.date() == now.date() else f"{text} on {until.day} {until.strftime('%B')}"
 
 
-def gate(db: Session, user: User, now: datetime) -> Verification | None:
+def gate(db: Session, user: User, now: datetime, *, trusted: bool = False) -> Verification | None:
     """Before asking for or checking an answer: the refusal when the factor is locked or must wait, else None.
-    Takes the user's row lock first, so it sees what a parallel request just recorded."""
+    Takes the user's row lock first, so it sees what a parallel request just recorded. A `trusted` browser
+    (attempts.device_trusted: it signed in here before) is not held by the account-wide lock or wait, which
+    guesses from elsewhere could otherwise use to keep the owner out."""
     lockout.lock_user_row(db, user)
+    if trusted:
+        return None
     until = lockout.is_locked(user, now)
     if until is not None:
         return Verification(False, LOCKED.format(until=until_text(until, now)), locked_until=until)
@@ -73,14 +79,23 @@ def gate(db: Session, user: User, now: datetime) -> Verification | None:
     return None
 
 
+def is_trusted(db: Session, services: "Services", user: User, client: "attempts.Client | None") -> bool:
+    """Whether this browser signed in to the account before and has not guessed too often since."""
+    return client is not None and attempts.device_trusted(db, services, KIND, user.email, client)
+
+
 def verify(db: Session, services: "Services", user: User, now: datetime, *, method: str, actor: Actor,
-           check: Callable[[], Attempt]) -> Verification:
+           check: Callable[[], Attempt], client: "attempts.Client | None" = None) -> Verification:
     """Check one answer with `check` (the factor's own comparison, run under the row lock), count a wrong one
-    (audited; the person is told by email when it locks the factor) and reset the count on a right one."""
-    refused = gate(db, user, now)
+    (audited; the person is told by email when it locks the factor) and reset the count on a right one.
+    `client` (address, user agent, device cookie): a browser that signed in here before is held only by its
+    own count, not by the account-wide lock (see `gate`)."""
+    refused = gate(db, user, now, trusted=is_trusted(db, services, user, client))
     if refused is not None:
         return refused
     attempt = check()
+    if client is not None and (attempt.ok or attempt.counts):
+        attempts.record_device(db, services, KIND, user.email, client, right=attempt.ok)
     if attempt.ok:
         lockout.record_success(user)
         return Verification(True)

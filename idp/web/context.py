@@ -45,6 +45,12 @@ def device_cookie() -> str | None:
     return request.cookies.get(device_cookies.cookie_name(services().config.is_https))
 
 
+def attempt_client() -> attempts.Client:
+    """This browser as the attempt counters see it: its address, user agent and device cookie."""
+    return attempts.Client(address=client_ip(), user_agent=request.headers.get("User-Agent"),
+                           device_cookie=device_cookie())
+
+
 def give_device_cookie(response: Response, account: str) -> None:
     """After a successful sign-in to `account`: the browser keeps (or gets) its device cookie entry for it."""
     config = services().config

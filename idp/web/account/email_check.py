@@ -11,6 +11,8 @@ from idp.factors.verification import Attempt
 from idp.models import User
 
 from . import bp
+from idp.web.context import attempt_client
+
 from .common import actor, browser_session, check_binding, db, safe_next, services, user
 
 KEY = "account_email_challenge"
@@ -34,7 +36,7 @@ def email_check() -> str | tuple[str, int]:
 def email_check_submit() -> Response | tuple[str, int]:
     person, current = user(), now()
     result = verification.verify(db(), services(), person, current, method="email (first set-up check)",
-                                 actor=actor(f"user:{person.email}"), check=lambda: _compare(person))
+                                 actor=actor(f"user:{person.email}"), check=lambda: _compare(person), client=attempt_client())
     if not result.ok:
         if result.new_code_needed:
             session.pop(KEY, None)

@@ -11,7 +11,7 @@ from idp.factors import codes, enrolled, recovery, registry, totp, verification
 from idp.factors.verification import Attempt
 from idp.factors.enrolled import FactorError
 from idp.models import SecondFactor, User
-from idp.web.context import actor, db, services
+from idp.web.context import actor, attempt_client, db, services
 
 from . import bp
 from .common import labels, allowed_methods, done, enrol_binding, factors, fresh_proof_required, mark_proved, record_change, user
@@ -157,7 +157,7 @@ def verify_submit(factor_id: int) -> Response | tuple[str, int]:
     before = factors()
     result = verification.verify(
         db(), services(), person, now(), method=f"enrol_{factor.kind}", actor=actor(f"user:{person.email}"),
-        check=lambda: _confirm_sent(person, factor_id, challenge_id, request.form.get("code", "")))
+        check=lambda: _confirm_sent(person, factor_id, challenge_id, request.form.get("code", "")), client=attempt_client())
     check = result
     if not check.ok:
         return _verify_page(factor, challenge_id, check.message, 400)

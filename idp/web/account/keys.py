@@ -19,7 +19,7 @@ from idp.factors.verification import Attempt
 from idp.factors.notify import notify_security_event
 from idp.login import remembered
 from idp.models import User
-from idp.web.context import actor, db, services
+from idp.web.context import actor, attempt_client, db, services
 
 from . import bp
 from .common import (browser_session, done, email_checked, factors, fresh_proof_required, is_fresh, mark_proved,
@@ -175,7 +175,7 @@ def confirm_key() -> Response | tuple[str, int]:
         return Attempt(True)
 
     result = verification.verify(db(), services(), person, now(), method="security key (confirm it's you)",
-                                 actor=who, check=check)
+                                 actor=who, check=check, client=attempt_client())
     if not result.ok:
         return _confirm_page({"webauthn": result.message}, status=429 if result.refused_before_checking else 400)
     mark_proved()

@@ -13,7 +13,7 @@ from idp.factors.verification import Attempt
 from idp.factors.notify import notify_security_event
 from idp.flow.facts import Enforcement
 from idp.models import SecondFactor
-from idp.web.context import actor, client_ip, db, services
+from idp.web.context import actor, attempt_client, client_ip, db, services
 
 from . import bp
 from .common import (labels, proof_binding, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
@@ -111,7 +111,7 @@ def confirm_submit() -> Response:
     if method == "code" and request.form.get("challenge_id", type=int):
         sent[request.form.get("factor_id", type=int)] = request.form.get("challenge_id", type=int)
     result = verification.verify(db(), services(), person, current, method=f"{method} (confirm it's you)",
-                                 actor=actor(f"user:{person.email}"), check=lambda: _check(method, current))
+                                 actor=actor(f"user:{person.email}"), check=lambda: _check(method, current), client=attempt_client())
     if not result.ok:
         return _confirm_page({key: result.message}, sent, 429 if result.refused_before_checking else 400)
     mark_proved()
