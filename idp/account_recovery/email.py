@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from idp import accounts, audit, outbox
 from idp.audit import Actor
 from idp.factors.enrolled import mask_email
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.models import OtpChallenge, SecondFactor, User
 
 from . import RecoveryError, tokens

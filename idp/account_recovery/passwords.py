@@ -17,7 +17,7 @@ from idp import accounts, audit, outbox
 from idp.audit import Actor
 from idp.clock import now
 from idp.enforcement import has_second_factor
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.login import remembered, sessions
 from idp.models import LoginTransaction, User
 from idp.attempts import counters as attempts

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.audit import Actor
-from idp.factors import enrolled, lockout, notify, recovery, registry
+from idp.notices import notify_security_event
+from idp.factors import enrolled, lockout, recovery, registry
 from idp.attempts import counters as attempts
 from idp.security.password_policy import check_new_password
 from idp.flow.facts import EnforcementStatus
@@ -204,7 +205,7 @@ def reset_2fa(db: Session, services: "Services", scope: AdminScope, target: User
                                                  LoginTransaction.status == "active")
                .values(status="failed").execution_options(synchronize_session=False))
     db.flush()
-    notified = notify.notify_security_event(services, target, "second_factor_reset")
+    notified = notify_security_event(services, target, "second_factor_reset")
     audit.record(db, "second_factor_reset", actor, organisation_id=target.organisation_id, target_user_id=target.id,
                  target=target.email, details={"reason": why, "factors_removed": kinds,
                                                "recovery_codes_removed": codes, "sessions_ended": ended,

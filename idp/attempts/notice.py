@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from idp import audit
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 
 if TYPE_CHECKING:
     from idp.models import User

@@ -79,7 +79,7 @@ def record_failure(db: Session, services: "Services", user: User, now: datetime,
 
 
 def _lock(db: Session, services: "Services", user: User, now: datetime, who: Actor) -> None:
-    from .notify import notify_security_event
+    from idp.notices import notify_security_event
 
     minutes = lock_minutes(services, user.otp_lock_count)
     user.otp_locked_until = now + timedelta(minutes=minutes)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from idp.audit import Actor
 from idp.attempts import counters as attempts
 from idp.attempts import device_cookies
+from idp.factors import verification
 from idp.security.secrets import new_token
 from idp.services import Services
 
@@ -51,10 +52,16 @@ def attempt_client() -> attempts.Client:
                            device_cookie=device_cookie())
 
 
-def give_device_cookie(response: Response, account: str) -> None:
-    """After a successful sign-in to `account`: the browser keeps (or gets) its device cookie entry for it."""
+def give_device_cookie(response: Response, account: str, *, second_factor: bool = False) -> None:
+    """After a successful sign-in to `account`: the browser keeps (or gets) its device cookie entry for it;
+    when the sign-in proved a second factor, that entry is trusted past the account-wide second-factor lock
+    (idp.factors.verification)."""
     config = services().config
     value = attempts.device_cookie_after_success(services(), account, device_cookie())
+    if second_factor:
+        proved = attempts.Client(address=client_ip(), user_agent=request.headers.get("User-Agent"),
+                                 device_cookie=value)
+        attempts.record_device(db(), services(), verification.KIND, account, proved, right=True)
     response.set_cookie(device_cookies.cookie_name(config.is_https), value,
                         max_age=config.lockout.device_cookie_days * 86400, secure=config.is_https,
                         httponly=True, samesite="Lax", path="/")

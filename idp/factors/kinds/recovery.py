@@ -8,7 +8,7 @@ from idp import audit
 from idp.enforcement import has_second_factor
 from idp.factors import recovery
 from idp.factors import step_outcomes as sf
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.factors.registry import FactorType, register_factor
 from idp.factors.verification import Attempt
 from idp.flow.context import FlowContext

@@ -14,7 +14,7 @@ from idp import audit
 from idp.factors import binding, codes, enrolled, recovery, registry
 from idp.factors import step_outcomes as sf
 from idp.factors.enrolment import CHOOSE, Enrolment
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.factors.side_channel import check as check_sent_code
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome

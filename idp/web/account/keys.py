@@ -16,7 +16,7 @@ from idp import audit
 from idp.clock import now
 from idp.factors import recovery, verification, webauthn
 from idp.factors.verification import Attempt
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.login import remembered
 from idp.models import User
 from idp.web.context import actor, attempt_client, db, services

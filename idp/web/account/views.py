@@ -10,7 +10,7 @@ from idp.enforcement import enforcement_status
 from idp.factors import codes, recovery, registry, verification
 from idp.factors.kinds import totp as authenticator
 from idp.factors.verification import Attempt
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.flow.facts import Enforcement
 from idp.models import SecondFactor
 from idp.web.context import actor, attempt_client, client_ip, db, services

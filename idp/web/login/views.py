@@ -126,7 +126,7 @@ def _signed_in(tx: LoginTransaction, done: Completed) -> Response:
     if cookie is not None:
         response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, secure=cookie.secure,
                             httponly=cookie.httponly, samesite=cookie.samesite, path=cookie.path)
-    give_device_cookie(response, done.user.email)
+    give_device_cookie(response, done.user.email, second_factor="mfa" in done.amr)
     return response
 
 

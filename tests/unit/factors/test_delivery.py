@@ -1,4 +1,4 @@
-"""idp.delivery and idp.factors.notify against real local servers: SMTP (aiosmtpd) and an HTTP gateway
+"""idp.delivery and idp.notices against real local servers: SMTP (aiosmtpd) and an HTTP gateway
 (JSON webhook, Twilio's format), with refusals, timeouts and servers that are down."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from idp.config import ConfigError, EmailConfig
 from idp.delivery import DeliveryError
 from idp.delivery.mailer import Mailer, MailerDisabled
 from idp.delivery.sms import ConsoleSms, NoSms, TwilioSms, WebhookSms, build_sms
-from idp.factors.notify import notify_security_event
+from idp.notices import notify_security_event
 from idp.models import User
 from idp.outbox.worker import drain
 from tests.support.configs import make_config
