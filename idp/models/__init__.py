@@ -1,6 +1,7 @@
 """Database models (SQLAlchemy 2, typed), one module per concept; imported here for alembic."""
 from .audit import AuditChainHead, AuditEvent
 from .base import Base
+from .branding import OrganisationBranding
 from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
 from .federation import UpstreamIdentity, UpstreamProvider
@@ -15,7 +16,7 @@ from .webauthn import WebAuthnChallenge, WebAuthnCredential
 
 __all__ = [
     "AuditChainHead", "AuditEvent", "AuthorizationCode", "Base", "BrowserSession", "Client", "Consent",
-    "Invitation", "LoginTransaction", "Organisation", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
+    "Invitation", "LoginTransaction", "Organisation", "OrganisationBranding", "OrganisationDomain", "OtpChallenge", "RateLimitBucket", "RecoveryCode",
     "SecondFactor", "SigningKey", "Token", "UpstreamIdentity", "UpstreamProvider", "UsedNonce", "User",
     "UserGroup", "UserPermission",
     "AccountToken", "RememberedBrowser", "WebAuthnChallenge", "WebAuthnCredential",
