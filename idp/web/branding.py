@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from flask import Flask, url_for
 from flask_login import current_user
 
-from idp.models import Client, LoginTransaction, Organisation, OrganisationBranding, User
+from idp.models import (
+    Client,
+    LoginTransaction,
+    Organisation,
+    OrganisationBranding,
+    User,
+)
 from idp.web.context import db
 
 PRODUCT = "Fentu FSM"

@@ -21,6 +21,7 @@ def _page(values: SecuritySettings, *, error: str | None = None, confirm: Confir
     return render_template("admin/settings_security.html", title="Security", org=org, values=values,
                            methods=security.METHODS, method_labels=security.METHOD_LABELS, error=error,
                            confirm=confirm, warning=security.ZERO_GRACE_WARNING, counts=counts,
+                           max_remember=security.MAX_REMEMBER_DAYS, remember_meaning=security.REMEMBER_MEANING,
                            enforced_since=org.enforced_since), status
 
 
@@ -36,7 +37,7 @@ def security_settings_save() -> Response | tuple[str, int]:
     org = organisation()
     form = request.form
     try:
-        new = security.from_form(form, form.getlist("allowed_methods"))
+        new = security.from_form(form, form.getlist("allowed_methods"), keep=security.current(db(), org))
     except AdminError as exc:
         return _page(security.current(db(), org), error=str(exc), status=400)
     try:

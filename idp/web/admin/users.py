@@ -12,7 +12,16 @@ from idp.web.context import db, services
 from idp.web.login.start import start_login
 
 from . import bp
-from .common import admin, admin_actor, browser_session, done, organisation, refused, requires, scope
+from .common import (
+    admin,
+    admin_actor,
+    browser_session,
+    done,
+    organisation,
+    refused,
+    requires,
+    scope,
+)
 
 
 @bp.get("/users")
