@@ -87,15 +87,19 @@ def read_logo(data: bytes) -> Logo:
     if len(data) > MAX_LOGO_BYTES:
         raise BrandingError("logo", f"Logo: at most {MAX_LOGO_BYTES // 1024} KB (this file has {len(data) // 1024} KB)")
     try:
-        with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as image:
-            width, height = image.size
-            _check_size(width, height)
-            image.load()
-            converted = image.convert("RGBA")
+        image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
     except UnidentifiedImageError:
         raise BrandingError("logo", "Logo: only PNG or JPEG images (SVG is not accepted)") from None
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise BrandingError("logo", "Logo: the image is damaged or cannot be read") from None
+    with image:
+        _check_size(*image.size)     # before decoding any pixel
+        width, height = image.size
+        try:
+            image.load()
+            converted = image.convert("RGBA")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            raise BrandingError("logo", "Logo: the image is damaged or cannot be read") from None
     out = io.BytesIO()
     converted.save(out, format="PNG", optimize=True)
     return Logo(out.getvalue(), width, height)
