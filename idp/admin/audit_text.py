@@ -69,12 +69,16 @@ SENTENCES: dict[str, str] = {
     "signing_keys_rotated": "{actor} rotated the token signing keys",
     "audit_exported": "{actor} exported the audit log as {format}",
 }
+FAILED = {"sign_in": "{actor} could not sign in", "federated_sign_in": "{actor} could not sign in through {provider}",
+          "step_up": "{actor} could not confirm it's them"}
 METHODS = {"totp": "an authenticator app", "email": "email codes", "sms": "text message codes",
            "webauthn": "a security key", "passkey": "a passkey", "recovery": "recovery codes"}
 SETTINGS = {"require_2fa": "Require Two-Factor Authentication", "grace_days": "grace period",
             "allowed_methods": "allowed methods", "exempt_users": "exempt users", "exempt_groups": "exempt groups",
             "remember_browser_days": "remember this browser", "display_name": "display name",
             "accent_colour": "accent colour", "logo": "logo"}
+AMR = {"pwd": "password", "otp": "one-time code", "hwk": "security key", "swk": "passkey", "sms": "text message",
+       "mail": "email code", "fed": "single sign-on", "user": None, "mfa": None, "pin": None}
 ANONYMOUS = "Someone"
 
 
@@ -129,12 +133,16 @@ def _values(entry: AuditEvent, names: dict[str, str]) -> dict[str, Any]:
     changed = [SETTINGS.get(c, c.replace("_", " ")) for c in details.get("changed") or []]
     method = details.get("kind") or details.get("method") or details.get("factor")
     via = details.get("method") or details.get("amr")
+    if isinstance(via, list):
+        via = [AMR.get(v, v) for v in via if AMR.get(v, v)]
+    elif via:
+        via = METHODS.get(str(via), str(via))
     return {
         "actor": _actor(entry.actor, names), "target": target or "an unknown account",
         "target_s": _possessive(target or "an unknown account"),
         "target_own": "their own" if own == "their" else own,
         "method": METHODS.get(str(method), "a second factor") if method else "a second factor",
-        "via": f" ({', '.join(via) if isinstance(via, list) else via})" if via else "",
+        "via": f" with {' and '.join(via) if isinstance(via, list) else via}" if via else "",
         "provider": details.get("provider") or entry.target or "an upstream provider",
         "days": f"{days} day{'' if days == 1 else 's'}" if days is not None else "more time",
         "group": details.get("group") or details.get("name") or "?",
@@ -148,14 +156,16 @@ def _values(entry: AuditEvent, names: dict[str, str]) -> dict[str, Any]:
 def describe(entry: AuditEvent, names: dict[str, str]) -> Line:
     """The entry as one sentence, with the administrator's stated reason apart."""
     values = _values(entry, names)
-    template = SENTENCES.get(entry.event)
+    failed = bool(entry.outcome) and entry.outcome != "success"
+    template = FAILED.get(entry.event) if failed else None
+    template = template or SENTENCES.get(entry.event)
     if template is None:
         words = entry.event.replace("_", " ")
         template = "{actor}: " + words + (" ({target})" if entry.target else "")
     sentence = template.format(**values)
     sentence = sentence[:1].upper() + sentence[1:]
-    if entry.outcome and entry.outcome != "success" and entry.event not in ("sign_in_attempt",):
-        sentence += f" — {entry.outcome}"
+    if failed and entry.event not in FAILED and entry.event != "sign_in_attempt":
+        sentence += f" ({entry.outcome})"
     reason = (entry.details or {}).get("reason")
     return Line(entry, sentence, str(reason) if reason else None)
 

@@ -21,6 +21,7 @@ from idp.admin import settings as security
 from idp.admin.permissions import AdminError, AdminScope
 from idp.clock import now
 from idp.models import Organisation, User
+from idp.wording import plural
 
 from .base import CliState, actor, cli, pass_state
 from .users import organisation, user_group
@@ -128,9 +129,11 @@ def user_reset_2fa(state: CliState, email: str, reason: str, org_slug: str | Non
             result = users.reset_2fa(db, state.services, scope, user, reason, actor(), now=now())
         except AdminError as exc:
             raise _refused(exc) from None
-    click.echo(f"Reset two-factor authentication of {user.email}: removed {len(result.factors_removed)} second "
-               f"factor(s) and {result.recovery_codes_removed} recovery code(s), ended {result.sessions_ended} "
-               f"session(s); {'notified by email' if result.notified else 'NOT notified (email off or failed)'}.")
+    click.echo(f"Reset two-factor authentication of {user.email}: removed "
+               f"{plural(len(result.factors_removed), 'second factor')} and "
+               f"{plural(result.recovery_codes_removed, 'recovery code')}, ended "
+               f"{plural(result.sessions_ended, 'session')}; "
+               f"{'notified by email' if result.notified else 'NOT notified (email off or failed)'}.")
 
 
 @user_group.command("unlock")

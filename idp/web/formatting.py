@@ -1,4 +1,4 @@
-"""One way to show dates, times and counts on every page: "6 Dec 2026, 18:59 UTC", "1 day", "7 days"."""
+"""Jinja filters for one way to show dates, times and counts on every page: |when, |day, |plural."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -6,30 +6,24 @@ from datetime import UTC, date, datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
-ZONE = "UTC"
+from idp import wording
 
 
 def when(value: datetime | None, never: str = "Never") -> Markup:
-    """A <time> element in the one format and zone of the IdP's pages."""
+    """A <time> element in the one format and zone of the IdP's pages ("6 Dec 2026, 18:59 UTC")."""
     if value is None:
         return Markup(escape(never))
-    moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    text = f"{moment.day} {moment:%b %Y, %H:%M} {ZONE}"
-    return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), text)
+    at = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return Markup('<time datetime="{}">{}</time>').format(at.isoformat(), wording.moment(at))
 
 
 def day(value: date | datetime | None, never: str = "Never") -> Markup:
     if value is None:
         return Markup(escape(never))
-    return Markup('<time datetime="{}">{}</time>').format(value.isoformat()[:10], f"{value.day} {value:%b %Y}")
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """plural(1, "day") → "1 day"; plural(7, "day") → "7 days"; plural(2, "entry", "entries")."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+    return Markup('<time datetime="{}">{}</time>').format(value.isoformat()[:10], wording.day(value))
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(day, "day")
-    app.add_template_filter(plural, "plural")
+    app.add_template_filter(wording.plural, "plural")

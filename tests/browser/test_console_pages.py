@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pyotp
 import pytest
 import sqlalchemy as sa
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import Page, expect
 
 from idp import audit, clock
@@ -40,7 +40,7 @@ def _logo() -> bytes:
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((0, 4, 40, 44), radius=8, fill="#8a1538")
     draw.polygon([(10, 34), (20, 12), (30, 34)], fill="white")
-    draw.text((50, 16), "ACME", fill="#8a1538")
+    draw.text((50, 9), "ACME", fill="#8a1538", font=ImageFont.load_default(size=28))
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
