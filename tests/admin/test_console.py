@@ -10,7 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import AuditEvent, Organisation, User
-from tests.admin.helpers import add_totp, audit_events, csrf_token, main, post, sign_in, snapshot
+from tests.admin.helpers import (
+    add_totp,
+    audit_events,
+    csrf_token,
+    main,
+    post,
+    sign_in,
+    snapshot,
+)
 
 
 @pytest.fixture

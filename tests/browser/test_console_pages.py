@@ -23,7 +23,7 @@ from idp import audit, clock
 from idp.admin import branding
 from idp.audit import Actor
 from idp.factors import enrolled, recovery, totp
-from idp.models import AuditEvent, Organisation, User
+from idp.models import AuditEvent, Client, Organisation, User
 from tests.support.factory import PASSWORD
 
 from .conftest import DESKTOP, PHONE
@@ -66,6 +66,7 @@ def acme(factory, services, frozen_clock):  # noqa: ANN001, ANN201
     for email, name in people:
         factory.user(email, org="acme", name=name, groups=("contractors",) if "contractor" in email else ())
     registered = factory.client("http://127.0.0.1:9/callback", logout_uris=("http://127.0.0.1:9/",))
+    own = factory.client("http://127.0.0.1:9/acme", org="acme")      # an application of Acme only
     now = frozen_clock.current
     with services.database.session() as db:
         org = db.scalar(sa.select(Organisation).where(Organisation.slug == "acme"))
@@ -86,7 +87,7 @@ def acme(factory, services, frozen_clock):  # noqa: ANN001, ANN201
                      target_user_id=by["bob@acme.example.com"].id, details={"reason": "lost phone (ticket #42)"})
         audit.record(db, "grace_period_extended", admin, organisation_id=org.id, target="dev@acme.example.com",
                      details={"days": 7, "reason": "on a ship until Friday"})
-    return {"secret": secret, "client": registered}
+    return {"secret": secret, "client": registered, "acme_client": own}
 
 
 def sign_in(page: Page, secret: str, target: str) -> None:
@@ -125,14 +126,17 @@ def csp_errors(page: Page) -> list[str]:
 CONSOLE = [("users", "/admin/users"), ("settings-security", "/admin/settings/security"),
            ("branding", "/admin/settings/branding"), ("audit-log", "/admin/audit?verify=1"),
            ("overview", "/admin/"), ("clients", "/admin/clients"), ("rollout", "/admin/settings/security/rollout"),
-           ("account", "/account/security")]
+           ("account", "/account/security"), ("sso", "/admin/settings/sso"), ("user-new", "/admin/users/new"),
+           ("audit-filtered", "/admin/audit?event=second_factor_reset"), ("users-overdue", "/admin/users?state=overdue")]
 
 
 def test_console_pages_fit_the_phone_and_the_desktop(page: Page, acme, services, csp_errors):
     sign_in(page, acme["secret"], "/admin/")
     with services.database.session() as db:
         bob = db.scalar(sa.select(User.id).where(User.email == "bob@acme.example.com"))
-    pages = [*CONSOLE, ("user", f"/admin/users/{bob}")]
+        client_pk = db.scalar(sa.select(Client.id).where(Client.client_id == acme["acme_client"].client_id))
+    pages = [*CONSOLE, ("user", f"/admin/users/{bob}"), ("reset", f"/admin/users/{bob}/reset-2fa"),
+             ("client", f"/admin/clients/{client_pk}")]
     for label, size in WIDTHS.items():
         page.set_viewport_size(size)
         for name, path in pages:
@@ -239,11 +243,11 @@ def test_branding_changes_the_colour_without_inline_styles(page: Page, acme, csp
     assert csp_errors == []
 
 
-def _authorize_url(acme) -> str:  # noqa: ANN001
+def _authorize_url(registered) -> str:  # noqa: ANN001
     from tests.support.oidc_client import pkce_pair
     _, challenge = pkce_pair()
     return "/authorize?" + urlencode({
-        "response_type": "code", "client_id": acme["client"].client_id, "redirect_uri": "http://127.0.0.1:9/callback",
+        "response_type": "code", "client_id": registered.client_id, "redirect_uri": registered.redirect_uri,
         "scope": "openid email", "state": "s1", "nonce": "n1", "code_challenge": challenge,
         "code_challenge_method": "S256"})
 
@@ -252,7 +256,7 @@ def _authorize_url(acme) -> str:  # noqa: ANN001
 def test_sign_in_pages_say_where_you_are_and_fit(page: Page, acme, size, csp_errors):
     width = WIDTHS[size]
     page.set_viewport_size(width)
-    page.goto(_authorize_url(acme))
+    page.goto(_authorize_url(acme["client"]))
     expect(page.locator("#signin-context")).to_have_text("to continue to Test app")
     expect(page.locator(".brand-name")).to_have_text("Fentu FSM")          # nobody known yet: the neutral look
     fits(page, width["width"])
@@ -279,6 +283,13 @@ def test_sign_in_pages_say_where_you_are_and_fit(page: Page, acme, size, csp_err
         assert gap >= 24, f"'Try another way' is only {gap}px below the button"
     shot(page, f"signin-totp-{size}")
     assert csp_errors == []
+
+
+def test_an_application_of_one_organisation_shows_its_branding_from_the_first_page(page: Page, acme):
+    page.goto(_authorize_url(acme["acme_client"]))
+    expect(page.locator(".brand-name")).to_have_text("Acme Field Service")
+    expect(page.locator("img.signin-logo")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_have_css("background-color", "rgb(138, 21, 56)")
 
 
 def test_root_url_and_the_way_back_after_signing_out(page: Page, acme):

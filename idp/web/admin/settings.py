@@ -9,6 +9,7 @@ from idp.admin.permissions import SECURITY_SETTINGS, AdminError
 from idp.admin.settings import ConfirmationRequired, SecuritySettings
 from idp.clock import now
 from idp.web.context import db
+from idp.wording import moment
 
 from . import bp
 from .common import admin_actor, done, organisation, refused, requires, scope
@@ -75,5 +76,5 @@ def extend_grace(user_id: int) -> Response | tuple[str, int]:
                                       admin_actor(), now=now())
     except AdminError as exc:
         return refused("The grace period was not extended", str(exc), back)
-    done(f"{target.email} now has until {until:%Y-%m-%d %H:%M} UTC to set up two-factor authentication.")
+    done(f"{target.email} now has until {moment(until)} to set up two-factor authentication.")
     return redirect(back)
