@@ -76,6 +76,15 @@ def test_the_rollout_numbers_and_each_rows_state_come_with_the_list(acme_admin, 
     assert '<span class="pill overdue">Overdue</span>' in row
 
 
+def test_the_user_page_says_the_same_state_as_the_list(acme_admin, people):
+    for email, label in (("overdue@acme.example.com", "Overdue"), ("grace@acme.example.com", "In grace"),
+                         ("locked@acme.example.com", "Locked"), ("exempt@acme.example.com", "Exempt"),
+                         ("enrolled@acme.example.com", "Enrolled")):
+        html = main(acme_admin.open(f"/admin/users/{people[email].id}"))
+        state = re.search(r'<dd id="two-factor-state">(.*?)</dd>', html, re.DOTALL).group(1)
+        assert f">{label}</span>" in state, (email, state)
+
+
 def test_sort_and_pages_keep_the_search_and_filter(acme_admin, factory, orgs):
     for i in range(30):
         factory.user(f"worker{i:02d}@acme.example.com", org="acme", name=f"Worker {i:02d}")
