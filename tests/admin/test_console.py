@@ -76,6 +76,22 @@ def test_the_rollout_numbers_and_each_rows_state_come_with_the_list(acme_admin, 
     assert '<span class="pill overdue">Overdue</span>' in row
 
 
+def test_an_extension_gives_grace_and_a_reset_takes_it_away(acme_admin, people, services, frozen_clock):
+    """The SQL of the list follows idp.enforcement: a personal extension reopens the grace period; an
+    administrator's 2FA reset while enforced ends it at once, even for someone who joined yesterday."""
+    from idp.enforcement import enforcement_status
+    with services.database.session() as db:
+        overdue = db.get(User, people["overdue@acme.example.com"].id)
+        overdue.grace_extended_until = frozen_clock.current + timedelta(days=2)
+        joined = db.get(User, people["grace@acme.example.com"].id)
+        joined.created_at = frozen_clock.current - timedelta(days=1)
+        joined.second_factor_reset_at = frozen_clock.current - timedelta(minutes=5)
+        assert enforcement_status(db, overdue, frozen_clock.current).state.value == "grace"
+        assert enforcement_status(db, joined, frozen_clock.current).state.value == "required"
+    assert _emails(main(acme_admin.open("/admin/users?state=grace"))) == ["overdue@acme.example.com"]
+    assert "grace@acme.example.com" in _emails(main(acme_admin.open("/admin/users?state=overdue")))
+
+
 def test_the_user_page_says_the_same_state_as_the_list(acme_admin, people):
     for email, label in (("overdue@acme.example.com", "Overdue"), ("grace@acme.example.com", "In grace"),
                          ("locked@acme.example.com", "Locked"), ("exempt@acme.example.com", "Exempt"),
