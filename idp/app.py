@@ -84,10 +84,13 @@ def _init_login_manager(app: Flask) -> None:
 
 
 def _register(app: Flask, config: AppConfig) -> None:
-    from idp.web import account, context, errors, headers, login, oauth
+    from idp.web import account, branding, context, errors, formatting, headers, login, oauth, site
     from idp.web.oauth.server import create_server
 
     context.init_app(app)
+    branding.init_app(app)      # page_branding / sign_in_context for base.html and login_base.html
+    formatting.init_app(app)    # |when, |day, |plural
+    app.register_blueprint(site.bp)   # /, /branding/<org>/logo.png and theme.css
     app.extensions["authlib.server"] = create_server(app, config)
     for bp in (oauth.bp, login.bp, account.bp):
         app.register_blueprint(bp)

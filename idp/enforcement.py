@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from idp.flow.facts import Enforcement, EnforcementStatus
 from idp.models import SecondFactor, User
+from idp.wording import day, moment, plural
 
 
 def has_second_factor(db: Session, user: User) -> bool:
@@ -56,7 +57,7 @@ def enforcement_status(db: Session, user: User, now: datetime) -> EnforcementSta
     if deadline is not None and now < deadline:
         days = math.ceil((deadline - now).total_seconds() / 86400)
         return EnforcementStatus(Enforcement.GRACE, days_left=days,
-                                 reason=f"{org.name} requires 2FA; {days} day(s) of grace left to set it up")
+                                 reason=f"{org.name} requires 2FA; {plural(days, 'day')} of grace left to set it up")
     return EnforcementStatus(Enforcement.REQUIRED,
                              reason=f"{org.name} requires 2FA and the grace period is over")
 
@@ -101,8 +102,8 @@ def explain(db: Session, user: User, now: datetime) -> list[str]:
         lines.append(f"{org.name} does not require two-factor authentication "
                      "(Administration > Settings > Security).")
     else:
-        since = org.enforced_since.date().isoformat() if org.enforced_since else "an unknown date"
-        grace = "no grace period" if org.grace_days == 0 else f"a grace period of {org.grace_days} day(s)"
+        since = day(org.enforced_since) if org.enforced_since else "an unknown date"
+        grace = "no grace period" if org.grace_days == 0 else f"a grace period of {plural(org.grace_days, 'day')}"
         lines.append(f"{org.name} requires two-factor authentication since {since}, with {grace}.")
     why_exempt = exemption(user)
     if why_exempt and org.require_2fa:
@@ -115,7 +116,7 @@ def explain(db: Session, user: User, now: datetime) -> list[str]:
         lines.append("The user has no second factor set up.")
     if status.state is Enforcement.GRACE:
         deadline = grace_deadline(user)
-        lines.append(f"In the grace period: {status.days_left} day(s) left (until {deadline:%Y-%m-%d %H:%M} UTC); "
+        lines.append(f"In the grace period: {plural(status.days_left, 'day')} left (until {moment(deadline)}); "
                      "signing in shows a reminder but does not require a second factor yet.")
         if user.grace_extended_until and deadline == user.grace_extended_until:
             lines.append("The grace period was extended for this user by an administrator.")

@@ -16,6 +16,7 @@ from idp.oauth.tokens import revoke_tokens
 from idp.security.secrets import digest, new_token
 
 from .permissions import CLIENT_MANAGEMENT, AdminError, AdminScope, NotFound
+from .settings import check_reason
 
 MAX_GRACE_HOURS = 30 * 24
 NOT_FOUND = "There is no such client in this organisation."
@@ -104,11 +105,13 @@ def update(db: Session, scope: AdminScope, client: Client, *, name: str, redirec
 
 
 def rotate_secret(db: Session, scope: AdminScope, client: Client, grace_hours: int | str, actor: Actor,
-                  *, now: datetime) -> str:
-    """A new secret (returned, shown once); the old one keeps working for `grace_hours` (0: stops now)."""
+                  *, now: datetime, reason: str = "") -> str:
+    """A new secret (returned, shown once); the old one keeps working for `grace_hours` (0: stops now).
+    An optional `reason` is kept in the audit log."""
     if not scope.sees(client.organisation_id):
         raise NotFound(NOT_FOUND)
     scope.require(CLIENT_MANAGEMENT)
+    why = check_reason(reason, required=False)
     if client.is_public:
         raise AdminError("A public client has no secret to rotate.")
     try:
@@ -128,20 +131,24 @@ def rotate_secret(db: Session, scope: AdminScope, client: Client, grace_hours: i
     until = client.previous_secret_expires_at
     audit.record(db, "client_secret_rotated", actor, organisation_id=client.organisation_id,
                  target=client.client_id, details={"old_secret_valid_hours": hours,
-                                                   "old_secret_expires_at": until.isoformat() if until else None})
+                                                   "old_secret_expires_at": until.isoformat() if until else None,
+                                                   **({"reason": why} if why else {})})
     db.flush()
     return secret
 
 
-def set_active(db: Session, scope: AdminScope, client: Client, active: bool, actor: Actor) -> bool:
-    """Disable (its tokens are revoked, it can no longer sign anyone in) or enable a client."""
+def set_active(db: Session, scope: AdminScope, client: Client, active: bool, actor: Actor, *,
+               reason: str = "") -> bool:
+    """Disable (its tokens are revoked, it can no longer sign anyone in) or enable a client; an optional
+    `reason` is kept in the audit log."""
     if not scope.sees(client.organisation_id):
         raise NotFound(NOT_FOUND)
     scope.require(CLIENT_MANAGEMENT)
+    why = check_reason(reason, required=False)
     if client.is_active == active:
         return False
     client.is_active = active
-    details = {}
+    details: dict = {"reason": why} if why else {}
     if not active:
         details["tokens_revoked"] = revoke_tokens(db, Token.client_id == client.client_id)
     audit.record(db, "client_enabled" if active else "client_disabled", actor,

@@ -32,11 +32,14 @@ def method_labels() -> dict[str, str]:
 
 MAX_GRACE_DAYS = 365
 MAX_EXTENSION_DAYS = 90
+MAX_REMEMBER_DAYS = 90
+REMEMBER_MEANING = ("\"Don't ask again on this browser\": after a second factor, a browser may skip the second "
+                    "factor (never the password) for this many days; 0 switches it off")
 ZERO_GRACE_WARNING = ("Enforcing 2FA immediately (with no grace period) will block all users who have not yet "
                       "set up a second factor. Communicate the change to your users before enabling "
                       "enforcement, or set a grace period.")
 GROUP = re.compile(r"^[^,\s][^,]{0,99}$")
-KEYS = ("require_2fa", "grace_days", "allowed_methods", "exempt_users", "exempt_groups")
+KEYS = ("require_2fa", "grace_days", "allowed_methods", "exempt_users", "exempt_groups", "remember_browser_days")
 
 
 class SettingsError(AdminError):
@@ -50,6 +53,7 @@ class SecuritySettings:
     allowed_methods: tuple[str, ...] = ()     # empty = every method
     exempt_users: tuple[str, ...] = ()        # email addresses of users of the organisation
     exempt_groups: tuple[str, ...] = ()
+    remember_browser_days: int = 0            # 0 = "Don't ask again on this browser" is not offered
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -88,7 +92,8 @@ def current(db: Session, org: Organisation) -> SecuritySettings:
                         .order_by(User.email))
     return SecuritySettings(require_2fa=bool(org.require_2fa), grace_days=int(org.grace_days or 0),
                             allowed_methods=tuple(m for m in methods() if m in (org.allowed_methods or [])),
-                            exempt_users=tuple(exempt), exempt_groups=tuple(sorted(org.exempt_groups or [])))
+                            exempt_users=tuple(exempt), exempt_groups=tuple(sorted(org.exempt_groups or [])),
+                            remember_browser_days=int(org.remember_browser_days or 0))
 
 
 # --- reading input ------------------------------------------------------------------------------------
@@ -123,6 +128,16 @@ def parse_grace(value: str | int) -> int:
     return days
 
 
+def parse_remember(value: str | int) -> int:
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"Remember this browser: {value!r} is not a whole number of days") from None
+    if not 0 <= days <= MAX_REMEMBER_DAYS:
+        raise SettingsError(f"Remember this browser: between 0 (off) and {MAX_REMEMBER_DAYS} days")
+    return days
+
+
 def parse_methods(values: str | Iterable[str] | None) -> tuple[str, ...]:
     """The allowed methods; every method (or the word "all") is stored as the empty list (= all)."""
     items = [v.lower() for v in _words(values)]
@@ -150,8 +165,11 @@ def parse_emails(values: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted({normalise_email(e) for e in _words(values)}))
 
 
-def from_form(form: Mapping[str, str], methods: Iterable[str]) -> SecuritySettings:
-    """The settings posted by the Security page (`methods`: the ticked method boxes)."""
+def from_form(form: Mapping[str, str], methods: Iterable[str], keep: SecuritySettings | None = None) -> SecuritySettings:
+    """The settings posted by the Security page (`methods`: the ticked method boxes). A form without the
+    remember_browser_days field keeps `keep`'s value (never silently switches it off)."""
+    remember = (parse_remember(form.get("remember_browser_days") or "0") if "remember_browser_days" in form
+                else (keep.remember_browser_days if keep else 0))
     chosen = [m for m in methods if m]
     if not chosen:
         raise SettingsError("Allowed methods: allow at least one method")
@@ -159,7 +177,8 @@ def from_form(form: Mapping[str, str], methods: Iterable[str]) -> SecuritySettin
                             grace_days=parse_grace(form.get("grace_days", "0") or "0"),
                             allowed_methods=parse_methods(chosen),
                             exempt_users=parse_emails(form.get("exempt_users", "")),
-                            exempt_groups=parse_groups(form.get("exempt_groups", "")))
+                            exempt_groups=parse_groups(form.get("exempt_groups", "")),
+                            remember_browser_days=remember)
 
 
 def with_assignments(base: SecuritySettings, assignments: Iterable[str]) -> SecuritySettings:
@@ -182,6 +201,8 @@ def with_assignments(base: SecuritySettings, assignments: Iterable[str]) -> Secu
             values[key] = parse_methods(raw)
         elif key == "exempt_users":
             values[key] = parse_emails(raw)
+        elif key == "remember_browser_days":
+            values[key] = parse_remember(raw)
         else:
             values[key] = parse_groups(raw)
     return SecuritySettings(**values)
@@ -244,6 +265,7 @@ def save(db: Session, org: Organisation, new: SecuritySettings, actor: Actor, *,
     org.grace_days = new.grace_days
     org.allowed_methods = list(new.allowed_methods)
     org.exempt_groups = list(new.exempt_groups)
+    org.remember_browser_days = new.remember_browser_days
     if new.require_2fa and (not old.require_2fa or org.enforced_since is None):
         org.enforced_since = now
     elif not new.require_2fa:

@@ -21,6 +21,7 @@ from idp.admin import settings as security
 from idp.admin.permissions import AdminError, AdminScope
 from idp.clock import now
 from idp.models import Organisation, User
+from idp.wording import plural
 
 from .base import CliState, actor, cli, pass_state
 from .users import organisation, user_group
@@ -80,6 +81,10 @@ def settings_show(state: CliState, org_slug: str | None, as_json: bool) -> None:
     click.echo(f"allowed_methods:  {','.join(data['allowed_methods']) or 'all'}")
     click.echo(f"exempt_users:     {','.join(data['exempt_users']) or '-'}")
     click.echo(f"exempt_groups:    {','.join(data['exempt_groups']) or '-'}")
+    days = data["remember_browser_days"]
+    click.echo(f"remember_browser_days: {days} "
+               + (f"(a browser may skip the second factor for {days} day{'' if days == 1 else 's'})" if days
+                  else "(off: the second factor is asked at every sign-in)"))
     r = data["rollout"]
     click.echo(f"rollout:          {r['enrolled']} enrolled, {r['not_enrolled']} not yet enrolled, "
                f"{r['exempt']} exempt, {r['locked']} locked")
@@ -92,7 +97,8 @@ def settings_show(state: CliState, org_slug: str | None, as_json: bool) -> None:
 @pass_state
 def settings_set(state: CliState, assignments: tuple[str, ...], org_slug: str | None, yes: bool) -> None:
     """Change settings: require_2fa=true|false, grace_days=N, allowed_methods=totp,email,sms|all,
-    exempt_users=EMAIL,..., exempt_groups=NAME,... (an empty value clears a list)."""
+    exempt_users=EMAIL,..., exempt_groups=NAME,... (an empty value clears a list),
+    remember_browser_days=N (0-90; "Don't ask again on this browser" for N days after a second factor, 0 = off)."""
     with state.session() as db:
         org, _ = _scope(db, org_slug)
         try:
@@ -123,9 +129,11 @@ def user_reset_2fa(state: CliState, email: str, reason: str, org_slug: str | Non
             result = users.reset_2fa(db, state.services, scope, user, reason, actor(), now=now())
         except AdminError as exc:
             raise _refused(exc) from None
-    click.echo(f"Reset two-factor authentication of {user.email}: removed {len(result.factors_removed)} second "
-               f"factor(s) and {result.recovery_codes_removed} recovery code(s), ended {result.sessions_ended} "
-               f"session(s); {'notified by email' if result.notified else 'NOT notified (email off or failed)'}.")
+    click.echo(f"Reset two-factor authentication of {user.email}: removed "
+               f"{plural(len(result.factors_removed), 'second factor')} and "
+               f"{plural(result.recovery_codes_removed, 'recovery code')}, ended "
+               f"{plural(result.sessions_ended, 'session')}; "
+               f"{'notified by email' if result.notified else 'NOT notified (email off or failed)'}.")
 
 
 @user_group.command("unlock")

@@ -2,6 +2,7 @@
 from .attempt import AttemptCounter
 from .audit import AuditChainHead, AuditEvent
 from .base import Base
+from .branding import OrganisationBranding
 from .client import Client
 from .credentials import OtpChallenge, RecoveryCode, SecondFactor
 from .federation import UpstreamIdentity, UpstreamKeySet, UpstreamProvider
@@ -31,6 +32,7 @@ __all__ = [
     "LoginTransaction",
     "MaintenanceLease",
     "Organisation",
+    "OrganisationBranding",
     "OrganisationDomain",
     "OtpChallenge",
     "OutboxJob",

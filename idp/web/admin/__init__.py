@@ -13,5 +13,5 @@ def _register_invitations(state) -> None:  # noqa: ANN001
     state.app.register_blueprint(invitation_bp)
 
 
-from . import audit_log, clients, common, home, invitation, settings, users  # noqa: E402,F401
+from . import audit_log, branding, clients, common, home, invitation, settings, users  # noqa: E402,F401
 from . import provisioning  # noqa: E402,F401

@@ -81,7 +81,7 @@ def client_rotate(client_pk: int) -> str | tuple[str, int]:
     client = clients.get(db(), scope(), client_pk)
     try:
         secret = clients.rotate_secret(db(), scope(), client, request.form.get("grace_hours", ""), admin_actor(),
-                                       now=now())
+                                       now=now(), reason=request.form.get("reason", ""))
     except AdminError as exc:
         return refused("The secret was not rotated", str(exc), url_for("admin.client_detail", client_pk=client.id))
     return _secret_page(client, secret, rotated=True)
@@ -89,9 +89,12 @@ def client_rotate(client_pk: int) -> str | tuple[str, int]:
 
 @bp.post("/clients/<int:client_pk>/disable")
 @requires(CLIENT_MANAGEMENT)
-def client_disable(client_pk: int) -> Response:
+def client_disable(client_pk: int) -> Response | tuple[str, int]:
     client = clients.get(db(), scope(), client_pk)
-    clients.set_active(db(), scope(), client, False, admin_actor())
+    try:
+        clients.set_active(db(), scope(), client, False, admin_actor(), reason=request.form.get("reason", ""))
+    except AdminError as exc:
+        return refused("The client was not disabled", str(exc), url_for("admin.client_detail", client_pk=client.id))
     done(f"{client.name} is disabled: it can no longer sign anyone in, and its tokens were revoked.")
     return redirect(url_for("admin.client_detail", client_pk=client.id))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, session, url_for
 
-from idp.admin import organisations
+from idp.admin import directory, organisations, permissions
 from idp.admin.permissions import AdminError
 from idp.clock import now
 from idp.web.context import db
@@ -14,7 +14,10 @@ from .common import ORG_KEY, admin_actor, done, organisation, scope
 
 @bp.get("/")
 def index() -> str:
-    return render_template("admin/index.html", title="Administration", org=organisation())
+    org = organisation()
+    counts = directory.rollout_counts(db(), org, now()) if scope().can(permissions.USER_MANAGEMENT) else None
+    return render_template("admin/index.html", title="Administration", org=org, counts=counts,
+                           state_labels=directory.STATE_LABELS, filters=directory.FILTERS)
 
 
 def _operator_only() -> None:

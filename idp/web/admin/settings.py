@@ -9,6 +9,7 @@ from idp.admin.permissions import SECURITY_SETTINGS, AdminError
 from idp.admin.settings import ConfirmationRequired, SecuritySettings
 from idp.clock import now
 from idp.web.context import db
+from idp.wording import moment
 
 from . import bp
 from .common import admin_actor, done, fresh_proof_required, organisation, refused, requires, scope, stale_proof
@@ -21,6 +22,7 @@ def _page(values: SecuritySettings, *, error: str | None = None, confirm: Confir
     return render_template("admin/settings_security.html", title="Security", org=org, values=values,
                            methods=security.methods(), method_labels=security.method_labels(), error=error,
                            confirm=confirm, warning=security.ZERO_GRACE_WARNING, counts=counts,
+                           max_remember=security.MAX_REMEMBER_DAYS, remember_meaning=security.REMEMBER_MEANING,
                            enforced_since=org.enforced_since), status
 
 
@@ -40,7 +42,7 @@ def security_settings_save() -> Response | tuple[str, int]:
     org = organisation()
     form = request.form
     try:
-        new = security.from_form(form, form.getlist("allowed_methods"))
+        new = security.from_form(form, form.getlist("allowed_methods"), keep=security.current(db(), org))
     except AdminError as exc:
         return _page(security.current(db(), org), error=str(exc), status=400)
     if security.weakenings(security.current(db(), org), new) and (stale := stale_proof(_settings_page)):
@@ -81,5 +83,5 @@ def extend_grace(user_id: int) -> Response | tuple[str, int]:
                                       admin_actor(), now=now())
     except AdminError as exc:
         return refused("The grace period was not extended", str(exc), back)
-    done(f"{target.email} now has until {until:%Y-%m-%d %H:%M} UTC to set up two-factor authentication.")
+    done(f"{target.email} now has until {moment(until)} to set up two-factor authentication.")
     return redirect(back)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, redirect, render_template, request, url_for
 
 from idp import accounts
-from idp.admin import users
+from idp.admin import directory, users
 from idp.admin.permissions import SECURITY_SETTINGS, USER_MANAGEMENT, AdminError
 from idp.clock import now
 from idp.enforcement import has_second_factor
@@ -20,9 +20,11 @@ from .common import (admin, admin_actor, browser_session, confirm_page, done, fr
 @bp.get("/users")
 @requires(USER_MANAGEMENT)
 def users_list() -> str:
-    page = request.args.get("page", 1, type=int) or 1
-    result = users.search(db(), scope(), request.args.get("q", ""), page)
-    return render_template("admin/users.html", title="Users", org=organisation(), result=result)
+    org = organisation()
+    result = directory.search(db(), scope(), org, directory.Query.from_args(request.args), now())
+    return render_template("admin/users.html", title="Users", org=org, result=result,
+                           state_labels=directory.STATE_LABELS, filters=directory.FILTERS,
+                           sort_labels=directory.SORT_LABELS)
 
 
 @bp.get("/users/new")

@@ -21,6 +21,7 @@ from idp.federation.scenarios import SCENARIOS, scenario_of
 from idp.models import UpstreamIdentity, UpstreamProvider
 from idp.web.admin import common
 from idp.web.context import db, services
+from idp.wording import plural
 
 from . import bp
 
@@ -116,7 +117,7 @@ def provider_delete(name: str) -> Response:
     row = _row(name)
     shown = row.display_name
     unlinked = manage.delete(db(), row, common.admin_actor())
-    common.done(f"Deleted {shown}; {unlinked} account(s) are no longer linked to it (the accounts stay).")
+    common.done(f"Deleted {shown}; {plural(unlinked, 'account')} {'is' if unlinked == 1 else 'are'} no longer linked to it (the accounts stay).")
     return redirect(url_for("admin_sso.providers_list"))
 
 

@@ -42,7 +42,14 @@ def end_session() -> Response:
     if target:
         state = params.get("state")
         return redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
-    return _page("signed_out.html", "You are signed out", "You can close this window.", 200)
+    return _signed_out(client)
+
+
+def _signed_out(client: Client | None) -> tuple[str, int]:
+    """The way back: the application's first registered post-logout address when the request named it
+    (never an address from the request itself), else the IdP's own account page."""
+    back = client.post_logout_redirect_uris[0] if client is not None and client.post_logout_redirect_uris else None
+    return render_template("signed_out.html", title="You are signed out", client=client, back=back), 200
 
 
 def _csrf_ok() -> bool:
