@@ -21,7 +21,7 @@ PG_HOST     := 127.0.0.1
 PG_PORT     := 5432
 PG_TEST_URL ?= postgresql+psycopg://postgres@$(PG_HOST):$(PG_PORT)/test
 
-.PHONY: help run test install install-test install-bench install-demo clean bench system-deps postgres
+.PHONY: help run test lint install install-test install-bench install-demo clean bench system-deps postgres
 
 help:
 	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -95,7 +95,7 @@ postgres:
 
 # Both runs always happen (a failure on one backend still shows the other's result); make test fails
 # when either fails. The browser tests need not run twice: PostgreSQL runs `-m "not browser"`.
-test: install-test system-deps postgres
+test: install-test system-deps postgres lint
 	@echo; echo "==> [1/2] pytest on SQLite (every test, browser tests included)"; \
 	env -u IDP_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS); sqlite=$$?; \
 	if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h $(PG_HOST) -p $(PG_PORT); then \
@@ -109,6 +109,10 @@ test: install-test system-deps postgres
 	echo; echo "==> SQLite: $$([ $$sqlite -eq 0 ] && echo passed || echo "FAILED (exit $$sqlite)")"; \
 	echo "==> PostgreSQL: $$pg_result"; \
 	[ $$sqlite -eq 0 ] && [ $$pg -eq 0 ]
+
+# The linter the code's `noqa` markers refer to (configured in pyproject.toml, [tool.ruff]).
+lint: install-test
+	@echo "==> ruff check"; $(BIN)/ruff check idp tests bench scripts migrations
 
 # --- make bench ------------------------------------------------------------------------------------
 

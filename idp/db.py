@@ -31,7 +31,7 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
     engine = sa.create_engine(url, echo=config.echo, connect_args={"timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take over
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -41,7 +41,7 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn) -> None:  # noqa: ANN001
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # writers queue instead of failing on upgrade
 
     return engine

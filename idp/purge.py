@@ -17,8 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.clock import now as clock_now
-from idp.models import (AuthorizationCode, LoginTransaction, MaintenanceLease, OtpChallenge, RateLimitBucket,
-                        Token, UsedNonce, WebAuthnChallenge)
+from idp.models import (
+    AuthorizationCode,
+    LoginTransaction,
+    MaintenanceLease,
+    OtpChallenge,
+    RateLimitBucket,
+    Token,
+    UsedNonce,
+    WebAuthnChallenge,
+)
 
 log = logging.getLogger("idp.purge")
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from idp import accounts, audit, outbox
 from idp.audit import Actor
 from idp.factors.enrolled import mask_email
-from idp.notices import notify_security_event
 from idp.models import OtpChallenge, SecondFactor, User
+from idp.notices import notify_security_event
 
 from . import RecoveryError, tokens
 

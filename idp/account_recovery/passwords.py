@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp import accounts, audit, outbox
+from idp.attempts import counters as attempts
 from idp.audit import Actor
 from idp.clock import now
 from idp.enforcement import has_second_factor
-from idp.notices import notify_security_event
 from idp.login import remembered, sessions
 from idp.models import LoginTransaction, User
-from idp.attempts import counters as attempts
+from idp.notices import notify_security_event
 from idp.security.password_policy import check_new_password
 
 from . import RecoveryError, tokens

@@ -20,7 +20,6 @@ from idp.models import Organisation, SecondFactor, User
 from .permissions import AdminError
 
 
-
 def methods() -> tuple[str, ...]:
     """What an organisation's allow-list can name, in the registry's order (idp.factors.registry)."""
     return tuple(cls.factor for cls in registry.selectable())

@@ -12,15 +12,24 @@ from sqlalchemy.orm import Session
 
 from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
-from idp.audit import Actor
-from idp.notices import notify_security_event
-from idp.factors import enrolled, lockout, recovery, registry
 from idp.attempts import counters as attempts
-from idp.security.password_policy import check_new_password
+from idp.audit import Actor
+from idp.factors import enrolled, lockout, recovery, registry
 from idp.flow.facts import EnforcementStatus
 from idp.login import sessions
-from idp.models import (BrowserSession, Invitation, LoginTransaction, Organisation, OtpChallenge, RecoveryCode,
-                        SecondFactor, User, UserGroup)
+from idp.models import (
+    BrowserSession,
+    Invitation,
+    LoginTransaction,
+    Organisation,
+    OtpChallenge,
+    RecoveryCode,
+    SecondFactor,
+    User,
+    UserGroup,
+)
+from idp.notices import notify_security_event
+from idp.security.password_policy import check_new_password
 from idp.security.secrets import digest, new_token
 
 from .permissions import USER_MANAGEMENT, AdminError, AdminScope, NotFound

@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp.attempts import device_cookies
 from idp.clock import now
 from idp.config import LockoutConfig
 from idp.models import AttemptCounter
-from idp.attempts import device_cookies
 from idp.security.secrets import digest
 
 if TYPE_CHECKING:

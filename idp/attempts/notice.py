@@ -10,8 +10,8 @@ from idp import audit
 from idp.notices import notify_security_event
 
 if TYPE_CHECKING:
-    from idp.models import User
     from idp.attempts.counters import Client
+    from idp.models import User
     from idp.services import Services
 
 WHAT = {"password": "wrong passwords"}

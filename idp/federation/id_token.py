@@ -13,8 +13,14 @@ from typing import Any
 
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.errors import (BadSignatureError, ExpiredTokenError, InvalidClaimError, InvalidKeyIdError, JoseError,
-                            MissingClaimError)
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
 from joserfc.jwk import KeySet
 
 from .discovery import DIRECTORY, TENANT_PLACEHOLDER, Directory, Metadata

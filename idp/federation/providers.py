@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session
 
 from idp.identifiers import ascii_domain
 from idp.models import UpstreamProvider
-
-from idp.provider_rules import (  # noqa: F401 (re-exported: the rules live beside the config)
-    AUTH_METHODS, DOMAIN, LOOPBACK, NAME, SCENARIOS, SLUG, config_problems, field_problems)
+from idp.provider_rules import AUTH_METHODS, DOMAIN, LOOPBACK, NAME, SCENARIOS, SLUG, config_problems, field_problems  # noqa: F401 (re-exported: the rules live beside the config)
 
 from .errors import UnknownProvider
 

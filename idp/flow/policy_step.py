@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .when import parse_when
 from .locate import Locator
 from .model import Source
 from .problems import Problem
 from .protocols import Condition, Step
 from .requirement import Requirement
 from .step_options import build_options
+from .when import parse_when
 
 SUBFLOW = "flow"
 _COMMON_KEYS = ("type", "requirement", "name", "when")

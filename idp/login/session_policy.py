@@ -16,21 +16,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.audit import Actor
+from idp.clock import now as clock_now
 from idp.enforcement import enforcement_status
 from idp.federation import providers
 from idp.federation.errors import UnknownProvider
 from idp.federation.scenarios import decide
 from idp.flow.facts import Enforcement
 from idp.login import remembered
-from authlib.oauth2.rfc6749 import InvalidGrantError
-
-from idp.clock import now as clock_now
-from idp.oauth import tokens
 from idp.models import BrowserSession, RememberedBrowser, SecondFactor, Token, User
+from idp.oauth import tokens
 
 if TYPE_CHECKING:
     from idp.config import AppConfig

@@ -9,8 +9,8 @@ from .federation import UpstreamIdentity, UpstreamKeySet, UpstreamProvider
 from .invitation import Invitation
 from .maintenance import MaintenanceLease
 from .oauth import AuthorizationCode, Consent, SigningKey, Token, UsedNonce
-from .outbox import OutboxJob
 from .org import Organisation, OrganisationDomain
+from .outbox import OutboxJob
 from .rate_limit import RateLimitBucket
 from .recovery import AccountToken, RememberedBrowser
 from .scim import ScimGroup, ScimToken, ScimUser

@@ -14,7 +14,7 @@ from authlib.oidc.core import UserInfo
 from sqlalchemy.orm import Session
 
 from idp.clock import now
-from idp.models import AuthorizationCode, Token
+from idp.models import AuthorizationCode, Token, User
 from idp.oauth import tokens
 from idp.oauth.claims import user_claims
 from idp.security.secrets import digest, new_token
@@ -33,7 +33,7 @@ class PkceS256(CodeChallenge):
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
 
-    def validate_code_challenge(self, grant, redirect_uri):  # noqa: ANN001
+    def validate_code_challenge(self, grant, redirect_uri) -> None:  # noqa: ANN001
         data = grant.request.payload.data
         client = grant.request.client
         if not data.get("code_challenge") and (client.is_public or client.require_pkce):
@@ -45,7 +45,8 @@ class PkceS256(CodeChallenge):
         return super().validate_code_challenge(grant, redirect_uri)
 
 
-def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[object, str], bool]):
+def make_code_grant(db: DbProvider, code_ttl: int,
+                    issues_refresh: Callable[[object, str], bool]) -> type[grants.AuthorizationCodeGrant]:
     """The authorization code grant class, bound to a session provider and the config."""
 
     class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -73,12 +74,12 @@ def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[obj
         def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
             """Codes are kept (marked used) so a replay can revoke what they issued."""
 
-        def authenticate_user(self, authorization_code: AuthorizationCode):  # noqa: ANN201
+        def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
             user = authorization_code.user
             return user if user.is_active else None
 
         def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,  # noqa: ANN001
-                           include_refresh_token=True):
+                           include_refresh_token: bool = True) -> dict:
             include = issues_refresh(self.request.client, scope or "")
             return super().generate_token(user=user, scope=scope, grant_type=grant_type,
                                           expires_in=expires_in, include_refresh_token=include)
@@ -86,7 +87,8 @@ def make_code_grant(db: DbProvider, code_ttl: int, issues_refresh: Callable[[obj
     return AuthorizationCodeGrant
 
 
-def make_refresh_grant(db: DbProvider, config: ConfigProvider, check_family: FamilyCheck):
+def make_refresh_grant(db: DbProvider, config: ConfigProvider,
+                       check_family: FamilyCheck) -> type[grants.RefreshTokenGrant]:
     """The refresh token grant: every use rotates; a reused token revokes its whole family. `check_family`
     raises invalid_grant (after revoking the family) when the sign-in behind a token no longer satisfies the
     person's current policy (idp.login.session_policy.refuse_outdated_family)."""
@@ -102,7 +104,7 @@ def make_refresh_grant(db: DbProvider, config: ConfigProvider, check_family: Fam
                 check_family(db(), config(), row)
             return row
 
-        def authenticate_user(self, refresh_token: Token):  # noqa: ANN201
+        def authenticate_user(self, refresh_token: Token) -> User | None:
             if not tokens.mark_rotated(db(), refresh_token):
                 return None
             user = refresh_token.user

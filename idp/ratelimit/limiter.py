@@ -30,7 +30,6 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from idp.clock import now as clock_now
-
 from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
@@ -187,11 +186,11 @@ class Limiter:
             end = datetime.fromtimestamp(start + check.limit.seconds, tz=UTC)
             buckets.append(Bucket(check.key, start, check.limit.seconds, end + timedelta(seconds=1)))
         counts = self.backend.hit(buckets)
-        exceeded = tuple(c for c, n in zip(checks, counts) if n > c.limit.count)
+        exceeded = tuple(c for c, n in zip(checks, counts, strict=True) if n > c.limit.count)
         if not exceeded:
             return Verdict(True, counts=tuple(counts))
         retry = max(b.window_start + c.limit.seconds - epoch
-                    for c, b, n in zip(checks, buckets, counts) if n > c.limit.count)
+                    for c, b, n in zip(checks, buckets, counts, strict=True) if n > c.limit.count)
         return Verdict(False, retry_after=max(1, math.ceil(retry)), exceeded=exceeded, counts=tuple(counts))
 
 

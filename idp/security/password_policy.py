@@ -96,12 +96,12 @@ def _is_pattern(folded: str) -> bool:
     for unit in (2, 3):  # "abababab", "abcabcabc"
         if len(folded) >= 2 * unit and folded == (folded[:unit] * (len(folded) // unit + 1))[:len(folded)]:
             return True
-    steps = [ord(b) - ord(a) for a, b in zip(folded, folded[1:])]
+    steps = [ord(b) - ord(a) for a, b in zip(folded, folded[1:], strict=False)]
     if len(set(steps)) == 1 and set(steps) <= {1, -1}:
         return True
     # digit runs that wrap around: "123456789012345", "9876543210987"
     return folded.isdigit() and all((b - a) % 10 == steps[0] % 10 for a, b in
-                                    zip(map(int, folded), map(int, folded[1:]))) and steps[0] % 10 in (1, 9)
+                                    zip(map(int, folded), map(int, folded[1:]), strict=False)) and steps[0] % 10 in (1, 9)
 
 
 def _from_email(folded: str, email: str) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.orm import Session
 
-from idp.audit import Actor
 from idp.attempts import counters as attempts
 from idp.attempts import device_cookies
+from idp.audit import Actor
 from idp.factors import verification
 from idp.security.secrets import new_token
 from idp.services import Services

@@ -32,9 +32,8 @@ from flask import Flask, Response, jsonify, render_template, request, session
 from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
 from idp.oauth.client_auth import MAX_ASSERTION_BYTES
-
-from idp.ratelimit.limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
 from idp.rate_limit_rules import RULES, Limit, parse_limit
+from idp.ratelimit.limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
 
 log = logging.getLogger("idp.ratelimit")
 
@@ -177,8 +176,8 @@ def _client_id() -> str | None:
 
 
 def _note_refusal(verdict: Verdict) -> None:
-    from idp.web.observability import metrics
     from idp.web.context import client_ip
+    from idp.web.observability import metrics
 
     for check in verdict.exceeded:
         metrics.rate_limit_hit(check.rule, check.scope)

@@ -214,8 +214,8 @@ def test_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, fro
 
 
 def test_stale_counters_are_pruned_but_not_a_lock(app, services, factory, frozen_clock):
-    from idp.models import AttemptCounter
     from idp.attempts import counters as attempts
+    from idp.models import AttemptCounter
 
     factory.user(EMAIL)
     hammer(app, 100, clock=frozen_clock)                                   # a locked account

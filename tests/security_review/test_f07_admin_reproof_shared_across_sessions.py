@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import Organisation, SecondFactor, User
-from tests.admin.helpers import add_totp, code_for, csrf_token, post, sign_in, totp_secret
-from tests.support.browser import Browser
 from tests.admin.conftest import mailbox, orgs  # noqa: F401 (fixtures)
+from tests.admin.helpers import add_totp, csrf_token, post, sign_in
+from tests.support.browser import Browser
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_stale_admin_session_is_not_refreshed_by_a_sign_in_elsewhere(app, browse
     token = csrf_token(browser)
     # the real administrator signs in on their own computer with their authenticator
     sign_in(Browser(client=app.test_client()), acme.admin, services=services, frozen=frozen_clock)
-    stale = post(browser, f"/admin/users/{acme.user_id}/reset-2fa",
+    post(browser, f"/admin/users/{acme.user_id}/reset-2fa",
                  {"reason": "attacker", "confirm_reset": "yes"}, token)
     with services.database.session() as db:
         left = db.scalar(sa.select(sa.func.count(SecondFactor.id)).where(SecondFactor.user_id == acme.user_id))

@@ -62,7 +62,7 @@ def test_two_concurrent_wrong_codes_leave_the_factor_locked(app, factory, rp, se
         barrier.wait()
         b.submit(page, "code", {"code": "000000"})
 
-    threads = [threading.Thread(target=guess, args=(b, p)) for b, p in zip(browsers, pages)]
+    threads = [threading.Thread(target=guess, args=(b, p)) for b, p in zip(browsers, pages, strict=True)]
     for t in threads:
         t.start()
     for t in threads:

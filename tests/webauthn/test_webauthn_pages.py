@@ -20,8 +20,18 @@ from tests.support.forms import forms
 from tests.support.smtp import email_config, smtp  # noqa: F401  (fixture: a real SMTP server)
 from tests.support.soft_authenticator import SoftAuthenticator, b64url
 
-from .helpers import (add_key, answer_step, claims_of, confirm_with_key, csrf_on, fetch_options, key_names,
-                      options_on, profile_sign_in, register_key)
+from .helpers import (
+    add_key,
+    answer_step,
+    claims_of,
+    confirm_with_key,
+    csrf_on,
+    fetch_options,
+    key_names,
+    options_on,
+    profile_sign_in,
+    register_key,
+)
 
 EMAIL = "alice@example.com"
 

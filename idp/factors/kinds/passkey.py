@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from idp.factors import lockout, webauthn
+from idp.factors import lockout, verification, webauthn
+from idp.factors import step_outcomes as sf
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
-
-from idp.factors import step_outcomes as sf
-from idp.factors import verification
 
 from .webauthn import bound_to, new_challenge, options
 

@@ -8,11 +8,11 @@ from idp import audit
 from idp.enforcement import has_second_factor
 from idp.factors import recovery
 from idp.factors import step_outcomes as sf
-from idp.notices import notify_security_event
 from idp.factors.registry import FactorType, register_factor
 from idp.factors.verification import Attempt
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
+from idp.notices import notify_security_event
 
 AFTER_LOGIN = "/account/security?recovery_used=1"
 WRONG = ("That recovery code is not right, or it was already used. Recovery codes look like 7kq2-m9xd-4hpa; "

@@ -14,11 +14,11 @@ from idp import audit
 from idp.factors import binding, codes, enrolled, recovery, registry
 from idp.factors import step_outcomes as sf
 from idp.factors.enrolment import CHOOSE, Enrolment
-from idp.notices import notify_security_event
 from idp.factors.side_channel import check as check_sent_code
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.models import SecondFactor
+from idp.notices import notify_security_event
 
 VERIFY_EMAIL, CODES = "verify_email", "codes"
 SAVE_FIRST = "Tick \u201cI have saved my recovery codes\u201d once they are somewhere safe."

@@ -15,7 +15,6 @@ from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
 
-
 SET_UP = "/account/security/enable"   # Profile > Security > Enable Two-Factor Authentication
 
 

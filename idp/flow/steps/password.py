@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from idp import accounts
+from idp.attempts import counters as attempts
 from idp.federation import providers
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
-from idp.attempts import counters as attempts
 
 WRONG = "The email address or password is not correct."
 ATTEMPTS = "password"       # the kind of counters in idp.attempts.counters

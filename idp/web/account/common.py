@@ -14,9 +14,9 @@ from flask_login import current_user
 from idp import audit
 from idp.clock import now
 from idp.factors import binding, enrolled, registry
-from idp.notices import notify_security_event
 from idp.login import sessions
 from idp.models import BrowserSession, Client, SecondFactor, User
+from idp.notices import notify_security_event
 from idp.web.context import actor, db, services
 
 STEP_UP_MINUTES = 5

@@ -9,10 +9,9 @@ from idp.clock import now
 from idp.factors import codes, enrolled, verification
 from idp.factors.verification import Attempt
 from idp.models import User
-
-from . import bp
 from idp.web.context import attempt_client
 
+from . import bp
 from .common import actor, browser_session, check_binding, db, safe_next, services, user
 
 KEY = "account_email_challenge"

@@ -8,13 +8,23 @@ from flask_login import login_required
 
 from idp.clock import now
 from idp.factors import codes, enrolled, recovery, registry, totp, verification
-from idp.factors.verification import Attempt
 from idp.factors.enrolled import FactorError
+from idp.factors.verification import Attempt
 from idp.models import SecondFactor, User
 from idp.web.context import actor, attempt_client, db, services
 
 from . import bp
-from .common import labels, allowed_methods, done, enrol_binding, factors, fresh_proof_required, mark_proved, record_change, user
+from .common import (
+    allowed_methods,
+    done,
+    enrol_binding,
+    factors,
+    fresh_proof_required,
+    labels,
+    mark_proved,
+    record_change,
+    user,
+)
 
 GONE = "This set-up is no longer current (perhaps it was started again elsewhere). Start the set-up again."
 

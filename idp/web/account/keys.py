@@ -16,14 +16,23 @@ from idp import audit
 from idp.clock import now
 from idp.factors import recovery, verification, webauthn
 from idp.factors.verification import Attempt
-from idp.notices import notify_security_event
 from idp.login import remembered
 from idp.models import User
+from idp.notices import notify_security_event
 from idp.web.context import actor, attempt_client, db, services
 
 from . import bp
-from .common import (browser_session, done, email_checked, factors, fresh_proof_required, is_fresh, mark_proved,
-                     safe_next, user)
+from .common import (
+    browser_session,
+    done,
+    email_checked,
+    factors,
+    fresh_proof_required,
+    is_fresh,
+    mark_proved,
+    safe_next,
+    user,
+)
 
 NOT_ALLOWED = "Security keys and passkeys are not available for your account. Contact your administrator."
 STALE = "Confirm it's you first (reload the page), then try again."

@@ -11,7 +11,7 @@ from idp.factors import enrolled, recovery
 from idp.web.context import db, services
 
 from . import bp
-from .common import labels, done, factors, fresh_proof_required, record_change, target_text, user
+from .common import done, factors, fresh_proof_required, labels, record_change, target_text, user
 
 MAX_DOWNLOAD_CODES = 2 * recovery.COUNT
 

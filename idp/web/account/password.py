@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from idp.account_recovery import RecoveryError
+from idp.account_recovery import RecoveryError, passwords
 from idp.account_recovery import email as email_addresses
-from idp.account_recovery import passwords
 from idp.enforcement import has_second_factor
 from idp.models import User
 from idp.web.context import actor, db, services

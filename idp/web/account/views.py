@@ -10,14 +10,25 @@ from idp.enforcement import enforcement_status
 from idp.factors import codes, recovery, registry, verification
 from idp.factors.kinds import totp as authenticator
 from idp.factors.verification import Attempt
-from idp.notices import notify_security_event
 from idp.flow.facts import Enforcement
 from idp.models import SecondFactor
+from idp.notices import notify_security_event
 from idp.web.context import actor, attempt_client, client_ip, db, services
 
 from . import bp
-from .common import (labels, proof_binding, STEP_UP_MINUTES, allowed_methods, factors, mark_proved, remember_return,
-                     return_link, safe_next, target_text, user)
+from .common import (
+    STEP_UP_MINUTES,
+    allowed_methods,
+    factors,
+    labels,
+    mark_proved,
+    proof_binding,
+    remember_return,
+    return_link,
+    safe_next,
+    target_text,
+    user,
+)
 from .sections import security_sections
 
 WRONG_RECOVERY = "That recovery code is not right, or it was already used."

@@ -13,5 +13,14 @@ def _register_invitations(state) -> None:  # noqa: ANN001
     state.app.register_blueprint(invitation_bp)
 
 
-from . import audit_log, branding, clients, common, home, invitation, settings, users  # noqa: E402,F401
-from . import provisioning  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    audit_log,
+    branding,
+    clients,
+    common,
+    home,
+    invitation,
+    provisioning,  # noqa: E402,F401
+    settings,
+    users,
+)

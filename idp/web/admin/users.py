@@ -13,8 +13,19 @@ from idp.web.context import db, services
 from idp.web.login.start import start_login
 
 from . import bp
-from .common import (admin, admin_actor, browser_session, confirm_page, done, fresh_proof_required, organisation,
-                     refused, requires, safe_back, scope)
+from .common import (
+    admin,
+    admin_actor,
+    browser_session,
+    confirm_page,
+    done,
+    fresh_proof_required,
+    organisation,
+    refused,
+    requires,
+    safe_back,
+    scope,
+)
 
 
 @bp.get("/users")

@@ -22,8 +22,7 @@ from idp.login.transactions import TransactionProblem
 from idp.models import LoginTransaction, User
 from idp.web.context import actor, db, services
 from idp.web.login.start import policies
-from idp.web.login.views import (STALE_TAB, _advance, _fail, _load, _problem, _show, contexts,  # noqa: PLC2701
-                                 engine)
+from idp.web.login.views import STALE_TAB, _advance, _fail, _load, _problem, _show, contexts, engine  # noqa: PLC2701
 
 from . import bp
 

@@ -1,9 +1,9 @@
 """The authorization endpoint (OpenID Connect Core §3.1.2): validate, reuse a session or start a sign-in."""
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, render_template, request, url_for
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from flask import Response, current_app, redirect, render_template, request, url_for
 
 from idp.clock import now
 from idp.login import session_policy, sessions, transactions

@@ -8,7 +8,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Hook all three in; call this before other `before_request` hooks that may answer early (rate limits),
     so every request gets its id, its log line and its latency."""
-    from . import health, logging as request_logging, metrics
+    from . import health, metrics
+    from . import logging as request_logging
 
     request_logging.init_app(app)
     metrics.init_app(app)

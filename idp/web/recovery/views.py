@@ -6,9 +6,8 @@ from __future__ import annotations
 from flask import Response, render_template, request
 from flask_login import current_user
 
-from idp.account_recovery import RecoveryError
+from idp.account_recovery import RecoveryError, passwords
 from idp.account_recovery import email as email_addresses
-from idp.account_recovery import passwords
 from idp.web.context import actor, client_ip, db, services
 
 from . import bp

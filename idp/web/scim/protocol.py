@@ -16,9 +16,9 @@ from idp.provisioning import tokens
 from idp.provisioning.context import ScimContext
 from idp.provisioning.schema import MEDIA_TYPE
 from idp.ratelimit.limiter import Check, LimiterUnavailable
-from idp.web.rate_limits import limiter, rules_from_config
 from idp.security.secrets import digest
 from idp.web.context import client_ip, db, services
+from idp.web.rate_limits import limiter, rules_from_config
 
 from . import bp
 

@@ -121,7 +121,7 @@ def test_many_threads_see_one_consistent_set(tmp_path, change):
         try:
             for _ in range(50):
                 seen.add(store.current().flow("browser").description)
-        except Exception as err:   # pragma: no cover - reported below
+        except Exception as err:  # noqa: BLE001  # pragma: no cover - reported below
             failures.append(err)
 
     threads = [threading.Thread(target=reader) for _ in range(8)]
