@@ -12,8 +12,8 @@ from idp.config import AppConfig
 from idp.flow.engine import FlowEngine
 from idp.flow.policy import PolicyError
 from idp.flow.policy_store import PolicyStore
-from idp.login.bindings import binding_problems
 from idp.services import Services, build_services
+from idp.signin.bindings import binding_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -64,13 +64,13 @@ def _configure(app: Flask, config: AppConfig) -> None:
 def _init_login_manager(app: Flask) -> None:
     from datetime import timedelta
 
+    from idp.browser import sessions
     from idp.clock import now
-    from idp.login import sessions
     from idp.web.context import db
 
     manager = LoginManager(app)
     manager.login_view = "login.page"
-    manager.session_protection = None  # the browser session row is the authority; see idp.login.sessions
+    manager.session_protection = None  # the browser session row is the authority; see idp.browser.sessions
 
     @manager.user_loader
     def load_user(sid: str):  # noqa: ANN202

@@ -66,7 +66,7 @@ class TokensConfig:
 class LoginConfig:
     transaction_ttl_minutes: int = 10
     session_ttl_hours: int = 12
-    session_idle_minutes: int = 30         # a browser session unused this long is over (idp.login.sessions)
+    session_idle_minutes: int = 30         # a browser session unused this long is over (idp.browser.sessions)
     max_second_factor_failures: int = 5
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from idp import accounts, audit, outbox
 from idp.attempts import counters as attempts
 from idp.audit import Actor
+from idp.browser import remembered, sessions
 from idp.clock import now
 from idp.enforcement import has_second_factor
-from idp.login import remembered, sessions
 from idp.models import LoginTransaction, User
 from idp.notices import notify_security_event
 from idp.security.password_policy import check_new_password

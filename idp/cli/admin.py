@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp import audit
-from idp.admin import permissions, users
-from idp.admin import settings as security
-from idp.admin.permissions import AdminError, AdminScope
+from idp.administration import permissions, users
+from idp.administration import settings as security
+from idp.administration.permissions import AdminError, AdminScope
 from idp.clock import now
 from idp.models import Organisation, User
 from idp.wording import plural

@@ -13,8 +13,8 @@ from idp.flow.context import FlowContext
 from idp.flow.engine import FlowEngine
 from idp.flow.explain import explain_flow
 from idp.flow.policy import PolicyError, load_policies
-from idp.login import flows
-from idp.login.bindings import binding_problems
+from idp.signin import flows
+from idp.signin.bindings import binding_problems
 
 from .base import CliState, cli, pass_state
 

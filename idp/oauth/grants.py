@@ -91,7 +91,7 @@ def make_refresh_grant(db: DbProvider, config: ConfigProvider,
                        check_family: FamilyCheck) -> type[grants.RefreshTokenGrant]:
     """The refresh token grant: every use rotates; a reused token revokes its whole family. `check_family`
     raises invalid_grant (after revoking the family) when the sign-in behind a token no longer satisfies the
-    person's current policy (idp.login.session_policy.refuse_outdated_family)."""
+    person's current policy (idp.browser.session_policy.refuse_outdated_family)."""
 
     class RefreshTokenGrant(grants.RefreshTokenGrant):
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]

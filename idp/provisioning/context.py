@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from scim2_models import Context, InvalidValueException, SCIMException
 from sqlalchemy.orm import Session
 
-from idp.admin.permissions import AdminScope, operator_scope
+from idp.administration.permissions import AdminScope, operator_scope
 from idp.audit import Actor
 
 from .schema import POLICY

@@ -21,8 +21,8 @@ from scim2_models import (
 )
 
 from idp import audit
-from idp.admin import users as admin_users
-from idp.admin.settings import GROUP
+from idp.administration import users as admin_users
+from idp.administration.settings import GROUP
 from idp.models import ScimGroup, User, UserGroup
 
 from .compat import standard_patch

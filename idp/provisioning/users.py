@@ -23,8 +23,8 @@ from scim2_models import (
 
 from idp import accounts, audit
 from idp.accounts import AccountError
-from idp.admin import users as admin_users
-from idp.admin.permissions import SYSTEM_ADMIN
+from idp.administration import users as admin_users
+from idp.administration.permissions import SYSTEM_ADMIN
 from idp.models import Organisation, ScimGroup, ScimUser, UpstreamIdentity, User, UserPermission
 
 from .compat import standard_patch
@@ -157,7 +157,7 @@ def patch(ctx: ScimContext, user: User, payload: Any) -> User:
 
 
 def delete(ctx: ScimContext, user: User) -> None:
-    """DELETE /Users/{id}: the account is disabled at once, then removed (idp.admin.users.delete)."""
+    """DELETE /Users/{id}: the account is disabled at once, then removed (idp.administration.users.delete)."""
     ctx.db.execute(sa.delete(ScimUser).where(ScimUser.user_id == user.id))
     admin_users.delete(ctx.db, ctx.scope, user, "deleted by SCIM provisioning", ctx.actor, now=ctx.now)
 

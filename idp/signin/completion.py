@@ -4,11 +4,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.browser import remembered, sessions
 from idp.flow.engine import Complete
 from idp.flow.state import FlowState
-from idp.login import flows, remembered, sessions, transactions
 from idp.models import LoginTransaction, User
 from idp.services import Services
+from idp.signin import flows, transactions
 
 from .request import RequestFacts
 from .results import Completed

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from idp.browser import remembered
 from idp.flow.context import FlowContext, Memo
 from idp.flow.facts import EnforcementStatus, SubjectFacts
 from idp.flow.state import FlowState
-from idp.login import remembered
 from idp.models import LoginTransaction, User
 from idp.services import Services
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp.login.remembered import CookieSpec
+from idp.browser.remembered import CookieSpec
 from idp.models import BrowserSession, User
 
 

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.browser import remembered
 from idp.flow.engine import Blocked, FlowEngine, Pending, Position
 from idp.flow.model import Flow, PolicySet
 from idp.flow.outcome import Outcome, Status
 from idp.flow.state import FlowState
-from idp.login import flows, remembered, transactions
 from idp.models import LoginTransaction
 from idp.services import Services
+from idp.signin import flows, transactions
 
 from .completion import complete
 from .contexts import Contexts

@@ -49,8 +49,8 @@ def admin_browser(app):  # noqa: ANN001, ANN201
 def idp_cli(tmp_path: Path, database_url: str, services, monkeypatch):  # noqa: ANN001, ANN201
     """idp_cli("settings", "show", "--org", "acme") → CliResult (stdout and stderr together)."""
     import idp.cli.admin  # noqa: F401  (registers the commands)
-    import idp.cli.factors  # noqa: F401  (user show)
     import idp.cli.users  # noqa: F401
+    import idp.cli.factors  # noqa: F401  (user show)
     from idp.cli import base
 
     config = write_config_file(tmp_path / "cli.toml", database_url, "http://localhost")

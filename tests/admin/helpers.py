@@ -16,6 +16,7 @@ from idp.models import AuditEvent, Client, Organisation, SecondFactor, User
 from tests.support.browser import Browser, Page
 from tests.support.factory import PASSWORD
 
+
 # --- mail ---------------------------------------------------------------------------------------------
 
 @dataclass

@@ -155,7 +155,7 @@ def test_every_event_kind_has_its_own_sentence():
     """Each event the code records (grep audit.record) reads as a sentence of its own, not the fallback."""
     from pathlib import Path
 
-    from idp.admin.audit_text import SENTENCES
+    from idp.administration.audit_text import SENTENCES
     root = Path(__file__).resolve().parents[2] / "idp"
     source = "\n".join(p.read_text() for p in root.rglob("*.py"))
     recorded = set(re.findall(r'audit\.record\(\s*\w+(?:\(\))?,\s*"([a-z_]+)"', source))

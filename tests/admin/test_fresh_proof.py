@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import BrowserSession, Organisation, SecondFactor, UpstreamProvider, User
-from tests.admin.helpers import audit_events, code_for, csrf_token, path_of, post, sign_in, snapshot, totp_secret
 from tests.support.factory import PASSWORD
+from tests.admin.helpers import (audit_events, code_for, csrf_token, path_of, post, sign_in, snapshot,
+                                 totp_secret)
 
 STALE = {"minutes": 11}     # the re-proof window is 10 minutes
 

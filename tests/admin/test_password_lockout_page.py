@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from idp.attempts import counters as attempts
 from idp.models import User
+from idp.attempts import counters as attempts
 from tests.support.browser import Browser
 from tests.support.factory import PASSWORD
 

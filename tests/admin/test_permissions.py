@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import Client, User, UserPermission
-from tests.admin.helpers import add_totp, csrf_token, path_of, post, sign_in, snapshot
+from tests.admin.helpers import add_totp, csrf_token, path_of, post, sign_in
+from tests.admin.helpers import snapshot
 from tests.support.factory import PASSWORD
 
 UM, SS, AR, CM, SYS = "user_management", "security_settings", "audit_read", "client_management", "system_admin"

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from idp.models import BrowserSession, Organisation, OtpChallenge, RecoveryCode, SecondFactor, Token, User
-from tests.admin.helpers import add_totp, audit_events, code_for, csrf_token, enrol_totp, main, path_of, post, sign_in
+from idp.models import (BrowserSession, OtpChallenge, Organisation, RecoveryCode, SecondFactor, Token, User)
+from tests.admin.helpers import (add_totp, audit_events, code_for, csrf_token, enrol_totp, main, path_of, post,
+                                 sign_in)
 from tests.support.factory import PASSWORD
 from tests.support.oidc import authorize_url, pkce_pair
 

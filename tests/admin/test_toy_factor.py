@@ -17,7 +17,7 @@ from idp.factors.registry import FactorType, factor_types, register_factor, unre
 from idp.factors.verification import Attempt
 from idp.flow.context import FlowContext
 from idp.flow.outcome import Outcome
-from idp.models import AuditEvent, User
+from idp.models import AuditEvent, SecondFactor, User
 from tests.admin.helpers import sign_in
 from tests.support.configs import ROOT
 

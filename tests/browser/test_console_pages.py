@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import Page, expect
 
 from idp import audit, clock
-from idp.admin import branding
+from idp.administration import branding
 from idp.audit import Actor
 from idp.factors import enrolled, recovery, totp
 from idp.models import AuditEvent, Client, Organisation, User

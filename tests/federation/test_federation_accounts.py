@@ -8,15 +8,8 @@ import sqlalchemy as sa
 
 from idp.models import User
 from tests.federation.conftest import provider_entry
-from tests.federation.helpers import (
-    audit_details,
-    authorize,
-    choose,
-    counts,
-    id_token_claims,
-    identity_of,
-    upstream_password,
-)
+from tests.federation.helpers import (audit_details, authorize, choose, counts, id_token_claims, identity_of,
+                                      upstream_password)
 from tests.support.factory import PASSWORD
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from tests.federation.helpers import audit_details, authorize, choose, id_token_claims, local_totp, upstream_password
+from tests.federation.helpers import (audit_details, authorize, choose, id_token_claims, local_totp,
+                                      upstream_password)
 from tests.support.factors import enrol_totp, require_2fa
 from tests.support.factory import PASSWORD
 

@@ -148,9 +148,8 @@ class TestSmsGateway:
     def test_gateway_faults_are_bounded_and_recoverable(self, fault, app, factory, services, rp, sms_gateway,  # noqa: F811
                                                         frozen_clock, monkeypatch):
         if fault == "down":
-            import dataclasses
-
             from idp.delivery.sms import build_sms
+            import dataclasses
             broken = dataclasses.replace(services.config, sms=dataclasses.replace(
                 services.config.sms, webhook_url=f"http://127.0.0.1:{free_port()}/sms"))
             good = services.sms

@@ -194,8 +194,8 @@ def test_unknown_accounts_are_limited_the_same_way(app, factory, frozen_clock):
 
 
 def test_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, frozen_clock):
-    from idp.admin import users
-    from idp.admin.permissions import USER_MANAGEMENT, AdminScope
+    from idp.administration import users
+    from idp.administration.permissions import USER_MANAGEMENT, AdminScope
     from idp.audit import Actor
     from idp.models import User
 
@@ -214,8 +214,8 @@ def test_an_admin_unlock_lifts_the_account_wide_lock(app, services, factory, fro
 
 
 def test_stale_counters_are_pruned_but_not_a_lock(app, services, factory, frozen_clock):
-    from idp.attempts import counters as attempts
     from idp.models import AttemptCounter
+    from idp.attempts import counters as attempts
 
     factory.user(EMAIL)
     hammer(app, 100, clock=frozen_clock)                                   # a locked account

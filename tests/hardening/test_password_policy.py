@@ -87,10 +87,8 @@ def test_the_deployment_settings_apply(app):  # noqa: ANN001
 
 class TestCli:
     def run(self, config_file, *args: str, stdin: str = ""):  # noqa: ANN001, ANN201
-        from idp.cli import (
-            cli,
-            users,  # noqa: F401 (registers the command)
-        )
+        from idp.cli import cli
+        from idp.cli import users  # noqa: F401 (registers the command)
         return CliRunner().invoke(cli, ["--config", str(config_file), *args], input=stdin)
 
     @pytest.fixture

@@ -14,15 +14,8 @@ from idp.app import create_app
 from idp.cli import database  # noqa: F401  (registers `idp db`)
 from idp.cli.base import cli
 from idp.config import ConfigError
-from idp.models import (
-    AuthorizationCode,
-    LoginTransaction,
-    OtpChallenge,
-    RateLimitBucket,
-    Token,
-    UsedNonce,
-    WebAuthnChallenge,
-)
+from idp.models import (AuthorizationCode, LoginTransaction, OtpChallenge, RateLimitBucket, Token, UsedNonce,
+                        WebAuthnChallenge)
 from idp.purge import claim, purge_expired
 from idp.services import build_services
 from tests.support.configs import make_config, write_config_file

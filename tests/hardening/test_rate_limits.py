@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from idp.config import ConfigError
 from idp.models import LoginTransaction, OtpChallenge, User
-from idp.rate_limit_rules import Limit, LimitError, parse_limit
 from idp.ratelimit.limiter import Check, DatabaseBackend, Limiter, RedisBackend
+from idp.rate_limit_rules import Limit, LimitError, parse_limit
 from tests.support.browser import Browser
 from tests.support.configs import make_config
 from tests.support.factors import code_at, enrol_side_channel, enrol_totp

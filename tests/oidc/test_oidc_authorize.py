@@ -158,9 +158,8 @@ def test_missing_scope_is_refused(rp, services):
 
 
 def test_disabled_client_is_treated_as_unknown(rp, services):
-    import sqlalchemy as sa
-
     from idp.models import Client
+    import sqlalchemy as sa
 
     with services.database.session() as db:
         db.execute(sa.update(Client).where(Client.client_id == rp.client_id).values(is_active=False))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from idp.models import AuthorizationCode
-from tests.support.oidc import pkce_pair
 from tests.support.oidc_client import counts
+from tests.support.oidc import pkce_pair
 
 
 def _refused(reply, error: str = "invalid_grant") -> None:  # noqa: ANN001

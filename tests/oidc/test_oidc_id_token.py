@@ -2,6 +2,7 @@
 id_token_hint, login_hint)."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from idp.models import Client, User

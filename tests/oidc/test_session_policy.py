@@ -192,7 +192,7 @@ def test_nothing_changed_nothing_refused(frozen_clock, rp, services):
 
 def test_a_recovery_code_sign_in_of_someone_with_only_sms_is_not_taken_for_a_removed_factor(services, alice):
     """A recovery code (and a set-up at sign-in) proves "otp" whatever the factor: any factor left counts."""
-    from idp.login.session_policy import SignIn, check_session
+    from idp.browser.session_policy import SignIn, check_session
     from tests.support.factors import enrol_side_channel
 
     enrol_side_channel(services, EMAIL, "sms", "+41790000000")

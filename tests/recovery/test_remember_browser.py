@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from idp.admin import users as admin_users
-from idp.admin.permissions import AdminScope
+from idp.administration import users as admin_users
+from idp.administration.permissions import AdminScope
 from idp.audit import Actor
 from idp.clock import now
-from idp.login import remembered, sessions
+from idp.browser import remembered, sessions
 from idp.models import AuditEvent, BrowserSession, Organisation, RememberedBrowser, User
 from idp.security.secrets import digest
 from tests.support.browser import Browser, Page

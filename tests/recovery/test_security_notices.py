@@ -9,8 +9,8 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from idp.admin import users as admin_users
-from idp.admin.permissions import AdminScope
+from idp.administration import users as admin_users
+from idp.administration.permissions import AdminScope
 from idp.audit import Actor
 from idp.clock import now
 from idp.models import SecondFactor, User

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import SecondFactor
+
 from tests.support.factors import EMAIL, amr_of, code_at, require_2fa, rp  # noqa: F401
 from tests.support.factory import PASSWORD
 from tests.support.forms import form_with

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
-from idp.models import SecondFactor
+from idp.models import SecondFactor, User
 from tests.support.factors import EMAIL, require_2fa
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms

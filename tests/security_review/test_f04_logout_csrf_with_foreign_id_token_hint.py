@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import base64
 
-from tests.support.browser import Browser
 from tests.support.factory import PASSWORD
 from tests.support.oidc import authorize_url, pkce_pair
+from tests.support.browser import Browser
 
 
 def _id_token(browser, client, rp, email):  # noqa: ANN001, ANN202

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import Organisation, SecondFactor, User
-from tests.admin.conftest import mailbox, orgs  # noqa: F401 (fixtures)
-from tests.admin.helpers import add_totp, csrf_token, post, sign_in
+from tests.admin.helpers import add_totp, code_for, csrf_token, post, sign_in, totp_secret
 from tests.support.browser import Browser
+from tests.admin.conftest import mailbox, orgs  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -70,12 +70,11 @@ class SeedRows:
     made once per test run: key generation is the slow part of a clean database."""
 
     def __init__(self, kek: str) -> None:
-        from sqlalchemy.orm import Session
-
         from idp.migrate import ensure_default_organisation
         from idp.models import Organisation, SigningKey
         from idp.oauth.keys import ensure_signing_keys
         from idp.security.encryption import KeyEncryption
+        from sqlalchemy.orm import Session
 
         engine = sa.create_engine("sqlite://")
         Base.metadata.create_all(engine)

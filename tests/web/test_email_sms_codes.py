@@ -10,17 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import OtpChallenge, User
-from tests.support.factors import (
-    EMAIL,
-    amr_of,
-    code_at,
-    codes_on,
-    enrol_side_channel,
-    enrol_totp,
-    fresh,
-    require_2fa,  # noqa: F401 (fixture)
-    start,
-)
+from tests.support.factors import (EMAIL, amr_of, code_at, codes_on, enrol_side_channel, enrol_totp, fresh,
+                                   require_2fa, rp, start)  # noqa: F401 (fixture)
 from tests.support.forms import forms
 from tests.support.sms_gateway import sms_gateway, twilio_config, webhook_config  # noqa: F401 (fixture)
 from tests.support.smtp import down_email_config, email_config, latest_code, smtp  # noqa: F401 (fixture)

@@ -10,21 +10,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.support.factors import (
-    EMAIL,
-    amr_of,
-    audit_events,
-    code_at,
-    codes_on,
-    enrol_side_channel,
-    enrol_totp,
-    fresh,  # noqa: F401
-    give_recovery_codes,
-    require_2fa,
-    secret_on,
-    start,
-    user_row,
-)
+from tests.support.factors import (EMAIL, amr_of, audit_events, code_at, codes_on, enrol_side_channel, enrol_totp,
+                                   fresh, give_recovery_codes, require_2fa, rp, secret_on, start,  # noqa: F401
+                                   user_row)
 from tests.support.smtp import email_config, latest_code, smtp  # noqa: F401 (fixture)
 
 

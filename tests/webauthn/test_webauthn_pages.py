@@ -8,9 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from idp.admin import users as admin_users
-from idp.admin.permissions import AdminScope
-from idp.admin.settings import parse_methods
+from idp.administration import users as admin_users
+from idp.administration.permissions import AdminScope
+from idp.administration.settings import parse_methods
 from idp.audit import Actor
 from idp.clock import now
 from idp.models import AuditEvent, Organisation, SecondFactor, User, WebAuthnCredential
@@ -20,18 +20,8 @@ from tests.support.forms import forms
 from tests.support.smtp import email_config, smtp  # noqa: F401  (fixture: a real SMTP server)
 from tests.support.soft_authenticator import SoftAuthenticator, b64url
 
-from .helpers import (
-    add_key,
-    answer_step,
-    claims_of,
-    confirm_with_key,
-    csrf_on,
-    fetch_options,
-    key_names,
-    options_on,
-    profile_sign_in,
-    register_key,
-)
+from .helpers import (add_key, answer_step, claims_of, confirm_with_key, csrf_on, fetch_options, key_names,
+                      options_on, profile_sign_in, register_key)
 
 EMAIL = "alice@example.com"
 

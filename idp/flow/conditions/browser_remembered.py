@@ -1,5 +1,5 @@
 """Condition `browser_remembered = true|false`: the person ticked "Don't ask again on this browser" here
-earlier, and that choice still stands (idp.login.remembered checked the browser's cookie for ctx.user).
+earlier, and that choice still stands (idp.browser.remembered checked the browser's cookie for ctx.user).
 Never true when the application demands a fresh sign-in (acr_values asking for MFA, max_age,
 prompt=login): the web layer fills `ctx.browser_remembered` accordingly; anywhere else it is false."""
 from __future__ import annotations

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-from . import email_check, enrol, keys, manage, password, sessions, views  # noqa: E402,F401
+from . import browsers, email_check, enrol, keys, manage, password, views  # noqa: E402,F401

@@ -12,9 +12,9 @@ from flask import abort, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 from idp import audit
+from idp.browser import sessions
 from idp.clock import now
 from idp.factors import binding, enrolled, registry
-from idp.login import sessions
 from idp.models import BrowserSession, Client, SecondFactor, User
 from idp.notices import notify_security_event
 from idp.web.context import actor, db, services

@@ -13,10 +13,10 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask_login import login_required
 
 from idp import audit
+from idp.browser import remembered
 from idp.clock import now
 from idp.factors import recovery, verification, webauthn
 from idp.factors.verification import Attempt
-from idp.login import remembered
 from idp.models import User
 from idp.notices import notify_security_event
 from idp.web.context import actor, attempt_client, db, services

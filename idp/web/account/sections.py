@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from idp.models import User
 
-from . import keys, password, sessions
+from . import browsers, keys, password
 
 
 def security_sections(person: User) -> dict:
-    return {**keys.section(person), **password.section(person), **sessions.section(person)}
+    return {**keys.section(person), **password.section(person), **browsers.section(person)}

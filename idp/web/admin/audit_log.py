@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from flask import Response, render_template, request
 
 from idp import audit
-from idp.admin import audit_text
-from idp.admin.permissions import AUDIT_READ
+from idp.administration import audit_text
+from idp.administration.permissions import AUDIT_READ
 from idp.db import Database
 from idp.web.context import db, services
 

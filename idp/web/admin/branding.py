@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
-from idp.admin import branding
-from idp.admin.branding import BrandingError
-from idp.admin.permissions import SECURITY_SETTINGS
+from idp.administration import branding
+from idp.administration.branding import BrandingError
+from idp.administration.permissions import SECURITY_SETTINGS
 from idp.clock import now
 from idp.web.context import db
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
-from idp.admin import clients
-from idp.admin.permissions import CLIENT_MANAGEMENT, AdminError
+from idp.administration import clients
+from idp.administration.permissions import CLIENT_MANAGEMENT, AdminError
 from idp.clock import now
 from idp.web.context import db, services
 

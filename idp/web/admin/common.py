@@ -10,12 +10,12 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_login import current_user
 
 from idp import audit
-from idp.admin import permissions, users
-from idp.admin.permissions import AdminScope, Forbidden, NotFound
+from idp.administration import permissions, users
+from idp.administration.permissions import AdminScope, Forbidden, NotFound
 from idp.audit import Actor
+from idp.browser import sessions
 from idp.clock import now
 from idp.enforcement import has_second_factor
-from idp.login import sessions
 from idp.models import BrowserSession, Organisation, User
 from idp.web.context import actor, db
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, session, url_for
 
-from idp.admin import directory, organisations, permissions
-from idp.admin.permissions import AdminError
+from idp.administration import directory, organisations, permissions
+from idp.administration.permissions import AdminError
 from idp.clock import now
 from idp.web.context import db
 

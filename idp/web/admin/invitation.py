@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Response, render_template, request
 
-from idp.admin import users
-from idp.admin.users import InvitationError
+from idp.administration import users
+from idp.administration.users import InvitationError
 from idp.clock import now
 from idp.enforcement import has_second_factor
 from idp.models import User

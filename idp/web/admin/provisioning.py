@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
-from idp.admin.permissions import USER_MANAGEMENT
+from idp.administration.permissions import USER_MANAGEMENT
 from idp.clock import now
 from idp.provisioning import tokens
 from idp.web.context import db, services

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from idp.admin import settings as security
-from idp.admin import users
-from idp.admin.permissions import SECURITY_SETTINGS, AdminError
-from idp.admin.settings import ConfirmationRequired, SecuritySettings
+from idp.administration import settings as security
+from idp.administration import users
+from idp.administration.permissions import SECURITY_SETTINGS, AdminError
+from idp.administration.settings import ConfirmationRequired, SecuritySettings
 from idp.clock import now
 from idp.web.context import db
 from idp.wording import moment

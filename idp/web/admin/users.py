@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, redirect, render_template, request, url_for
 
 from idp import accounts
-from idp.admin import directory, users
-from idp.admin.permissions import SECURITY_SETTINGS, USER_MANAGEMENT, AdminError
+from idp.administration import directory, users
+from idp.administration.permissions import SECURITY_SETTINGS, USER_MANAGEMENT, AdminError
 from idp.clock import now
 from idp.enforcement import has_second_factor
 from idp.web.context import db, services

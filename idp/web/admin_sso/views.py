@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from idp import audit
-from idp.admin.permissions import SECURITY_SETTINGS
+from idp.administration.permissions import SECURITY_SETTINGS
 from idp.federation import manage, providers
 from idp.federation.check import check_provider
 from idp.federation.login import callback_url

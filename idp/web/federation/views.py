@@ -17,9 +17,9 @@ from idp.flow.engine import Pending
 from idp.flow.outcome import Status
 from idp.flow.state import FlowState
 from idp.flow.steps.upstream import UpstreamStep
-from idp.login import transactions
-from idp.login.transactions import TransactionProblem
 from idp.models import LoginTransaction, User
+from idp.signin import transactions
+from idp.signin.transactions import TransactionProblem
 from idp.web.context import actor, db, services
 from idp.web.login.start import policies
 from idp.web.login.views import STALE_TAB, _advance, _fail, _load, _problem, _show, contexts, engine  # noqa: PLC2701

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, current_app, redirect, url_for
 
 from idp.flow.state import FlowState
-from idp.login import flows, transactions
 from idp.models import Client, User
+from idp.signin import flows, transactions
 from idp.web.context import browser_secret, db, services
 
 from . import session_state
@@ -50,7 +50,7 @@ def _federated(session_user: User | None) -> str | None:
     """The upstream provider the current browser session of `session_user` came through, if any."""
     if session_user is None:
         return None
-    from idp.login import sessions
+    from idp.browser import sessions
 
     current = sessions.active(db(), session_state.current_sid())
     return current.provider if current is not None and current.user_id == session_user.id else None

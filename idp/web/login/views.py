@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Response, current_app, make_response, redirect, render_template, request, url_for
 
+from idp.browser import remembered
 from idp.clock import now
 from idp.flow.engine import FlowEngine
 from idp.flow.state import FlowState
-from idp.login import remembered, transactions
 from idp.models import LoginTransaction
+from idp.signin import transactions
 from idp.signin.contexts import Contexts
 from idp.signin.request import RequestFacts
 from idp.signin.results import Completed, Failed, NextStep, Problem, Redirect, Result, ShowStep

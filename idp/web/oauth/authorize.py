@@ -5,9 +5,10 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Response, current_app, redirect, render_template, request, url_for
 
+from idp.browser import session_policy, sessions
 from idp.clock import now
-from idp.login import session_policy, sessions, transactions
 from idp.models import BrowserSession, Client, LoginTransaction
+from idp.signin import transactions
 from idp.signin.authorization import StoredAuthorizationRequest
 from idp.web.context import actor, db, services
 from idp.web.login import session_state
@@ -90,7 +91,7 @@ def continue_authorization(params: dict[str, str], client: Client) -> Response:
 
 
 def _still_satisfies_policy(current: BrowserSession, client: Client) -> bool:
-    """The session's sign-in against the person's CURRENT policy (idp.login.session_policy); a refusal
+    """The session's sign-in against the person's CURRENT policy (idp.browser.session_policy); a refusal
     is audited."""
     verdict = session_policy.check_session(db(), services().config, current.user,
                                            session_policy.SignIn.of_session(current), now=now())

@@ -8,12 +8,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Response, render_template, request
 
+from idp.browser import sessions
 from idp.clock import now
 from idp.factors import recovery
-from idp.login import sessions, transactions
-from idp.login.transactions import TransactionProblem
 from idp.models import BrowserSession, Client, Consent, LoginTransaction, User
+from idp.signin import transactions
 from idp.signin.authorization import without_prompt
+from idp.signin.transactions import TransactionProblem
 from idp.web.context import browser_secret, db
 from idp.web.login import session_state
 

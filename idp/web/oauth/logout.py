@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Response, redirect, render_template, request
 from flask_login import logout_user
 
-from idp.login import sessions
+from idp.browser import sessions
 from idp.models import Client
 from idp.web.context import db
 from idp.web.login import session_state

@@ -17,9 +17,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp.browser import session_policy
 from idp.clock import now
 from idp.config import AppConfig
-from idp.login import session_policy
 from idp.models import Client, Token, UsedNonce
 from idp.oauth import client_auth, tokens
 from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token

@@ -68,7 +68,7 @@ def _signing_keys(services) -> str:  # noqa: ANN001
 
 
 def _policy(app: Flask, services) -> str:  # noqa: ANN001
-    from idp.login.bindings import binding_problems
+    from idp.signin.bindings import binding_problems
 
     store = app.extensions.get("idp.policies")
     if store is None:

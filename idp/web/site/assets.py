@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Response, abort, request
 
-from idp.admin.branding import COLOUR
+from idp.administration.branding import COLOUR
 from idp.models import Organisation, OrganisationBranding
 from idp.web.context import db
 

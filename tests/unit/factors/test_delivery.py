@@ -12,8 +12,8 @@ from idp.config import ConfigError, EmailConfig
 from idp.delivery import DeliveryError
 from idp.delivery.mailer import Mailer, MailerDisabled
 from idp.delivery.sms import ConsoleSms, NoSms, TwilioSms, WebhookSms, build_sms
-from idp.models import User
 from idp.notices import notify_security_event
+from idp.models import User
 from idp.outbox.worker import drain
 from tests.support.configs import make_config
 from tests.support.servers import free_port

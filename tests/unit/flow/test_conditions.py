@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from idp.flow.condition_values import UnknownUser
+from idp.flow.when import AllOf, AnyOf, Not, parse_when
 from idp.flow.facts import Enforcement
 from idp.flow.protocols import Condition, Verdict
 from idp.flow.registry import condition_types
-from idp.flow.when import AllOf, AnyOf, Not, parse_when
 
 ALL_KINDS = {"second_factor_enrolled", "enforced", "grace_period", "exempt", "organisation", "group",
              "admin", "client", "provider", "acr_requested", "any", "all", "not"}

@@ -1,12 +1,14 @@
 """Policy files → PolicySet: the tree valid files build, and each mistake in one file as FILE:LINE: reason."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from idp.flow.when import AnyOf
 from idp.flow.model import Flow, PolicySet
 from idp.flow.policy import load_policies
 from idp.flow.requirement import Requirement
-from idp.flow.when import AnyOf
 
 LOGIN = '''
 [[step]]

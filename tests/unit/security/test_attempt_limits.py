@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from idp.attempts import counters as attempts
 from idp.config import ConfigError
+from idp.attempts import counters as attempts
 from tests.support.configs import make_config
 
 

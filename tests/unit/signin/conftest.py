@@ -10,7 +10,7 @@ import pytest
 from idp.clock import now
 from idp.flow.engine import FlowEngine
 from idp.flow.policy import load_policies
-from idp.login import flows, transactions
+from idp.signin import flows, transactions
 from idp.models import LoginTransaction
 from idp.signin.request import RequestFacts
 from idp.signin.results import Result

@@ -8,7 +8,7 @@ import pyotp
 
 from idp.clock import now
 from idp.flow.state import FlowState
-from idp.login import transactions
+from idp.signin import transactions
 from idp.signin.results import Completed, Failed, NextStep, ShowStep
 from idp.signin.service import NOT_OFFERED, OUT_OF_DATE, STALE_TAB
 from tests.support.factors import EMAIL, enrol_totp, give_recovery_codes

@@ -6,8 +6,8 @@ from flask import Response, flash, redirect, url_for
 from flask_login import login_required
 
 from idp import audit
-from idp.account_recovery import sessions as signed_in
-from idp.login import remembered
+from idp.browser import listing as signed_in
+from idp.browser import remembered
 from idp.models import User
 from idp.web.context import actor, db
 

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.audit import Actor
+from idp.browser import remembered
 from idp.clock import now as clock_now
 from idp.enforcement import enforcement_status
 from idp.federation import providers
 from idp.federation.errors import UnknownProvider
 from idp.federation.scenarios import decide
 from idp.flow.facts import Enforcement
-from idp.login import remembered
 from idp.models import BrowserSession, RememberedBrowser, SecondFactor, Token, User
 from idp.oauth import tokens
 

@@ -14,9 +14,9 @@ from idp import accounts, audit, enforcement, outbox
 from idp.accounts import AccountError
 from idp.attempts import counters as attempts
 from idp.audit import Actor
+from idp.browser import sessions
 from idp.factors import enrolled, lockout, recovery, registry
 from idp.flow.facts import EnforcementStatus
-from idp.login import sessions
 from idp.models import (
     BrowserSession,
     Invitation,

@@ -80,7 +80,7 @@ def find(db: Session, user: User, token: str | None) -> RememberedBrowser | None
 
 def still_counts(db: Session, user: User, row: RememberedBrowser) -> bool:
     """Whether this remembered browser still lets `user` skip the second factor (also asked when a session
-    that skipped it is reused: idp.login.session_policy)."""
+    that skipped it is reused: idp.browser.session_policy)."""
     current, days = now(), days_allowed(user)
     if days == 0 or row.user_id != user.id or not user.is_active:
         return False

@@ -1,0 +1,1 @@
+"""A browser after sign-in: its session (idle and absolute limits, rotation, ending), "Don't ask again on this browser", whether its sign-in still satisfies the person's policy, and the list in Profile > Security."""

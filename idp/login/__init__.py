@@ -1,1 +1,0 @@
-"""Sign-in in progress and signed-in browsers, apart from Flask: transactions and browser sessions."""
