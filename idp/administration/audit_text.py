@@ -13,6 +13,13 @@ from idp.models import AuditEvent, User
 
 # {actor} did something to {target} (a person, client, provider or organisation); {x} = a detail
 SENTENCES: dict[str, str] = {
+    "admin_fresh_proof_required": "{actor} was asked to confirm it's them before changing {target_own} security",
+    "invitation_blocked": "Someone tried to invite {target}, who has an account here, to another organisation",
+    "outbox_job_dead": "A message could not be delivered after every retry",
+    "scim_token_created": "{actor} created a provisioning token",
+    "scim_token_revoked": "{actor} revoked a provisioning token",
+    "session_refused": "{target_s} earlier sign-in was refused: it no longer meets the security settings",
+    "user_deleted": "{actor} deleted {target}",
     "sign_in": "{actor} signed in{via}",
     "sign_in_attempt": "{actor} tried to sign in{via}",
     "federated_sign_in": "{actor} signed in through {provider}",

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from idp.models import AuditEvent, ScimToken
-from tests.admin.helpers import csrf_token, post, sign_in
+from idp.models import AuditEvent, ScimToken, User
+from tests.admin.helpers import add_totp, csrf_token, post, sign_in
 from tests.support.browser import Browser
 from tests.support.configs import write_config_file
 
@@ -20,11 +20,14 @@ PAGE = "/admin/settings/provisioning"
 
 
 @pytest.fixture
-def admins(factory) -> dict[str, str]:  # noqa: ANN001
+def admins(factory, services) -> dict[str, str]:  # noqa: ANN001
+    """One administrator per organisation, each with an authenticator app (administrators must use one)."""
     factory.org("acme", domains=("acme-corp.com",))
-    factory.user("admin@example.com", admin=True)
-    factory.user("admin@acme-corp.com", org="acme", admin=True)
+    ids = [factory.user("admin@example.com", admin=True), factory.user("admin@acme-corp.com", org="acme", admin=True)]
     factory.user("plain@example.com")
+    with services.database.session() as db:
+        for user_id in ids:
+            add_totp(db, services, db.get(User, user_id))
     return {"default": "admin@example.com", "acme": "admin@acme-corp.com"}
 
 
