@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp.factors import registry
 from idp.models import AuditEvent, User
 
 # {actor} did something to {target} (a person, client, provider or organisation); {x} = a detail
@@ -78,8 +79,7 @@ SENTENCES: dict[str, str] = {
 }
 FAILED = {"sign_in": "{actor} could not sign in", "federated_sign_in": "{actor} could not sign in through {provider}",
           "step_up": "{actor} could not confirm it's them"}
-METHODS = {"totp": "an authenticator app", "email": "email codes", "sms": "text message codes",
-           "webauthn": "a security key", "passkey": "a passkey", "recovery": "recovery codes"}
+METHODS = {"passkey": "a passkey"}   # beside the factor types' own phrases (idp.factors.registry)
 SETTINGS = {"require_2fa": "Require Two-Factor Authentication", "grace_days": "grace period",
             "allowed_methods": "allowed methods", "exempt_users": "exempt users", "exempt_groups": "exempt groups",
             "remember_browser_days": "remember this browser", "display_name": "display name",
@@ -143,12 +143,12 @@ def _values(entry: AuditEvent, names: dict[str, str]) -> dict[str, Any]:
     if isinstance(via, list):
         via = [AMR.get(v, v) for v in via if AMR.get(v, v)]
     elif via:
-        via = METHODS.get(str(via), str(via))
+        via = _method(str(via)) or str(via)
     return {
         "actor": _actor(entry.actor, names), "target": target or "an unknown account",
         "target_s": _possessive(target or "an unknown account"),
         "target_own": "their own" if own == "their" else own,
-        "method": METHODS.get(str(method), "a second factor") if method else "a second factor",
+        "method": (_method(str(method)) or "a second factor") if method else "a second factor",
         "via": f" with {' and '.join(via) if isinstance(via, list) else via}" if via else "",
         "provider": details.get("provider") or entry.target or "an upstream provider",
         "days": f"{days} day{'' if days == 1 else 's'}" if days is not None else "more time",
@@ -158,6 +158,10 @@ def _values(entry: AuditEvent, names: dict[str, str]) -> dict[str, Any]:
         "count": details.get("count") or details.get("created") or "several",
         "format": str(details.get("format") or "a file").upper(),
     }
+
+
+def _method(name: str) -> str | None:
+    return registry.in_a_sentence(name) or METHODS.get(name)
 
 
 def describe(entry: AuditEvent, names: dict[str, str]) -> Line:

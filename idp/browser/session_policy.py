@@ -24,6 +24,7 @@ from idp.audit import Actor
 from idp.browser import remembered
 from idp.clock import now as clock_now
 from idp.enforcement import enforcement_status
+from idp.factors import registry
 from idp.federation import providers
 from idp.federation.errors import UnknownProvider
 from idp.federation.scenarios import decide
@@ -34,14 +35,6 @@ from idp.oauth import tokens
 if TYPE_CHECKING:
     from idp.config import AppConfig
 
-# RFC 8176 values a LOCAL second factor proves, and the kinds of SecondFactor that can prove each.
-FACTOR_KINDS: dict[str, frozenset[str]] = {
-    # "otp" is also what a recovery code and a set-up at sign-in prove, whatever the factor: any one counts
-    "otp": frozenset({"totp", "email", "sms", "webauthn"}),
-    "sms": frozenset({"sms"}),
-    "hwk": frozenset({"webauthn"}),
-    "swk": frozenset({"webauthn"}),
-}
 # Workers' clocks differ a little, and a token family keeps auth_time in whole seconds: a change counts
 # against a sign-in only when it is later than the sign-in by more than this.
 CLOCK_SKEW = timedelta(seconds=2)
@@ -126,7 +119,7 @@ def _factors(db: Session, config: "AppConfig", user: User, sign_in: SignIn, now:
     """A local sign-in's second factor must still be set up (an upstream provider's amr is not ours)."""
     if sign_in.provider is not None:
         return OK
-    kinds = frozenset().union(*(FACTOR_KINDS.get(value, frozenset()) for value in sign_in.amr))
+    kinds = frozenset().union(*(registry.proving(value) for value in sign_in.amr))
     if not kinds:
         return OK
     left = db.scalar(sa.select(sa.func.count(SecondFactor.id)).where(

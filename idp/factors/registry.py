@@ -34,6 +34,8 @@ class FactorType(Step):
     sends_code: ClassVar[bool] = False    # a one-time code is sent to its target (email, SMS)
     enrol_endpoint: ClassVar[str | None] = None  # the Profile > Security page that sets it up
     enrol_method: ClassVar[str] = "post"  # how that page is reached from the chooser (a form POST or a link)
+    proves: ClassVar[tuple[str, ...]] = ()   # every amr value its use may show (default: `amr`)
+    in_a_sentence: ClassVar[str] = ""     # "an authenticator app": how the audit log's sentences name it
     second_factor = True
 
     @classmethod
@@ -89,6 +91,20 @@ def factor_type(name: str) -> type[FactorType] | None:
 def names(**having: bool) -> tuple[str, ...]:
     """The factor names, optionally only of types whose class attributes equal `having` (sends_code=True)."""
     return tuple(cls.factor for cls in factor_types() if all(getattr(cls, k) == v for k, v in having.items()))
+
+
+def proving(amr: str) -> frozenset[str]:
+    """The factors whose use a sign-in's `amr` value can stand for. "otp" is also what a recovery code and a
+    set-up inside a sign-in prove, whatever the factor, so any factor counts for it."""
+    if amr == "otp":
+        return frozenset(cls.factor for cls in factor_types() if cls.selectable)
+    return frozenset(cls.factor for cls in factor_types() if amr in (cls.proves or cls.amr) and cls.selectable)
+
+
+def in_a_sentence(name: str) -> str | None:
+    """How the audit log names the factor `name` (its factor name or step type), or None if unknown."""
+    cls = factor_type(name)
+    return (cls.in_a_sentence or cls.label) if cls is not None else None
 
 
 def label(factor: str) -> str:

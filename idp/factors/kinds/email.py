@@ -18,6 +18,7 @@ class EmailCode(SideChannelFactor):
     kind = "email_otp"
     factor = "email"
     title = label = "Email"
+    in_a_sentence = "email codes"
     order = 1
     admin_label = "Email OTP"
     description = "A code is emailed to you each time you sign in. For people without a smartphone."

@@ -25,6 +25,7 @@ class RecoveryCode(FactorType):
     factor = "recovery"
     title = "Use a recovery code instead"
     label = "Recovery codes"
+    in_a_sentence = "recovery codes"
     order = 9
     selectable = False
     template = "steps/recovery_code.html"

@@ -19,6 +19,7 @@ class SmsCode(SideChannelFactor):
     kind = "sms_otp"
     factor = "sms"
     title = label = "SMS"
+    in_a_sentence = "text message codes"
     order = 2
     admin_label = "SMS OTP"
     description = "A code is texted to your phone each time you sign in. A fallback when email is not available."

@@ -21,6 +21,7 @@ class Authenticator(FactorType):
     kind = "totp"
     factor = "totp"
     title = label = "Authenticator App"
+    in_a_sentence = "an authenticator app"
     order = 0
     admin_label = "Authenticator App (TOTP)"
     description = ("A code from an app on your phone (Google Authenticator, Microsoft Authenticator, Authy). "

@@ -46,6 +46,7 @@ class SecurityKey(FactorType):
     factor = "webauthn"
     title = "Security key or passkey"
     label = "Security key"
+    in_a_sentence = "a security key"
     order = 3
     admin_label = "Security keys and passkeys (WebAuthn)"
     description = "A security key you touch, or a passkey on your phone or computer."
@@ -53,6 +54,7 @@ class SecurityKey(FactorType):
     enrol_method = "get"
     template = "steps/webauthn.html"
     amr = ("hwk",)
+    proves = ("hwk", "swk")   # a device-bound key, or a platform or synced passkey (idp.factors.webauthn.amr_for)
 
     def is_applicable(self, ctx: FlowContext) -> bool:
         return ctx.user is not None and webauthn.has_keys(ctx.db, ctx.user)
