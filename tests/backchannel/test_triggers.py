@@ -21,7 +21,7 @@ from tests.support.browser import Browser
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms
 
-from .conftest import check_logout_token, deliver, signed_in
+from .conftest import audit_events, check_logout_token, deliver, signed_in
 
 NEW_PASSWORD = "violet tangerine harbour cactus"
 
@@ -186,6 +186,8 @@ def test_a_session_refused_by_enforcement_at_refresh(make_rp, receiver, alice, s
     _outdate_sign_ins(services)
     refused = rp.refresh(signed["refresh_token"])
     assert (refused.status, refused.error) == (400, "invalid_grant")
+    (event,) = audit_events(services, "session_refused")
+    assert (event.details["at"], event.details["reason"]) == ("refresh", "password_changed")
     (token,) = receiver.tokens()
     check_logout_token(token, rp, sid=signed["claims"]["sid"])
 
