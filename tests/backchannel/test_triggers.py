@@ -197,3 +197,13 @@ def test_signing_in_again_in_the_same_browser_tells_nobody(make_rp, receiver, al
     signed_in(rp)
     signed_in(rp, prompt="login")                                 # a new session replaces the old one
     assert receiver.tokens() == []
+
+
+def test_another_person_signing_in_in_the_same_browser_ends_the_first_ones_session(make_rp, receiver, alice,
+                                                                                     factory):
+    factory.user("bob@example.com", name="Bob")
+    rp = make_rp()
+    first = signed_in(rp)
+    signed_in(rp, email="bob@example.com", prompt="login")
+    (token,) = receiver.tokens()
+    check_logout_token(token, rp, sub=first["claims"]["sub"], sid=first["claims"]["sid"])
