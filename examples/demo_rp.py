@@ -1,5 +1,8 @@
 """A tiny OpenID Connect relying party for trying Fentu IdP (authlib's Flask client; authorization code + PKCE).
 
+It implements OpenID Connect Back-Channel Logout 1.0 at /backchannel-logout: a Logout Token from the IdP
+(validated against its JWKS) ends this app's session for that `sid`, which the next page view shows.
+
 Run `make run` (it starts this too), or by hand: `python examples/demo_rp.py` with the IdP on
 http://localhost:8000. Credentials come from instance/demo.json (written by scripts/demo_seed.py) or from
 DEMO_CLIENT_ID / DEMO_CLIENT_SECRET / DEMO_ISSUER. It listens on http://127.0.0.1:9000 (the Flask
@@ -11,6 +14,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +23,17 @@ from urllib.parse import urlencode
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, redirect, render_template_string, request, session, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = Path(os.environ.get("DEMO_FILE", ROOT / "instance" / "demo.json"))
 HOST, PORT = "127.0.0.1", 9000
 RP_URL = f"http://{HOST}:{PORT}"
 MFA_ACR = "urn:fentu:acr:mfa"
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def load_settings() -> dict[str, str]:
@@ -65,6 +74,35 @@ oauth.register(
     client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256", "default_timeout": 5},
 )
 
+class SessionStore:
+    """This app's sign-ins keyed by the IdP's `sid` (the ID token's), so that a Logout Token can end them.
+    In memory, for one process: a real application keeps it where all its workers see it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, dict] = {}
+
+    def signed_in(self, sid: str, sub: str) -> None:
+        with self._lock:
+            self._rows[sid] = {"sub": sub, "ended_at": None}
+
+    def end(self, *, sid: str | None, sub: str | None) -> int:
+        """End the session `sid` (when given, and of `sub` when both), or every session of `sub`."""
+        with self._lock:
+            hits = [row for key, row in self._rows.items() if (sid is None or key == sid)
+                    and (sub is None or row["sub"] == sub) and row["ended_at"] is None]
+            for row in hits:
+                row["ended_at"] = time.time()
+            return len(hits)
+
+    def ended(self, sid: str | None) -> bool:
+        with self._lock:
+            row = self._rows.get(sid or "")
+            return row is not None and row["ended_at"] is not None
+
+
+SESSIONS = SessionStore()
+
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -75,6 +113,10 @@ PAGE = """<!doctype html>
 <body>
   <header><h1>Demo app</h1><p>A relying party signing in with Fentu IdP at <code>{{ issuer }}</code>.</p></header>
   <main>
+  {% if signed_out_by_idp %}
+    <p role="status" id="backchannel-notice">You were signed out: your session at the identity provider ended
+      (it told this app by back-channel logout).</p>
+  {% endif %}
   {% if problem %}
     <section role="alert">
       <h2>{{ problem.title }}</h2>
@@ -110,6 +152,9 @@ PAGE = """<!doctype html>
 
 
 def render(problem: dict | None = None, status: int = 200):  # noqa: ANN201
+    signed_out_by_idp = bool(session.get("claims")) and SESSIONS.ended(session.get("sid"))
+    if signed_out_by_idp:
+        session.clear()
     claims = session.get("claims")
     auth_time = None
     if claims and isinstance(claims.get("auth_time"), (int, float)):
@@ -120,6 +165,7 @@ def render(problem: dict | None = None, status: int = 200):  # noqa: ANN201
         {"client_id": SETTINGS["client_id"], "return_to": RP_URL + "/"})
     return render_template_string(
         PAGE, issuer=ISSUER, claims=claims, auth_time=auth_time, problem=problem, mfa_acr=MFA_ACR,
+        signed_out_by_idp=signed_out_by_idp,
         security_url=security_url, claims_json=json.dumps(claims, indent=2, sort_keys=True) if claims else "",
     ), status
 
@@ -142,7 +188,7 @@ def unreachable(exc: Exception):  # noqa: ANN201
 @app.before_request
 def canonical_host():  # noqa: ANN201
     """The registered redirect URI is exactly http://127.0.0.1:9000/callback: serve every page from there."""
-    if request.host_url.rstrip("/") != RP_URL:
+    if request.host_url.rstrip("/") != RP_URL and request.endpoint != "backchannel_logout":
         return redirect(RP_URL + request.full_path.rstrip("?"))
     return None
 
@@ -180,7 +226,52 @@ def callback():  # noqa: ANN201
         return render({"title": "Sign-in failed", "detail": f"The token response was rejected: {exc}"}, 400)
     session["claims"] = dict(token["userinfo"])
     session["id_token"] = token["id_token"]
+    session["sid"] = token["userinfo"].get("sid")
+    if session["sid"]:
+        SESSIONS.signed_in(session["sid"], token["userinfo"]["sub"])
     return redirect(url_for("index"))
+
+
+def _issuer_keys(refresh: bool = False) -> KeySet:
+    """The IdP's JWKS (fetched once and cached by authlib; again when a token names a key we do not know)."""
+    return KeySet.import_key_set(oauth.idp.fetch_jwk_set(force=refresh))
+
+
+def validate_logout_token(token: str) -> dict:
+    """OpenID Connect Back-Channel Logout 1.0 §2.6: signature (the IdP's JWKS), typ, iss, aud, iat/exp, the
+    backchannel-logout event, `sub` and/or `sid`, and no `nonce`. ValueError (or JoseError) when refused."""
+    try:
+        decoded = jwt.decode(token, _issuer_keys(), algorithms=["RS256", "ES256"])
+    except JoseError:
+        decoded = jwt.decode(token, _issuer_keys(refresh=True), algorithms=["RS256", "ES256"])  # keys rotated
+    if decoded.header.get("typ") != "logout+jwt":
+        raise ValueError("not a Logout Token (typ)")
+    claims = decoded.claims
+    JWTClaimsRegistry(leeway=30, iss={"essential": True, "value": ISSUER},
+                      aud={"essential": True, "value": SETTINGS["client_id"]},
+                      iat={"essential": True}, exp={"essential": True}).validate(claims)
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+        raise ValueError("no back-channel logout event")
+    if "nonce" in claims:
+        raise ValueError("a Logout Token must not carry a nonce")
+    if not claims.get("sid") and not claims.get("sub"):
+        raise ValueError("neither sid nor sub")
+    return claims
+
+
+@app.post("/backchannel-logout")
+def backchannel_logout():  # noqa: ANN201
+    """The IdP says a session ended (server to server): end ours for that `sid` (or that `sub`)."""
+    try:
+        claims = validate_logout_token(request.form.get("logout_token", ""))
+    except (JoseError, ValueError) as exc:
+        app.logger.warning("Logout Token refused: %s", exc)
+        return {"error": "invalid_request", "error_description": "the Logout Token is not valid"}, 400, \
+            {"Cache-Control": "no-store"}
+    ended = SESSIONS.end(sid=claims.get("sid"), sub=claims.get("sub") if not claims.get("sid") else None)
+    app.logger.info("back-channel logout: %s session(s) ended", ended)
+    return "", 200, {"Cache-Control": "no-store"}
 
 
 @app.get("/logout")

@@ -29,15 +29,32 @@ def check_redirect_uri(uri: str, *, development: bool) -> None:
         raise ClientError(f"redirect URI {uri!r} uses a forbidden scheme")
 
 
+def check_backchannel_logout_uri(uri: str, *, development: bool) -> None:
+    """Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, no fragment (a query is allowed); https
+    unless the host is a loopback one or the deployment is in development, as for redirect URIs."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClientError(f"back-channel logout URI {uri!r} must be an absolute https URL")
+    if parts.fragment or uri.endswith("#"):
+        raise ClientError(f"back-channel logout URI {uri!r} must not contain a fragment")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK and not development:
+        raise ClientError(f"back-channel logout URI {uri!r} uses plain http on a non-loopback host; use https")
+    if len(uri) > 2000:
+        raise ClientError("back-channel logout URI is longer than 2000 characters")
+
+
 def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_uris: list[str] | None = None,
                     public: bool = False, require_pkce: bool = True, require_consent: bool = False,
                     refresh_tokens: bool = False, organisation_id: int | None = None,
-                    development: bool = False) -> tuple[Client, str | None]:
+                    development: bool = False, backchannel_logout_uri: str | None = None,
+                    backchannel_logout_session_required: bool = False) -> tuple[Client, str | None]:
     """The new client and its secret (None for a public client); the secret is stored as a SHA-256 digest."""
     if not redirect_uris:
         raise ClientError("at least one redirect URI is required")
     for uri in [*redirect_uris, *(logout_uris or [])]:
         check_redirect_uri(uri, development=development)
+    if backchannel_logout_uri:
+        check_backchannel_logout_uri(backchannel_logout_uri, development=development)
     secret = None if public else new_token(32)
     client = Client(
         client_id=new_token(18), organisation_id=organisation_id, name=name,
@@ -45,7 +62,8 @@ def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_
         post_logout_redirect_uris=list(logout_uris or []),
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         require_pkce=True if public else require_pkce, require_consent=require_consent,
-        issue_refresh_tokens=refresh_tokens, created_at=now())
+        issue_refresh_tokens=refresh_tokens, created_at=now(), backchannel_logout_uri=backchannel_logout_uri or None,
+        backchannel_logout_session_required=backchannel_logout_session_required)
     db.add(client)
     db.flush()
     return client, secret

@@ -12,6 +12,7 @@ from idp.delivery.sms import SmsSender, build_sms
 from idp.enforcement import enforcement_status, has_second_factor
 from idp.flow.facts import EnforcementStatus, SubjectFacts
 from idp.oauth.keys import KeyRing
+from idp.outbox import queue
 from idp.security.encryption import KeyEncryption
 from idp.security.passwords import Passwords
 from idp.security.secrets import Pepper
@@ -58,8 +59,9 @@ class Services:
 
 
 def _with_audit_key(database: Database, kek: KeyEncryption) -> Database:
-    """Every session of this process can extend the audit chain (its HMAC key lives in session.info)."""
-    database.sessions.configure(info={audit.AUDIT_KEY: audit.derive_chain_key(kek.raw_key)})
+    """Every session of this process can extend the audit chain (its HMAC key lives in session.info) and
+    queue outbox jobs where only the session is at hand (a browser session ending: idp.backchannel)."""
+    database.sessions.configure(info={audit.AUDIT_KEY: audit.derive_chain_key(kek.raw_key), queue.KEK: kek})
     return database
 
 

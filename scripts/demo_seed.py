@@ -25,6 +25,7 @@ RP_URL = "http://127.0.0.1:9000"
 CLIENT_NAME = "Demo app"
 REDIRECT_URI = f"{RP_URL}/callback"
 POST_LOGOUT_REDIRECT_URI = f"{RP_URL}/"
+BACKCHANNEL_LOGOUT_URI = f"{RP_URL}/backchannel-logout"   # the demo app ends its session when told
 
 # (email, display name, admin)
 ACCOUNTS = [
@@ -135,7 +136,8 @@ def seed(instance: Path, config_path: str) -> dict:
     client = state.get("client") or {}
     if client.get("client_id") not in existing_clients():
         created = json.loads(idp("client", "create", "--name", CLIENT_NAME, "--redirect-uri", REDIRECT_URI,
-                                 "--post-logout-redirect-uri", POST_LOGOUT_REDIRECT_URI, "--json"))
+                                 "--post-logout-redirect-uri", POST_LOGOUT_REDIRECT_URI,
+                                 "--backchannel-logout-uri", BACKCHANNEL_LOGOUT_URI, "--json"))
         state["client"] = {"client_id": created["client_id"], "client_secret": created["client_secret"],
                            "redirect_uri": REDIRECT_URI, "post_logout_redirect_uri": POST_LOGOUT_REDIRECT_URI}
         save_state(path, state)

@@ -70,6 +70,8 @@ def banner(demo: dict, issuer: str) -> str:
         f"   Discovery document:           {issuer}/.well-known/openid-configuration",
         f"   Emails and SMS it sent:       {issuer}/dev/outbox",
         "                                 (sign-in codes, reset links: nothing leaves this machine)",
+        "   Back-channel logout:          sign the browser out at the IdP (or from Profile > Security in",
+        "                                 another one): the demo app is told and shows it on its next page",
         "",
         " Accounts:",
     ]

@@ -69,6 +69,8 @@ SENTENCES: dict[str, str] = {
     "client_enabled": "{actor} enabled the application {target}",
     "client_disabled": "{actor} disabled the application {target}",
     "client_secret_rotated": "{actor} rotated the secret of the application {target}",
+    "backchannel_logout_failed": "The application {target} could not be told that a session ended "
+                                 "(back-channel logout: it never answered)",
     "sso_provider_created": "{actor} added the sign-in provider {target}",
     "sso_provider_changed": "{actor} changed the sign-in provider {target}",
     "sso_provider_deleted": "{actor} removed the sign-in provider {target}",

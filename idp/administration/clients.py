@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.audit import Actor
-from idp.clients import ClientError, check_redirect_uri, register_client
+from idp.clients import ClientError, check_backchannel_logout_uri, check_redirect_uri, register_client
 from idp.models import Client, Token
 from idp.oauth.tokens import revoke_tokens
 from idp.security.secrets import digest, new_token
@@ -98,6 +98,32 @@ def update(db: Session, scope: AdminScope, client: Client, *, name: str, redirec
     if old == new:
         return False
     client.name, client.redirect_uris, client.post_logout_redirect_uris = clean, redirects, logouts
+    audit.record(db, "client_updated", actor, organisation_id=client.organisation_id, target=client.client_id,
+                 details={"old": old, "new": new})
+    db.flush()
+    return True
+
+
+def set_backchannel_logout(db: Session, scope: AdminScope, client: Client, *, uri: str, session_required: bool,
+                           actor: Actor, development: bool = False) -> bool:
+    """Register (or, with an empty `uri`, remove) the client's back-channel logout URI; False when nothing
+    changed. The URI is checked first (absolute https, http only on loopback, no fragment)."""
+    if not scope.sees(client.organisation_id):
+        raise NotFound(NOT_FOUND)
+    scope.require(CLIENT_MANAGEMENT)
+    clean = (uri or "").strip() or None
+    if clean:
+        try:
+            check_backchannel_logout_uri(clean, development=development)
+        except ClientError as exc:
+            raise AdminError(str(exc)) from None
+    old = {"backchannel_logout_uri": client.backchannel_logout_uri,
+           "backchannel_logout_session_required": client.backchannel_logout_session_required}
+    new = {"backchannel_logout_uri": clean, "backchannel_logout_session_required": bool(session_required)}
+    if old == new:
+        return False
+    client.backchannel_logout_uri = clean
+    client.backchannel_logout_session_required = bool(session_required)
     audit.record(db, "client_updated", actor, organisation_id=client.organisation_id, target=client.client_id,
                  details={"old": old, "new": new})
     db.flush()

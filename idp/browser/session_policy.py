@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.audit import Actor
-from idp.browser import remembered
+from idp.browser import remembered, sessions
 from idp.clock import now as clock_now
 from idp.enforcement import enforcement_status
 from idp.factors import registry
@@ -153,9 +153,12 @@ def _upstream_covers(db: Session, config: "AppConfig", sign_in: SignIn) -> Verdi
 
 
 def record_refusal(db: Session, user: User, verdict: Verdict, actor: Actor, *, at: str,
-                   client_id: str | None) -> None:
+                   client_id: str | None, session: BrowserSession | None = None) -> None:
     """Audit one refusal: where (`authorize` / `refresh`), for which application, and why (never the sid:
-    the browser's cookie carries it)."""
+    the browser's cookie carries it). The refused browser `session` ends: its refresh tokens are revoked and
+    the applications it signed in to are told (back-channel logout), as when the person signs out."""
+    if session is not None and session.ended_at is None:
+        sessions.end(db, session)
     audit.record(db, "session_refused", actor, organisation_id=user.organisation_id, target_user_id=user.id,
                  target=user.email, outcome="failure",
                  details={"at": at, "client_id": client_id, "reason": str(verdict.reason), "detail": verdict.detail})
@@ -168,6 +171,7 @@ def refuse_outdated_family(db: Session, config: "AppConfig", row: Token) -> None
     if verdict.ok:
         return
     tokens.revoke_tokens(db, Token.family_id == row.family_id)
-    record_refusal(db, row.user, verdict, Actor("system"), at="refresh", client_id=row.client_id)
+    record_refusal(db, row.user, verdict, Actor("system"), at="refresh", client_id=row.client_id,
+                   session=sessions.unended(db, row.sid))
     raise InvalidGrantError("The sign-in behind this refresh token no longer meets the account's security "
                             "requirements: sign the user in again.")

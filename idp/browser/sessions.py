@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import backchannel
 from idp.clock import now
 from idp.models import BrowserSession, Token, User
 from idp.oauth.tokens import revoke_tokens
@@ -25,7 +26,7 @@ def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hour
     """A new session with a new `sid` (the browser's session id is rotated at every sign-in).
     `remembered_browser_id`: the remembered browser that let this sign-in skip the second factor."""
     current = now()
-    row = BrowserSession(sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
+    row = BrowserSession(sid=new_token(24), public_sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
                          provider=provider, clients=[], ip=ip, user_agent=(user_agent or "")[:400] or None,
                          remembered_browser_id=remembered_browser_id,
                          created_at=current, last_seen_at=current, idle_minutes=idle_minutes,
@@ -71,10 +72,14 @@ def note_client(row: BrowserSession, client_id: str) -> None:
 
 
 def end(db: Session, row: BrowserSession, *, revoke_refresh: bool = True) -> None:
-    """Sign this browser out; the refresh tokens it received stop working."""
+    """Sign this browser out; the refresh tokens it received stop working, and every application it signed
+    in to that registered a back-channel logout URI is told (queued in this transaction: idp.backchannel).
+    `revoke_refresh=False` (the same person signing in again in this browser): the sign-in goes on under a
+    new session, so neither the tokens nor the applications' sessions end."""
     row.ended_at = now()
     if revoke_refresh:
         revoke_tokens(db, Token.sid == row.sid)
+        backchannel.session_ended(db, row)
 
 
 def end_all(db: Session, user_id: int, *, except_sid: str | None = None) -> int:
@@ -97,7 +102,7 @@ def rotate(db: Session, row: BrowserSession) -> BrowserSession:
     """A privilege change (2FA added or removed, a fresh proof): the same sign-in continues under a new `sid`,
     and the old one stops working (a copied cookie of before the change is useless). Tokens move along."""
     new = BrowserSession(
-        sid=new_token(24), user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr or []), acr=row.acr,
+        sid=new_token(24), public_sid=row.public_sid, user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr or []), acr=row.acr,
         provider=row.provider, clients=list(row.clients or []), ip=row.ip, user_agent=row.user_agent,
         created_at=now(), last_seen_at=now(), idle_minutes=row.idle_minutes, expires_at=row.expires_at,
         step_up_at=row.step_up_at, email_checked_at=row.email_checked_at,

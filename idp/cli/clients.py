@@ -25,6 +25,10 @@ def client_group() -> None:
 @click.option("--public", is_flag=True, help="A public client (SPA, mobile): no secret, PKCE required.")
 @click.option("--no-require-pkce", is_flag=True, help="Let a confidential client omit PKCE (older RPs).")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option("--backchannel-logout-uri", help="Where to POST a Logout Token when a user's session ends "
+              "(OpenID Connect Back-Channel Logout; https, or http on a loopback host).")
+@click.option("--backchannel-logout-session-required", is_flag=True,
+              help="The application needs the session id (sid) in Logout Tokens (always sent).")
 @click.option("--consent", is_flag=True, help="Ask users to approve the requested scopes once.")
 @click.option("--refresh-tokens", is_flag=True, help="Issue refresh tokens without offline_access.")
 @click.option("--org", "org_slug", help="Only this organisation's users may sign in to it "
@@ -33,7 +37,8 @@ def client_group() -> None:
 @pass_state
 def create(state: CliState, name: str, redirect_uris: tuple[str, ...], public: bool, no_require_pkce: bool,
            logout_uris: tuple[str, ...], consent: bool, refresh_tokens: bool, org_slug: str | None,
-           as_json: bool) -> None:
+           as_json: bool, backchannel_logout_uri: str | None = None,
+           backchannel_logout_session_required: bool = False) -> None:
     """Register a client; its secret is shown now and never again."""
     with state.session() as db:
         org = organisation(db, org_slug) if org_slug else None
@@ -41,11 +46,15 @@ def create(state: CliState, name: str, redirect_uris: tuple[str, ...], public: b
             client, secret = register_client(
                 db, name=name, redirect_uris=list(redirect_uris), logout_uris=list(logout_uris), public=public,
                 require_pkce=not no_require_pkce, require_consent=consent, refresh_tokens=refresh_tokens,
-                organisation_id=org.id if org else None, development=state.config.development)
+                organisation_id=org.id if org else None, development=state.config.development,
+                backchannel_logout_uri=backchannel_logout_uri,
+                backchannel_logout_session_required=backchannel_logout_session_required)
         except ClientError as exc:
             raise click.UsageError(str(exc)) from None
         audit.record(db, "client_created", actor(), organisation_id=org.id if org else None, target=client.client_id,
-                     details={"name": name, "redirect_uris": list(redirect_uris), "public": public})
+                     details={"name": name, "redirect_uris": list(redirect_uris), "public": public,
+                              **({"backchannel_logout_uri": backchannel_logout_uri}
+                                 if backchannel_logout_uri else {})})
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
         return

@@ -21,6 +21,9 @@ class Client(Base):
     previous_secret_expires_at: Mapped[datetime | None]
     redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where the IdP POSTs a Logout Token (None: not registered)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(sa.String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(default=False)
     token_endpoint_auth_method: Mapped[str] = mapped_column(sa.String(40), default="client_secret_basic")
     require_pkce: Mapped[bool] = mapped_column(default=True)
     require_consent: Mapped[bool] = mapped_column(default=False)

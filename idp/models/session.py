@@ -11,12 +11,15 @@ from .user import User
 
 
 class BrowserSession(Base):
-    """A signed-in browser; its `sid` goes into ID tokens; ending it signs that browser out everywhere."""
+    """A signed-in browser; ending it signs that browser out everywhere. `sid` is the browser cookie's value
+    and never leaves the IdP; `public_sid` is the session id given to applications (the ID token's and
+    the Logout Token's `sid`): random, kept when the session is rotated."""
 
     __tablename__ = "browser_session"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sid: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    public_sid: Mapped[str] = mapped_column(sa.String(64), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     auth_time: Mapped[datetime]
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)

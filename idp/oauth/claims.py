@@ -1,7 +1,10 @@
 """Standard claims about a user, released by scope (OpenID Connect Core §5.4)."""
 from __future__ import annotations
 
-from idp.models import User
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from idp.models import BrowserSession, User
 
 
 def user_claims(user: User, scope: str) -> dict:
@@ -15,3 +18,9 @@ def user_claims(user: User, scope: str) -> dict:
         claims["name"] = user.name or user.email
         claims["preferred_username"] = user.email
     return claims
+
+
+def public_sid(db: Session, sid: str) -> str | None:
+    """The `sid` claim for the browser session whose cookie value is `sid`: its public id (Front/Back-Channel
+    Logout §3 / §2.4), never the cookie value itself, the same for a session rotated since."""
+    return db.scalar(sa.select(BrowserSession.public_sid).where(BrowserSession.sid == sid))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from idp.clock import now
 from idp.models import AuthorizationCode, Token, User
 from idp.oauth import tokens
-from idp.oauth.claims import user_claims
+from idp.oauth.claims import public_sid, user_claims
 from idp.security.secrets import digest, new_token
 
 if TYPE_CHECKING:
@@ -147,8 +147,10 @@ class OpenIDCode(_OpenIDCode):
 
     def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)
-        if authorization_code.sid:
-            claims["sid"] = authorization_code.sid
+        db = Session.object_session(authorization_code)
+        sid = public_sid(db, authorization_code.sid) if authorization_code.sid and db is not None else None
+        if sid:
+            claims["sid"] = sid
         return claims
 
     def generate_user_info(self, user, scope: str) -> UserInfo:  # noqa: ANN001

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from idp.services import Services
 
 HTTP_TIMEOUT = 10.0
-DOMAIN_HANDLERS = ("idp.account_recovery.jobs",)   # modules that register their own kinds
+DOMAIN_HANDLERS = ("idp.account_recovery.jobs", "idp.backchannel.delivery")   # modules that register their own kinds
 
 
 @handler("email")

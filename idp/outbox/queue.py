@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from idp.security.encryption import KeyEncryption
 
 ENQUEUED = "outbox.enqueued"      # Session.info flag: this unit of work queued something (wake a worker)
+KEK = "outbox.kek"                # Session.info: the key-encryption key (idp.services), for code given only `db`
 MAX_ERROR = 300
 
 

@@ -18,7 +18,7 @@ from idp.delivery import DeliveryError
 from idp.security.encryption import DecryptionError
 
 from . import queue
-from .registry import UnknownKind, require
+from .registry import UnknownKind, dead_hook, require
 
 if TYPE_CHECKING:
     from idp.services import Services
@@ -53,10 +53,11 @@ def drain(services: "Services", max_jobs: int = 200) -> DrainResult:
 
 
 def _run(services: "Services", job: queue.Claimed, result: DrainResult) -> None:
-    final = False
+    final, payload = False, None
     try:
         deliver = require(job.kind)
-        deliver(services, queue.decrypt(services.kek, job))
+        payload = queue.decrypt(services.kek, job)
+        deliver(services, payload)
     except (DeliveryError, UnknownKind) as exc:      # UnknownKind: only a newer version knows it (rolling deploy)
         error = str(exc)
     except DecryptionError:
@@ -70,16 +71,20 @@ def _run(services: "Services", job: queue.Claimed, result: DrainResult) -> None:
             queue.finish(db, job)
         result.sent += 1
         return
-    _failed(services, job, error, final, result)
+    _failed(services, job, error, final, result, payload)
 
 
-def _failed(services: "Services", job: queue.Claimed, error: str, final: bool, result: DrainResult) -> None:
+def _failed(services: "Services", job: queue.Claimed, error: str, final: bool, result: DrainResult,
+            payload: dict | None = None) -> None:
     with services.database.session() as db:
         status = queue.fail(db, job, error, services.config.outbox, final=final)
         if status == "dead":
             log.error("outbox job %s (%s) is dead after %s attempt(s): %s", job.id, job.kind, job.attempts, error)
             audit.record(db, "outbox_job_dead", SYSTEM, organisation_id=None, outcome="failure",
                          details={"job": job.id, "kind": job.kind, "attempts": job.attempts, "error": error})
+            hook = dead_hook(job.kind)
+            if hook is not None and payload is not None:
+                hook(db, services, payload)
             result.dead += 1
             return
     log.warning("outbox job %s (%s) attempt %s failed, will retry: %s", job.id, job.kind, job.attempts, error)

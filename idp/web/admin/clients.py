@@ -75,6 +75,25 @@ def client_update(client_pk: int) -> Response | tuple[str, int]:
     return redirect(url_for("admin.client_detail", client_pk=client.id))
 
 
+@bp.post("/clients/<int:client_pk>/backchannel")
+@requires(CLIENT_MANAGEMENT)
+def client_backchannel(client_pk: int) -> Response | tuple[str, int]:
+    """The client's back-channel logout URI (OpenID Connect Back-Channel Logout 1.0)."""
+    client = clients.get(db(), scope(), client_pk)
+    form = request.form
+    try:
+        changed = clients.set_backchannel_logout(
+            db(), scope(), client, uri=form.get("backchannel_logout_uri", ""),
+            session_required=form.get("backchannel_logout_session_required") == "yes", actor=admin_actor(),
+            development=services().config.development)
+    except AdminError as exc:
+        return render_template("admin/client.html", title=client.name, org=organisation(), client=client, form=None,
+                               error=None, grace_choices=GRACE_CHOICES, now=now(), backchannel_form=form,
+                               backchannel_error=str(exc)), 400
+    done("Saved." if changed else "Nothing changed.")
+    return redirect(url_for("admin.client_detail", client_pk=client.id))
+
+
 @bp.post("/clients/<int:client_pk>/rotate")
 @requires(CLIENT_MANAGEMENT)
 def client_rotate(client_pk: int) -> str | tuple[str, int]:

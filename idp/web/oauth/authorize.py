@@ -97,7 +97,7 @@ def _still_satisfies_policy(current: BrowserSession, client: Client) -> bool:
                                            session_policy.SignIn.of_session(current), now=now())
     if not verdict.ok:
         session_policy.record_refusal(db(), current.user, verdict, actor(f"user:{current.user.email}"),
-                                      at="authorize", client_id=client.client_id)
+                                      at="authorize", client_id=client.client_id, session=current)
     return verdict.ok
 
 

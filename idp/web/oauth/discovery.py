@@ -46,7 +46,8 @@ def metadata(config: AppConfig) -> dict:
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": ["none", "login", "consent"],
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        "backchannel_logout_supported": True,            # Back-Channel Logout 1.0 §2.1
+        "backchannel_logout_session_supported": True,    # Logout Tokens carry `sid` (and `sub`)
     }
 
 

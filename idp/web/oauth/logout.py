@@ -70,7 +70,7 @@ def _for_this_session(claims: dict) -> bool:
     if current is None:
         return True  # nobody to sign out; nothing can be forced
     if claims.get("sid"):
-        return claims["sid"] == current.sid
+        return claims["sid"] == current.public_sid
     return claims.get("sub") == current.user.subject
 
 
