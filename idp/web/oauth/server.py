@@ -21,7 +21,9 @@ from idp.browser import session_policy
 from idp.clock import now
 from idp.config import AppConfig
 from idp.models import Client, Token, UsedNonce
-from idp.oauth import client_auth, tokens
+from idp.models.client import ClientAccessToken
+from idp.oauth import client_auth, client_tokens, tokens
+from idp.oauth.client_credentials import ApiTokenGenerator, make_client_credentials_grant
 from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
 from idp.security.secrets import digest
 from idp.web.context import db, services
@@ -89,12 +91,15 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return tokens.find_any_token(db(), token_string, token_type_hint)
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | ClientAccessToken | None:
+        return (tokens.find_any_token(db(), token_string, token_type_hint)
+                or client_tokens.find(db(), token_string))
 
-    def revoke_token(self, token: Token, request) -> None:  # noqa: ANN001
+    def revoke_token(self, token: Token | ClientAccessToken, request) -> None:  # noqa: ANN001
         """Revoking a refresh token ends its family; an access token ends alone (RFC 7009 §2.1)."""
-        if token.refresh_token_digest and request.form.get("token_type_hint") != "access_token":
+        if isinstance(token, ClientAccessToken):
+            token.revoked_at = token.revoked_at or now()
+        elif token.refresh_token_digest and request.form.get("token_type_hint") != "access_token":
             tokens.revoke_tokens(db(), Token.family_id == token.family_id)
         else:
             tokens.revoke_tokens(db(), Token.id == token.id)
@@ -183,7 +188,8 @@ class Issuer(IssuerParameter):
 
 
 def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
-    """The authorization server with code+PKCE+OIDC and rotating refresh grants, revocation, introspection."""
+    """The authorization server with code+PKCE+OIDC, rotating refresh and client credentials grants,
+    revocation, introspection."""
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", BearerTokenGenerator(
         random_token, random_token, lambda client, grant_type: config.tokens.access_token_ttl))
@@ -199,6 +205,9 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
                                        OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
                                                   config.tokens.signing_alg)])
     server.register_grant(make_refresh_grant(db, lambda: services().config, session_policy.refuse_outdated_family))
+    server.register_grant(make_client_credentials_grant(db))   # the administration API (idp.web.adminapi)
+    server.register_token_generator("client_credentials", ApiTokenGenerator(
+        random_token, None, lambda client, grant_type: config.tokens.access_token_ttl))
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD,
