@@ -17,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp.adminapi.scopes import requested_problem
 from idp.browser import session_policy
 from idp.clock import now
 from idp.config import AppConfig
@@ -205,7 +206,7 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
                                        OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
                                                   config.tokens.signing_alg)])
     server.register_grant(make_refresh_grant(db, lambda: services().config, session_policy.refuse_outdated_family))
-    server.register_grant(make_client_credentials_grant(db))   # the administration API (idp.web.adminapi)
+    server.register_grant(make_client_credentials_grant(db, requested_problem))   # the administration API (idp.web.adminapi)
     server.register_token_generator("client_credentials", ApiTokenGenerator(
         random_token, None, lambda client, grant_type: config.tokens.access_token_ttl))
     server.register_endpoint(Revocation)
