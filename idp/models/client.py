@@ -32,7 +32,7 @@ class Client(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 
-    api_grants: Mapped[list[ClientApiScope]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+    api_grants: Mapped[list[ClientApiScope]] = relationship(cascade="all, delete-orphan",
                                                             order_by="ClientApiScope.scope")
 
     @property
