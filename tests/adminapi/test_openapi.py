@@ -18,6 +18,7 @@ def _routes(app) -> dict[str, set[str]]:  # noqa: ANN001
 
 
 def test_the_description_is_valid_openapi_3_1_and_served_without_a_token(client):
+    assert client.get("/api/v1/openapi.json", headers={"Authorization": "Basic YTpi"}).status_code == 200
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     spec = response.get_json()

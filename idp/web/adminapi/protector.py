@@ -69,9 +69,11 @@ def _bearer() -> str | None:
 
 @bp.before_request
 def _authenticate() -> Response | None:
+    if request.endpoint in PUBLIC:
+        return _rate_limited(None)
     presented = _bearer()
     refused = _rate_limited(presented)
-    if refused is not None or request.endpoint in PUBLIC:
+    if refused is not None:
         return refused
     token = client_tokens.find(db(), presented) if presented else None
     if presented is None:
