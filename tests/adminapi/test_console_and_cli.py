@@ -109,3 +109,15 @@ def test_the_cli_refuses_a_deployment_wide_client_and_unknown_scopes(orgs, idp_c
     assert code == 2 and "unknown administration API scope" in out
     with services.database.session() as db:
         assert db.scalar(sa.select(sa.func.count(Client.id)).where(Client.name == "X")) == 0
+
+
+def test_granting_needs_a_fresh_proof(acme_admin, factory, services, frozen_clock):
+    rp = factory.client(org="acme")
+    pk = _client(services, rp.client_id).id
+    page = acme_admin.open(f"/admin/clients/{pk}")
+    frozen_clock.advance(minutes=11)
+    answer = acme_admin.client.post(f"/admin/clients/{pk}/api-scopes", follow_redirects=False,
+                                    data={"api_scopes": ["idp:users:read"],
+                                          "csrf_token": page.form("api_scopes").fields["csrf_token"]})
+    assert answer.status_code == 302 and "/admin/confirm" in answer.headers["Location"]
+    assert _client(services, rp.client_id).granted == frozenset()

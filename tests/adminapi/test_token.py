@@ -92,3 +92,16 @@ def test_a_user_access_token_is_not_an_api_token(orgs, api_client, services, cli
                      access_expires_at=now() + timedelta(minutes=5)))
     response = client.get("/api/v1/users", headers={"Authorization": "Bearer user-token"})
     assert response.status_code == 401
+
+
+def test_the_client_can_introspect_its_api_token_and_another_client_cannot(orgs, api_client, token_for, client):
+    made, other = api_client("acme", ("idp:users:read",)), api_client("acme", ("idp:users:read",))
+    token = token_for(made, "idp:users:read").get_json()["access_token"]
+    body = client.post("/introspect", data={"token": token}, headers=basic(made.client_id, made.secret)).get_json()
+    assert body["active"] is True and body["client_id"] == made.client_id and body["scope"] == "idp:users:read"
+    assert "sub" not in body
+    foreign = client.post("/introspect", data={"token": token}, headers=basic(other.client_id, other.secret))
+    assert foreign.get_json().get("active") is not True
+    client.post("/revoke", data={"token": token}, headers=basic(made.client_id, made.secret))
+    after = client.post("/introspect", data={"token": token}, headers=basic(made.client_id, made.secret))
+    assert after.get_json() == {"active": False}

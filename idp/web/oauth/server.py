@@ -113,21 +113,33 @@ class Introspection(IntrospectionEndpoint):
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | ClientAccessToken | None:
         found = tokens.find_token_and_kind(db(), token_string, token_type_hint)
         if found is None:
-            return None
+            return client_tokens.find(db(), token_string)    # an administration API token, or None
         row, kind = found
         row.presented_kind = kind  # not a column: which of the row's two values was presented
         return row
 
-    def check_permission(self, token: Token, client: Client, request) -> bool:  # noqa: ANN001
+    def check_permission(self, token: Token | ClientAccessToken, client: Client, request) -> bool:  # noqa: ANN001
+        if isinstance(token, ClientAccessToken):
+            return token.client_pk == client.id
         return token.client_id == client.client_id
 
-    def create_introspection_payload(self, token: Token | None) -> dict:
+    def create_introspection_payload(self, token: Token | ClientAccessToken | None) -> dict:
+        if isinstance(token, ClientAccessToken):
+            return self.introspect_client_token(token)
         if token is None or not tokens.is_live(token, token.presented_kind):
             return {"active": False}
         return self.introspect_token(token)
+
+    def introspect_client_token(self, token: ClientAccessToken) -> dict:
+        """A client credentials token: no user (no `sub`); inactive once its client is disabled."""
+        if token.is_revoked() or token.is_expired() or not token.client.is_active:
+            return {"active": False}
+        return {"active": True, "client_id": token.client.client_id, "scope": token.scope, "token_type": "Bearer",
+                "aud": token.client.client_id, "iss": services().config.issuer,
+                "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp())}
 
     def introspect_token(self, token: Token) -> dict:
         refresh = token.presented_kind == "refresh_token"
