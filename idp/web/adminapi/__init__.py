@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("adminapi", __name__, url_prefix="/api/v1")
 
-from . import audit_log, openapi, protector, settings, users  # noqa: E402,F401
+from . import audit_log, errors, openapi, protector, settings, users  # noqa: E402,F401

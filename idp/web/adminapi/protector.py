@@ -10,13 +10,9 @@ from typing import Any
 
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import Response, current_app, g, request
-from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import HTTPException
 
 from idp import audit
 from idp.adminapi.access import ApiCaller, caller_for
-from idp.administration.permissions import AdminError, Forbidden, NotFound
-from idp.administration.settings import ConfirmationRequired
 from idp.models.client import ClientAccessToken
 from idp.oauth import client_tokens
 from idp.ratelimit.limiter import Check, LimiterUnavailable
@@ -142,48 +138,3 @@ def _audit_call(response: Response) -> Response:
         audit.record(db(), AUDIT_EVENT, who.actor, organisation_id=who.organisation_id, target=who.client.client_id,
                      outcome="success" if response.status_code < 400 else "failure", details=details)
     return response
-
-
-# --- errors: the unit of work is rolled back, then the problem is answered ---------------------------------
-
-@bp.errorhandler(ApiProblem)
-def _api_problem(error: ApiProblem) -> Response:
-    db().rollback()
-    return problem(error.status, error.detail, error.headers, **error.extra)
-
-
-@bp.errorhandler(NotFound)
-def _not_found(error: NotFound) -> Response:
-    db().rollback()
-    return problem(404, str(error))
-
-
-@bp.errorhandler(Forbidden)
-def _forbidden(error: Forbidden) -> Response:
-    db().rollback()
-    return problem(403, f"Not allowed: {error}.")
-
-
-@bp.errorhandler(ConfirmationRequired)
-def _confirm(error: ConfirmationRequired) -> Response:
-    db().rollback()
-    return problem(409, f"{error} Send \"confirm_immediate_enforcement\": true to save anyway.",
-                   blocked_users=error.count)
-
-
-@bp.errorhandler(AdminError)
-def _refused(error: AdminError) -> Response:
-    db().rollback()
-    return problem(400, str(error))
-
-
-@bp.errorhandler(IntegrityError)
-def _conflict(error: IntegrityError) -> Response:
-    db().rollback()
-    return problem(409, "The same thing was changed at the same time; nothing was changed by this request.")
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> Response:
-    db().rollback()
-    return problem(error.code or 500, error.description or error.name)
