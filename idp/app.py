@@ -100,6 +100,9 @@ def _register(app: Flask, config: AppConfig) -> None:
     scim = import_module("idp.web.scim").bp     # /scim/v2: provisioning API, bearer tokens (no cookies, no CSRF)
     app.register_blueprint(scim)
     csrf.exempt(scim)
+    adminapi = import_module("idp.web.adminapi").bp   # /api/v1: administration API, bearer tokens (no CSRF)
+    app.register_blueprint(adminapi)
+    csrf.exempt(adminapi)
     for view in ("oauth.token", "oauth.revoke", "oauth.introspect", "oauth.userinfo", "oauth.authorize",
                  "oauth.end_session"):
         csrf.exempt(app.view_functions[view])

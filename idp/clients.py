@@ -47,9 +47,13 @@ def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_
                     public: bool = False, require_pkce: bool = True, require_consent: bool = False,
                     refresh_tokens: bool = False, organisation_id: int | None = None,
                     development: bool = False, backchannel_logout_uri: str | None = None,
-                    backchannel_logout_session_required: bool = False) -> tuple[Client, str | None]:
-    """The new client and its secret (None for a public client); the secret is stored as a SHA-256 digest."""
-    if not redirect_uris:
+                    backchannel_logout_session_required: bool = False,
+                    api_only: bool = False) -> tuple[Client, str | None]:
+    """The new client and its secret (None for a public client); the secret is stored as a SHA-256 digest.
+    An `api_only` client (the administration API's client credentials grant) may have no redirect URI."""
+    if api_only and public:
+        raise ClientError("an administration API client must be confidential (it authenticates with its secret)")
+    if not redirect_uris and not api_only:
         raise ClientError("at least one redirect URI is required")
     for uri in [*redirect_uris, *(logout_uris or [])]:
         check_redirect_uri(uri, development=development)

@@ -207,6 +207,8 @@ class RateLimitConfig:
     introspect_per_client: str = "2400/minute"
     scim_per_ip: str = "1200/minute"
     scim_per_token: str = "600/minute"
+    adminapi_per_ip: str = "1200/minute"
+    adminapi_per_client: str = "600/minute"
     authorize_per_ip: str = "300/minute"
 
 

@@ -1,5 +1,5 @@
 """Purge what has expired: login transactions, authorization codes, email/SMS codes, WebAuthn challenges,
-used nonces (`jti`), tokens and rate-limit counters.
+used nonces (`jti`), tokens (the administration API's client credentials tokens too) and rate-limit counters.
 
 Rows are kept `retention` past their expiry (replay and reuse detection, investigations), then deleted.
 `run_if_due` runs the purge at most once per interval in the whole deployment: a process runs it only
@@ -27,6 +27,7 @@ from idp.models import (
     UsedNonce,
     WebAuthnChallenge,
 )
+from idp.models.client import ClientAccessToken
 
 log = logging.getLogger("idp.purge")
 
@@ -44,6 +45,7 @@ def _statements(cutoff: datetime, now: datetime) -> dict[str, sa.Delete]:
         "oauth_token": sa.delete(Token).where(
             Token.access_expires_at < cutoff,
             sa.or_(Token.refresh_expires_at.is_(None), Token.refresh_expires_at < cutoff)),
+        "client_access_token": sa.delete(ClientAccessToken).where(ClientAccessToken.expires_at < cutoff),
         "rate_limit_bucket": sa.delete(RateLimitBucket).where(RateLimitBucket.expires_at < now),
     }
 

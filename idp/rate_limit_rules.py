@@ -17,6 +17,7 @@ RULES: dict[str, tuple[str, str | None]] = {
     # per address only: a client id is public, a per-client limit would let anyone lock a client's users out
     "authorize": ("authorize_per_ip", None),
     "scim": ("scim_per_ip", "scim_per_token"),     # /scim/v2: checked by idp.web.scim, per provisioning token
+    "adminapi": ("adminapi_per_ip", "adminapi_per_client"),   # /api/v1: checked by idp.web.adminapi, per client
 }
 LIMIT_FIELDS = tuple(name for pair in RULES.values() for name in pair if name)
 

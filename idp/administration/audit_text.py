@@ -78,6 +78,8 @@ SENTENCES: dict[str, str] = {
     "organisation_created": "{actor} created the organisation {target}",
     "signing_keys_rotated": "{actor} rotated the token signing keys",
     "audit_exported": "{actor} exported the audit log as {format}",
+    "client_api_scopes_changed": "{actor} changed what the application {target} may do through the administration API",
+    "admin_api_request": "{actor} used the administration API",
 }
 FAILED = {"sign_in": "{actor} could not sign in", "federated_sign_in": "{actor} could not sign in through {provider}",
           "step_up": "{actor} could not confirm it's them"}
@@ -126,6 +128,8 @@ def _actor(actor: str, names: dict[str, str]) -> str:
         return f"An operator ({rest or 'command line'})"
     if kind == "system":
         return "The system"
+    if kind == "client" and rest:
+        return f"The application {rest}"
     return ANONYMOUS
 
 

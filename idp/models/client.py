@@ -1,10 +1,11 @@
-"""Relying parties registered to sign their users in through us (authlib's ClientMixin)."""
+"""Relying parties registered to sign their users in through us (authlib's ClientMixin), the administration
+API scopes an administrator granted them, and the access tokens of the client credentials grant."""
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
 
@@ -34,9 +35,22 @@ class Client(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 
+    api_grants: Mapped[list[ClientApiScope]] = relationship(cascade="all, delete-orphan",
+                                                            order_by="ClientApiScope.scope")
+
     @property
     def is_public(self) -> bool:
         return self.secret_digest is None
+
+    @property
+    def api_scopes(self) -> frozenset[str]:
+        """The administration API scopes granted to this client (idp.adminapi.scopes)."""
+        return frozenset(grant.scope for grant in self.api_grants)
+
+    @property
+    def is_api_client(self) -> bool:
+        """May use the client credentials grant: confidential, bound to one organisation, scopes granted."""
+        return not self.is_public and self.organisation_id is not None and bool(self.api_grants)
 
     # --- authlib ClientMixin ---
     def get_client_id(self) -> str:
@@ -76,7 +90,55 @@ class Client(Base):
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == "client_credentials":
+            return self.is_api_client
         return grant_type in ("authorization_code", "refresh_token")
+
+
+class ClientApiScope(Base):
+    """One administration API scope granted to a client by an administrator (audited when granted)."""
+
+    __tablename__ = "client_api_scope"
+    __table_args__ = (sa.UniqueConstraint("client_pk", "scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_pk: Mapped[int] = mapped_column(sa.ForeignKey("oauth_client.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(sa.String(40))
+    granted_by: Mapped[str] = mapped_column(sa.String(200))      # the audit actor who granted it
+    granted_at: Mapped[datetime]
+
+
+class ClientAccessToken(Base):
+    """An access token of the client credentials grant (no user, no refresh token); the value is kept as
+    a SHA-256 digest. The client's grants and status are checked again at every use."""
+
+    __tablename__ = "client_access_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    client_pk: Mapped[int] = mapped_column(sa.ForeignKey("oauth_client.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(sa.Text)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)     # idp.purge deletes by it
+    revoked_at: Mapped[datetime | None]
+
+    client: Mapped[Client] = relationship()
+
+    # --- authlib TokenMixin (checked by authlib's BearerTokenValidator) ---
+    def check_client(self, client) -> bool:  # noqa: ANN001
+        return self.client_pk == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= _now()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 def _now() -> datetime:

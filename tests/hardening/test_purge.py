@@ -14,20 +14,21 @@ from idp.app import create_app
 from idp.cli import database  # noqa: F401  (registers `idp db`)
 from idp.cli.base import cli
 from idp.config import ConfigError
-from idp.models import (AuthorizationCode, LoginTransaction, OtpChallenge, RateLimitBucket, Token, UsedNonce,
+from idp.models import (AuthorizationCode, Client, LoginTransaction, OtpChallenge, RateLimitBucket, Token, UsedNonce,
                         WebAuthnChallenge)
+from idp.models.client import ClientAccessToken
 from idp.purge import claim, purge_expired
 from idp.services import build_services
 from tests.support.configs import make_config, write_config_file
 
 KINDS = ("login_transaction", "authorization_code", "otp_challenge", "webauthn_challenge", "used_nonce",
-         "oauth_token", "rate_limit_bucket")
+         "oauth_token", "client_access_token", "rate_limit_bucket")
 MODELS = {"login_transaction": LoginTransaction, "authorization_code": AuthorizationCode,
           "otp_challenge": OtpChallenge, "webauthn_challenge": WebAuthnChallenge, "used_nonce": UsedNonce,
-          "oauth_token": Token, "rate_limit_bucket": RateLimitBucket}
+          "oauth_token": Token, "client_access_token": ClientAccessToken, "rate_limit_bucket": RateLimitBucket}
 
 
-def _row(kind: str, label: str, expires, user_id: int, client_id: str, now):  # noqa: ANN001, ANN202
+def _row(db, kind: str, label: str, expires, user_id: int, client_id: str, now):  # noqa: ANN001, ANN202
     created = now - timedelta(days=3)
     if kind == "login_transaction":
         return LoginTransaction(handle_digest=f"h-{label}", browser_binding="b", flow="browser", policy_digest="p",
@@ -48,6 +49,10 @@ def _row(kind: str, label: str, expires, user_id: int, client_id: str, now):  # 
         return Token(access_token_digest=f"a-{label}", refresh_token_digest=f"r-{label}", client_id=client_id,
                      user_id=user_id, scope="openid", family_id=f"f-{label}", issued_at=created,
                      access_expires_at=min(expires, now - timedelta(days=2)), refresh_expires_at=expires)
+    if kind == "client_access_token":
+        pk = db.scalar(sa.select(Client.id).where(Client.client_id == client_id))
+        return ClientAccessToken(token_digest=f"t-{label}", client_pk=pk, scope="idp:users:read", issued_at=created,
+                                 expires_at=expires)
     return RateLimitBucket(key=f"k-{label}", window_start=0, count=1, expires_at=expires)
 
 
@@ -59,7 +64,7 @@ def _seed(services, factory, now, tag: str = "") -> None:  # noqa: ANN001
     with services.database.session() as db:
         for kind in KINDS:
             for age, delta in ages.items():
-                db.add(_row(kind, f"{kind}-{age}{tag}", now + delta, user_id, client_id, now))
+                db.add(_row(db, kind, f"{kind}-{age}{tag}", now + delta, user_id, client_id, now))
 
 
 def _left(services) -> dict[str, int]:  # noqa: ANN001

@@ -1,17 +1,21 @@
-"""Administration > Clients: list, register (secret shown once), edit addresses, rotate secret, disable."""
+"""Administration > Clients: list, register (secret shown once), edit addresses, rotate secret, disable, and
+which administration API scopes the client holds (idp.adminapi.grants)."""
 from __future__ import annotations
 
 from flask import Response, redirect, render_template, request, url_for
 
+from idp.adminapi import grants
+from idp.adminapi import scopes as api_scopes
 from idp.administration import clients
 from idp.administration.permissions import CLIENT_MANAGEMENT, AdminError
 from idp.clock import now
 from idp.web.context import db, services
 
 from . import bp
-from .common import admin_actor, done, organisation, refused, requires, scope
+from .common import admin_actor, done, fresh_proof_required, organisation, refused, requires, scope
 
 GRACE_CHOICES = ((0, "Stops working now"), (1, "1 hour"), (24, "24 hours"), (168, "7 days"), (720, "30 days"))
+API_SCOPES = tuple((name, api_scopes.describe(name)) for name in api_scopes.NAMES)
 
 
 def _secret_page(client, secret: str, rotated: bool) -> str:  # noqa: ANN001
@@ -56,7 +60,7 @@ def client_create() -> str | tuple[str, int]:
 def client_detail(client_pk: int) -> str:
     client = clients.get(db(), scope(), client_pk)
     return render_template("admin/client.html", title=client.name, org=organisation(), client=client, form=None,
-                           error=None, grace_choices=GRACE_CHOICES, now=now())
+                           error=None, grace_choices=GRACE_CHOICES, now=now(), api_scopes=API_SCOPES)
 
 
 @bp.post("/clients/<int:client_pk>")
@@ -70,7 +74,7 @@ def client_update(client_pk: int) -> Response | tuple[str, int]:
                                  actor=admin_actor(), development=services().config.development)
     except AdminError as exc:
         return render_template("admin/client.html", title=client.name, org=organisation(), client=client, form=form,
-                               error=str(exc), grace_choices=GRACE_CHOICES, now=now()), 400
+                               error=str(exc), grace_choices=GRACE_CHOICES, now=now(), api_scopes=API_SCOPES), 400
     done("Saved." if changed else "Nothing changed.")
     return redirect(url_for("admin.client_detail", client_pk=client.id))
 
@@ -125,3 +129,26 @@ def client_enable(client_pk: int) -> Response:
     clients.set_active(db(), scope(), client, True, admin_actor())
     done(f"{client.name} is enabled.")
     return redirect(url_for("admin.client_detail", client_pk=client.id))
+
+
+def _client_page(client_pk: int) -> str:
+    return url_for("admin.client_detail", client_pk=client_pk)
+
+
+@bp.post("/clients/<int:client_pk>/api-scopes")
+@requires(CLIENT_MANAGEMENT)
+@fresh_proof_required(_client_page)
+def client_api_scopes(client_pk: int) -> Response | tuple[str, int]:
+    """The ticked administration API scopes become exactly what the client holds. Granting hands a machine
+    an administrator's power: it needs a fresh proof, and only scopes of permissions the administrator holds."""
+    client = clients.get(db(), scope(), client_pk)
+    try:
+        change = grants.set_scopes(db(), scope(), client, request.form.getlist("api_scopes"), admin_actor(), now=now())
+    except AdminError as exc:
+        return refused("The API access was not changed", str(exc), _client_page(client.id))
+    if not change.changed:
+        done("Nothing changed.")
+    else:
+        done("API access saved." + (f" {change.tokens_revoked} access token{'' if change.tokens_revoked == 1 else 's'}"
+                                    " of this client stopped working." if change.tokens_revoked else ""))
+    return redirect(_client_page(client.id))

@@ -17,11 +17,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp.adminapi.scopes import requested_problem
 from idp.browser import session_policy
 from idp.clock import now
 from idp.config import AppConfig
 from idp.models import Client, Token, UsedNonce
-from idp.oauth import client_auth, tokens
+from idp.models.client import ClientAccessToken
+from idp.oauth import client_auth, client_tokens, tokens
+from idp.oauth.client_credentials import ApiTokenGenerator, make_client_credentials_grant
 from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
 from idp.security.secrets import digest
 from idp.web.context import db, services
@@ -89,12 +92,15 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        return tokens.find_any_token(db(), token_string, token_type_hint)
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | ClientAccessToken | None:
+        return (tokens.find_any_token(db(), token_string, token_type_hint)
+                or client_tokens.find(db(), token_string))
 
-    def revoke_token(self, token: Token, request) -> None:  # noqa: ANN001
+    def revoke_token(self, token: Token | ClientAccessToken, request) -> None:  # noqa: ANN001
         """Revoking a refresh token ends its family; an access token ends alone (RFC 7009 §2.1)."""
-        if token.refresh_token_digest and request.form.get("token_type_hint") != "access_token":
+        if isinstance(token, ClientAccessToken):
+            token.revoked_at = token.revoked_at or now()
+        elif token.refresh_token_digest and request.form.get("token_type_hint") != "access_token":
             tokens.revoke_tokens(db(), Token.family_id == token.family_id)
         else:
             tokens.revoke_tokens(db(), Token.id == token.id)
@@ -107,21 +113,33 @@ class Introspection(IntrospectionEndpoint):
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | ClientAccessToken | None:
         found = tokens.find_token_and_kind(db(), token_string, token_type_hint)
         if found is None:
-            return None
+            return client_tokens.find(db(), token_string)    # an administration API token, or None
         row, kind = found
         row.presented_kind = kind  # not a column: which of the row's two values was presented
         return row
 
-    def check_permission(self, token: Token, client: Client, request) -> bool:  # noqa: ANN001
+    def check_permission(self, token: Token | ClientAccessToken, client: Client, request) -> bool:  # noqa: ANN001
+        if isinstance(token, ClientAccessToken):
+            return token.client_pk == client.id
         return token.client_id == client.client_id
 
-    def create_introspection_payload(self, token: Token | None) -> dict:
+    def create_introspection_payload(self, token: Token | ClientAccessToken | None) -> dict:
+        if isinstance(token, ClientAccessToken):
+            return self.introspect_client_token(token)
         if token is None or not tokens.is_live(token, token.presented_kind):
             return {"active": False}
         return self.introspect_token(token)
+
+    def introspect_client_token(self, token: ClientAccessToken) -> dict:
+        """A client credentials token: no user (no `sub`); inactive once its client is disabled."""
+        if token.is_revoked() or token.is_expired() or not token.client.is_active:
+            return {"active": False}
+        return {"active": True, "client_id": token.client.client_id, "scope": token.scope, "token_type": "Bearer",
+                "aud": token.client.client_id, "iss": services().config.issuer,
+                "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp())}
 
     def introspect_token(self, token: Token) -> dict:
         refresh = token.presented_kind == "refresh_token"
@@ -183,7 +201,8 @@ class Issuer(IssuerParameter):
 
 
 def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
-    """The authorization server with code+PKCE+OIDC and rotating refresh grants, revocation, introspection."""
+    """The authorization server with code+PKCE+OIDC, rotating refresh and client credentials grants,
+    revocation, introspection."""
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", BearerTokenGenerator(
         random_token, random_token, lambda client, grant_type: config.tokens.access_token_ttl))
@@ -199,6 +218,9 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
                                        OpenIDCode(config.issuer, signing_key, config.tokens.id_token_ttl,
                                                   config.tokens.signing_alg)])
     server.register_grant(make_refresh_grant(db, lambda: services().config, session_policy.refuse_outdated_family))
+    server.register_grant(make_client_credentials_grant(db, requested_problem))   # the administration API (idp.web.adminapi)
+    server.register_token_generator("client_credentials", ApiTokenGenerator(
+        random_token, None, lambda client, grant_type: config.tokens.access_token_ttl))
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD,
