@@ -7,6 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from idp.attempts import device_cookies
 from idp.models import AuditEvent, OtpChallenge, SecondFactor, User
 from tests.support.browser import Browser, Page
 from tests.support.factors import EMAIL, enrol_side_channel, enrol_totp, fresh, rp, start  # noqa: F401 (rp)
@@ -93,8 +94,9 @@ def test_the_email_check_waits_like_every_other_code_check(browser, factory, ser
 
 def test_parallel_wrong_codes_at_confirm_are_checked_one_at_a_time(app, factory, services, frozen_clock,
                                                                    is_postgres):
-    """16 wrong authenticator codes at "Confirm it's you" at the same moment: the third starts a wait, so
-    exactly three are compared (one row lock, one counter), the rest are told to wait."""
+    """16 wrong authenticator codes at "Confirm it's you" at the same moment, from browsers the account has no
+    trust in (no device cookie: idp.attempts): the third starts a wait, so exactly three are compared (one
+    row lock, one counter), the rest are told to wait."""
     if not is_postgres:
         pytest.skip("needs PostgreSQL (IDP_TEST_DATABASE_URL): SQLite serialises whole requests")
     factory.user(EMAIL)
@@ -106,6 +108,8 @@ def test_parallel_wrong_codes_at_confirm_are_checked_one_at_a_time(app, factory,
         b.submit(page, "code", {"code": pyotp.TOTP(secret).at(frozen_clock.current)})
         frozen_clock.advance(seconds=30)                              # each sign-in uses a new code
     frozen_clock.advance(minutes=10)
+    for b in browsers:        # signed in, but from a browser whose "signed in here before" cookie is gone
+        b.client.delete_cookie(device_cookies.cookie_name(https=False))
     with services.database.session() as db:
         db.scalar(sa.select(User).where(User.email == EMAIL)).otp_failures = 0
     barrier = threading.Barrier(16, timeout=20)
