@@ -196,18 +196,20 @@ def test_state_is_echoed_verbatim_and_absent_when_not_sent(rp):
 def test_password_and_implicit_grants_are_not_available(rp, services):
     before = counts(services)
     for data in ({"grant_type": "password", "username": "alice@example.com", "password": "x"},
-                 {"grant_type": "client_credentials"},
                  {"grant_type": "implicit"},
                  {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": "x"}):
         reply = rp._post("/token", data)
         assert (reply.status, reply.error) == (400, "unsupported_grant_type"), data
+    # client credentials exist for the administration API only: a relying party without API scopes is refused
+    reply = rp._post("/token", {"grant_type": "client_credentials"})
+    assert (reply.status, reply.error) == (400, "unauthorized_client")
     assert counts(services) == before
 
 
 def test_discovery_advertises_exactly_what_the_endpoint_does(client):
     meta = client.get("/.well-known/openid-configuration").get_json()
     assert meta["response_types_supported"] == ["code"]
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["request_parameter_supported"] is False and meta["request_uri_parameter_supported"] is False
     assert meta["authorization_response_iss_parameter_supported"] is True
