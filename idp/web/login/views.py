@@ -3,6 +3,7 @@ turn its typed result into a response (page, redirect, cookie, session)."""
 from __future__ import annotations
 
 from flask import Response, current_app, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from idp.browser import remembered
 from idp.clock import now
@@ -44,6 +45,8 @@ def request_facts() -> RequestFacts:
 @bp.get("/login")
 def page() -> Response:
     wanted = request.args.get("next")  # flask-login's login_required sends /login?next=/admin/... here
+    if current_user.is_authenticated and not service().in_progress(session_state.tx_handle(), browser_secret()):
+        return _already_signed_in(wanted)
     if session_state.tx_handle() is None or wanted:
         return start_login({"next": _safe_next(wanted)}, None, purpose="account")
     signin = service()
@@ -51,6 +54,17 @@ def page() -> Response:
     if isinstance(tx, Problem):
         return _problem(tx.message)
     return respond(tx, signin.show(tx, request_facts()))
+
+
+def _already_signed_in(wanted: str | None) -> Response:
+    """Never a sign-in form for a signed-in person (the back button after signing in): where they asked to go,
+    the application request still waiting for this browser, or Profile > Security."""
+    if wanted:
+        return redirect(_safe_next(wanted))
+    params = service().waiting_application(session_state.tx_handle(), browser_secret())
+    if params.get("client_id"):
+        return redirect(url_for("oauth.authorize", **params))
+    return redirect(url_for("account.security"))
 
 
 @bp.post("/login")

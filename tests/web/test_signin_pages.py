@@ -1,0 +1,89 @@
+"""Sign-in pages that must not make people stumble (issue 15), through HTTP: "Use a recovery code instead" on
+the 2FA prompt and "Try another way" listed openly with where codes go; no sign-in form for a signed-in
+person; "Set it up now" on the grace notice continues into the set-up inside the same sign-in."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.browser import Browser
+from tests.support.factors import (EMAIL, amr_of, code_at, enrol_side_channel, enrol_totp, give_recovery_codes,
+                                   require_2fa, rp, secret_on, start)  # noqa: F401 (fixture)
+from tests.support.factory import PASSWORD
+from tests.support.smtp import email_config, latest_code, smtp  # noqa: F401 (fixture)
+
+PHONE = "+447911123456"
+
+
+@pytest.fixture
+def config_overrides(smtp):  # noqa: ANN001, ANN201, F811
+    return {"email": email_config(smtp)}
+
+
+def choice_forms(text: str) -> list[str]:
+    """The visible labels of the buttons that post a `choice` (recovery code, "Try another way")."""
+    found = re.findall(r'name="choice" value="[^"]+">\s*<button[^>]*>(.*?)</button>', text, re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", label)).strip() for label in found]
+
+
+# --------------------------------------------------------------------------- 1. the 2FA prompt
+
+def test_recovery_code_is_on_the_prompt_and_other_ways_are_listed_with_their_destination(
+        browser, factory, rp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    enrol_totp(services, EMAIL)
+    enrol_side_channel(services, EMAIL, "email")
+    give_recovery_codes(services, EMAIL)
+    page, _ = start(browser, rp)
+    assert "Open your authenticator app" in page.text
+    assert "<details" not in page.text                 # nothing hidden behind a closed disclosure
+    labels = choice_forms(page.text)
+    assert labels[0] == "Use a recovery code instead"
+    assert "Email a\u2022\u2022\u2022@example.com" in labels
+    assert labels.count("Use a recovery code instead") == 1
+    prompt = page.text.index("Use a recovery code instead")
+    assert page.text.index('class="primary">Verify') < prompt < page.text.index("Try another way")
+
+    page = browser.choose(page, "Use a recovery code instead")
+    assert '<label for="code">Recovery code</label>' in page.text
+    assert "Use a recovery code instead" not in choice_forms(page.text)
+    assert "Authenticator App" in choice_forms(page.text), page.text
+
+
+def test_no_recovery_code_link_without_codes(browser, factory, rp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    enrol_totp(services, EMAIL)
+    page, _ = start(browser, rp)
+    assert "Open your authenticator app" in page.text
+    assert "Use a recovery code instead" not in page.text and "Try another way" not in page.text
+
+
+# --------------------------------------------------------------------------- 3. back after signing in
+
+def test_back_to_the_sign_in_page_after_signing_in_goes_to_security(browser, factory):  # noqa: ANN001
+    factory.user(EMAIL)
+    page = browser.open("/account/security")
+    page = browser.sign_in(page, EMAIL, PASSWORD)
+    assert page.url.endswith("/account/security") and page.status == 200
+    back = browser._raw("GET", "http://localhost/login")
+    assert back.status == 302 and back.location.endswith("/account/security")
+    again = browser._raw("GET", "http://localhost/login?next=/account/security/enable")
+    assert again.status == 302 and again.location.endswith("/account/security/enable")
+    outside = browser._raw("GET", "http://localhost/login?next=//evil.example/")
+    assert outside.status == 302 and outside.location.endswith("/account/security")
+
+
+def test_back_after_an_application_sign_in_never_shows_the_form(browser, factory, rp):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    done, _ = start(browser, rp)
+    assert done.location and done.location.startswith(rp.redirect_uri)
+    back = browser.open("/login")
+    assert 'name="password"' not in back.text
+    assert back.location is None or not back.location.startswith(rp.redirect_uri) or "code=" in back.location
+
+
+def test_a_signed_out_browser_still_gets_the_form(app, factory):  # noqa: ANN001
+    factory.user(EMAIL)
+    page = Browser(client=app.test_client()).open("/login")
+    assert page.status == 200 and 'name="password"' in page.text
