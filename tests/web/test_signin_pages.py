@@ -87,3 +87,44 @@ def test_a_signed_out_browser_still_gets_the_form(app, factory):  # noqa: ANN001
     factory.user(EMAIL)
     page = Browser(client=app.test_client()).open("/login")
     assert page.status == 200 and 'name="password"' in page.text
+
+
+# --------------------------------------------------------------------------- 2. "Set it up now"
+
+def test_set_it_up_now_continues_into_the_set_up_and_on_to_the_application(
+        browser, client, factory, rp, smtp, services, frozen_clock):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    require_2fa(services, grace_days=7)
+    page, verifier = start(browser, rp)
+    assert "days left to set up two-factor authentication" in page.text
+    page = browser.submit(page, "step", {}, button=("action", "setup"))
+    assert page.url.endswith("/login") and "Set up two-factor authentication" in page.text
+    assert "First, confirm it" in page.text          # the emailed account check still comes first
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    page = browser.submit(page, "stage", {"method": "totp"})
+    page = browser.submit(page, "code", {"code": code_at(secret_on(page), frozen_clock)})
+    assert "I have saved my recovery codes" in page.text
+    done = browser.submit(page, "stage", {}, button=("saved", "yes"))
+    assert set(amr_of(client, rp, done, verifier)) >= {"pwd", "otp", "mfa"}
+
+
+def test_set_it_up_now_on_an_account_sign_in_ends_on_security(browser, factory, smtp, services,  # noqa: ANN001, F811
+                                                              frozen_clock):
+    factory.user(EMAIL)
+    require_2fa(services, grace_days=7)
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.submit(page, "step", {}, button=("action", "setup"))
+    assert "First, confirm it" in page.text
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    page = browser.submit(page, "stage", {"method": "totp"})
+    page = browser.submit(page, "code", {"code": code_at(secret_on(page), frozen_clock)})
+    page = browser.submit(page, "stage", {}, button=("saved", "yes"))
+    assert page.url.endswith("/account/security") and "Two-factor authentication is on" in page.text
+
+
+def test_continue_on_the_grace_notice_still_skips_the_set_up(browser, client, factory, rp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    require_2fa(services, grace_days=7)
+    page, verifier = start(browser, rp)
+    done = browser.submit(page, "step", {}, button=("action", "continue"))
+    assert amr_of(client, rp, done, verifier) == ["pwd"]
