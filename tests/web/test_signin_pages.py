@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from idp.models import OtpChallenge, User
 from tests.support.browser import Browser
 from tests.support.factors import (EMAIL, amr_of, code_at, enrol_side_channel, enrol_totp, give_recovery_codes,
                                    require_2fa, rp, secret_on, start)  # noqa: F401 (fixture)
@@ -19,6 +21,10 @@ PHONE = "+447911123456"
 @pytest.fixture
 def config_overrides(smtp):  # noqa: ANN001, ANN201, F811
     return {"email": email_config(smtp)}
+
+
+def user_of(db) -> User:  # noqa: ANN001
+    return db.scalar(sa.select(User).where(User.email == EMAIL))
 
 
 def choice_forms(text: str) -> list[str]:
@@ -128,3 +134,54 @@ def test_continue_on_the_grace_notice_still_skips_the_set_up(browser, client, fa
     page, verifier = start(browser, rp)
     done = browser.submit(page, "step", {}, button=("action", "continue"))
     assert amr_of(client, rp, done, verifier) == ["pwd"]
+
+
+# --------------------------------------------------------------------------- 5. an emailed code proves the address
+
+def email_on_security(browser) -> str:  # noqa: ANN001
+    text = browser.open("/account/security").text
+    return text[text.index('id="email-address"'):][:400]
+
+
+def test_signing_in_with_an_emailed_code_confirms_the_address(browser, factory, smtp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    enrol_side_channel(services, EMAIL, "email")
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    assert page.url.endswith("/account/security")
+    shown = email_on_security(browser)
+    assert "Confirmed" in shown and "not confirmed yet" not in shown
+
+
+def test_the_first_set_up_email_check_confirms_the_address(browser, factory, smtp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    require_2fa(services)
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    assert "First, confirm it" in page.text
+    browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    with services.database.session() as db:
+        assert user_of(db).email_verified is True
+
+
+def test_a_wrong_code_confirms_nothing(browser, factory, smtp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    require_2fa(services)
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    code = latest_code(smtp, EMAIL)
+    browser.submit(page, "code", {"code": "000000" if code != "000000" else "111111"})
+    with services.database.session() as db:
+        assert user_of(db).email_verified is False
+
+
+def test_a_code_to_another_address_does_not_confirm_the_account_address(factory, services):  # noqa: ANN001
+    from idp.factors import codes, enrolled
+
+    factory.user(EMAIL)
+    with services.database.session() as db:
+        user = user_of(db)
+        factor, sent = enrolled.start_email_enrolment(db, services, user, "other@example.org", bound_to="t")
+        challenge = db.get(OtpChallenge, sent.challenge_id)
+        challenge.code_digest = services.pepper.hash("123456")
+        db.flush()
+        assert codes.check_code(db, services, user, challenge.id, "123456", bound_to="t").ok
+        assert user.email_verified is False
