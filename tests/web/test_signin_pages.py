@@ -13,6 +13,7 @@ from tests.support.browser import Browser
 from tests.support.factors import (EMAIL, amr_of, code_at, enrol_side_channel, enrol_totp, give_recovery_codes,
                                    require_2fa, rp, secret_on, start)  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
+from tests.support.forms import forms
 from tests.support.smtp import email_config, latest_code, smtp  # noqa: F401 (fixture)
 
 PHONE = "+447911123456"
@@ -185,3 +186,58 @@ def test_a_code_to_another_address_does_not_confirm_the_account_address(factory,
         db.flush()
         assert codes.check_code(db, services, user, challenge.id, "123456", bound_to="t").ok
         assert user.email_verified is False
+
+
+# --------------------------------------------------------------------------- 6. one recovery-codes screen
+
+def codes_block(text: str) -> str:
+    """The shared recovery-codes block (list, Download form, Copy button) with the codes and token blanked."""
+    start = text.index('<ul class="codes" id="recovery-code-list">')
+    block = text[start:text.index("copy.js", start)]
+    block = re.sub(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}", "CODE", block)
+    block = re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token"', block)
+    return re.sub(r'action="[^"]+"', "action", block)
+
+
+def test_the_set_up_at_sign_in_shows_the_same_recovery_codes_screen_as_profile(
+        app, browser, factory, smtp, services, frozen_clock):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    require_2fa(services)
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    page = browser.submit(page, "stage", {"method": "totp"})
+    secret = secret_on(page)
+    page = browser.submit(page, "code", {"code": code_at(secret, frozen_clock)})
+    at_sign_in = page
+    codes = re.findall(r"<code>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</code>", page.text)
+    assert len(codes) == 10
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    saved = browser.client.post("/login/recovery-codes/download", data={"csrf_token": token, "codes": " ".join(codes)})
+    assert saved.status_code == 200 and saved.headers["Cache-Control"] == "no-store"
+    assert saved.headers["Content-Disposition"] == 'attachment; filename="recovery-codes.txt"'
+    assert all(code in saved.get_data(as_text=True).splitlines() for code in codes)
+    refused = browser.client.post("/login/recovery-codes/download", data={"csrf_token": token, "codes": "<b>x</b>"})
+    assert refused.status_code == 400
+
+    page = browser.submit(page, "stage", {}, button=("saved", "yes"))
+    assert page.url.endswith("/account/security")
+    frozen_clock.advance(seconds=30)
+    regenerate = browser.open("/account/security/recovery-codes/regenerate")
+    if "Confirm it" in regenerate.text:
+        regenerate = browser.submit(regenerate, "code", {"code": code_at(secret, frozen_clock)})
+    form = next(f for f in forms(regenerate.text) if f.action.endswith("/recovery-codes/regenerate"))
+    profile = browser.open(form.action, "POST", form.fields)
+    assert codes_block(profile.text) == codes_block(at_sign_in.text)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', profile.text).group(1)
+    new = re.findall(r"<code>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</code>", profile.text)
+    saved = browser.client.post("/account/security/recovery-codes/download",
+                                data={"csrf_token": token, "codes": " ".join(new)})
+    assert saved.headers["Content-Disposition"] == 'attachment; filename="recovery-codes.txt"'
+
+
+def test_no_download_without_a_sign_in_in_progress(app, browser, factory):  # noqa: ANN001
+    page = browser.open("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = browser.client.post("/login/recovery-codes/download",
+                                   data={"csrf_token": token, "codes": "abcd-efgh-jkmn"})
+    assert response.status_code == 400 and "recovery-codes.txt" not in response.headers.get("Content-Disposition", "")

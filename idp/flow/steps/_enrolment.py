@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from idp import audit
 from idp.factors import binding, codes, enrolled, recovery, registry
@@ -151,8 +150,4 @@ def _codes_view(ctx: FlowContext) -> dict[str, Any]:
     sealed = ctx.step_state.get("codes")
     if not sealed:
         return {"codes": []}
-    listed = json.loads(ctx.services.kek.decrypt(sealed.encode("ascii")))
-    text = (f"{ctx.config.totp.issuer} recovery codes for {ctx.user.email}\n"
-            "Each code works once. Keep them somewhere safe.\n\n" + "\n".join(listed) + "\n")
-    return {"codes": listed, "download": "data:text/plain;charset=utf-8," + quote(text),
-            "filename": f"{ctx.config.totp.issuer.lower().replace(' ', '-')}-recovery-codes.txt"}
+    return {"codes": json.loads(ctx.services.kek.decrypt(sealed.encode("ascii")))}
