@@ -241,3 +241,12 @@ def test_no_download_without_a_sign_in_in_progress(app, browser, factory):  # no
     response = browser.client.post("/login/recovery-codes/download",
                                    data={"csrf_token": token, "codes": "abcd-efgh-jkmn"})
     assert response.status_code == 400 and "recovery-codes.txt" not in response.headers.get("Content-Disposition", "")
+
+
+# --------------------------------------------------------------------------- 7. a host name: no warning
+
+def test_a_host_name_issuer_gets_no_ip_address_warning(browser, factory):  # noqa: ANN001
+    factory.user(EMAIL)
+    browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.open("/account/security/keys/add")
+    assert page.status == 200 and "webauthn-address" not in page.text
