@@ -250,3 +250,32 @@ def test_a_host_name_issuer_gets_no_ip_address_warning(browser, factory):  # noq
     browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
     page = browser.open("/account/security/keys/add")
     assert page.status == 200 and "webauthn-address" not in page.text
+
+
+# --------------------------------------------------------------------------- 4. "Last used"
+
+def last_used_of(text: str, method: str) -> str:
+    row = re.search(r'<th scope="row"[^>]*>' + re.escape(method) + r"</th>(.*?)</tr>", text, re.S)
+    assert row, text[:3000]
+    cell = re.search(r'data-label="Last used">(.*?)</td>', row.group(1), re.S)
+    return cell.group(1).strip()
+
+
+def test_an_email_code_used_to_sign_in_is_last_used_now(browser, factory, smtp, services):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    enrol_side_channel(services, EMAIL, "email")
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    assert last_used_of(page.text, "Email").startswith("<time")
+
+
+def test_a_factor_set_up_at_sign_in_was_used_to_confirm_it(browser, factory, smtp, services,  # noqa: ANN001, F811
+                                                          frozen_clock):
+    factory.user(EMAIL)
+    require_2fa(services)
+    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+    page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+    page = browser.submit(page, "stage", {"method": "email"})     # the address was just checked: no second code
+    page = browser.submit(page, "stage", {}, button=("saved", "yes"))
+    assert page.url.endswith("/account/security")
+    assert last_used_of(page.text, "Email").startswith("<time")

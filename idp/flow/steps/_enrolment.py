@@ -112,6 +112,7 @@ def submit_codes(ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
     if factor is None:
         return enrolment(ctx).restart()
     enrolled.activate(ctx.db, ctx.user, factor)
+    factor.last_used_at = ctx.now      # it is this sign-in's second factor ("Last used" in Profile and Administration)
     ctx.step_state.pop("codes", None)
     audit.record(ctx.db, "second_factor_enrolled", sf.actor(ctx), organisation_id=ctx.user.organisation_id,
                  target_user_id=ctx.user.id, target=ctx.user.email,
