@@ -14,6 +14,7 @@ from tests.support.factors import (EMAIL, amr_of, code_at, enrol_side_channel, e
                                    require_2fa, rp, secret_on, start)  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms
+from tests.support.sms_gateway import sms_gateway, webhook_config  # noqa: F401 (fixture)
 from tests.support.smtp import email_config, latest_code, smtp  # noqa: F401 (fixture)
 
 PHONE = "+447911123456"
@@ -279,3 +280,43 @@ def test_a_factor_set_up_at_sign_in_was_used_to_confirm_it(browser, factory, smt
     page = browser.submit(page, "stage", {}, button=("saved", "yes"))
     assert page.url.endswith("/account/security")
     assert last_used_of(page.text, "Email").startswith("<time")
+
+
+# --------------------------------------------------------------------------- 8. errors next to their field
+
+FIELD = re.compile(r'<label for="(?P<field>[a-z]+)">[^<]*</label>\s*(?:<p class="hint"[^>]*>[^<]*</p>\s*)?'
+                   r'<p class="error field-error" role="alert" id="(?P=field)-error">[^<]+</p>\s*<input id="(?P=field)"'
+                   r'[^>]*aria-describedby="[^"]*(?P=field)-error"[^>]*aria-invalid="true"')
+
+
+@pytest.mark.parametrize("where", ["totp", "recovery_code", "email_otp"])
+def test_a_refused_code_is_shown_right_above_its_field(browser, factory, rp, smtp, services, where):  # noqa: ANN001, F811
+    factory.user(EMAIL)
+    if where == "email_otp":
+        enrol_side_channel(services, EMAIL, "email")
+    else:
+        enrol_totp(services, EMAIL)
+        give_recovery_codes(services, EMAIL)
+    page, _ = start(browser, rp)
+    if where == "recovery_code":
+        page = browser.choose(page, "Use a recovery code instead")
+    page = browser.submit(page, "code", {"code": "zzzz-zzzz-zzzz" if where == "recovery_code" else "000001"})
+    assert page.status == 200 and FIELD.search(page.text), page.text
+
+
+class TestPhoneNumber:
+    """The SMS set-up's phone number field (a real SMS webhook gateway for this class only)."""
+
+    @pytest.fixture
+    def config_overrides(self, smtp, sms_gateway):  # noqa: ANN001, ANN201, F811
+        return {"email": email_config(smtp), "sms": webhook_config(sms_gateway)}
+
+    def test_a_refused_phone_number_is_shown_right_above_its_field(self, browser, factory, smtp,  # noqa: ANN001, F811
+                                                                    services):
+        factory.user(EMAIL)
+        require_2fa(services)
+        page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)
+        page = browser.submit(page, "code", {"code": latest_code(smtp, EMAIL)})
+        page = browser.submit(page, "stage", {"method": "sms"})
+        page = browser.submit(page, "phone", {"phone": "12"})
+        assert FIELD.search(page.text), page.text
