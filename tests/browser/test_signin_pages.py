@@ -5,6 +5,7 @@ recovery-codes.txt); the back button after signing in; errors right above their 
 page explaining that browsers refuse an IP address."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from .conftest import PHONE
 pytestmark = pytest.mark.browser
 
 EMAIL = "alice@example.com"
+SHOTS = os.environ.get("IDP_SCREENSHOTS")     # scripts/screenshots.py: the pictures in the README
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -55,8 +62,10 @@ def test_the_prompt_shows_the_recovery_code_and_the_other_ways_openly(page: Page
         return document.querySelector('.try-another').getBoundingClientRect().top - verify.getBoundingClientRect().bottom;
     }""")
     assert gap >= 24, f"'Try another way' is only {gap}px below Verify"
+    shot(page, "signin-try-another-desktop")
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "signin-try-another-phone")
 
     page.get_by_role("button", name="Use a recovery code instead").click()
     expect(page.get_by_label("Recovery code")).to_be_visible()
