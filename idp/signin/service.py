@@ -212,7 +212,8 @@ class SignIn:
     def _alternatives(self, position: Pending, ctx: FlowContext) -> list[tuple[str, str, str, str]]:
         """The other choices of the current group as (path, step type, label, masked destination): "Email",
         "u•••@example.com" for an enrolled factor, as the factor type describes it."""
-        rows = {row.kind: row for row in enrolled.active_factors(ctx.db, ctx.user)} if ctx.user else {}
+        shows_destination = ctx.user is not None and any(n.type in SHOW_DESTINATION for n in position.alternatives)
+        rows = {row.kind: row for row in enrolled.active_factors(ctx.db, ctx.user)} if shows_destination else {}
         choices = []
         for node in position.alternatives:
             if node.path == position.node.path:
