@@ -86,9 +86,18 @@ def test_back_after_an_application_sign_in_never_shows_the_form(browser, factory
     factory.user(EMAIL)
     done, _ = start(browser, rp)
     assert done.location and done.location.startswith(rp.redirect_uri)
+    back = browser.open("/login")               # the request was answered: nothing is waiting for this browser
+    assert back.url.endswith("/account/security") and 'name="password"' not in back.text
+
+
+def test_back_while_the_application_still_waits_for_consent_returns_to_it(browser, factory):  # noqa: ANN001
+    factory.user(EMAIL)
+    app_needing_consent = factory.client(consent=True)
+    consent, _ = start(browser, app_needing_consent)
+    assert "<h1>Allow Test app?</h1>" in consent.text
     back = browser.open("/login")
     assert 'name="password"' not in back.text
-    assert back.location is None or not back.location.startswith(rp.redirect_uri) or "code=" in back.location
+    assert "<h1>Allow Test app?</h1>" in back.text          # the same question again, not a sign-in form
 
 
 def test_a_signed_out_browser_still_gets_the_form(app, factory):  # noqa: ANN001
