@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/browser/test_console_pages.py::test_console_pages_fit_the_phone_and_the_desktop",
-         "tests/browser/test_console_pages.py::test_sign_in_pages_say_where_you_are_and_fit"]
+         "tests/browser/test_console_pages.py::test_sign_in_pages_say_where_you_are_and_fit",
+         "tests/browser/test_signin_pages.py::test_the_prompt_shows_the_recovery_code_and_the_other_ways_openly"]
 
 
 def main() -> int:

@@ -64,7 +64,7 @@
     return JSON.stringify(out);
   }
 
-  function message(error, mode) {
+  function message(error, mode, form) {
     var name = error && error.name;
     if (name === "NotAllowedError") {
       return "The security key or passkey was not used (the request was cancelled or timed out). Try again.";
@@ -74,7 +74,9 @@
                                : "This security key or passkey cannot be used here. Try another one.";
     }
     if (name === "SecurityError") {
-      return "Security keys and passkeys only work on this site's own address (https).";
+      // the server says why when it knows (its address is an IP address, which browsers refuse)
+      return form.getAttribute("data-webauthn-address") ||
+        "Security keys and passkeys only work on this site's own address (https).";
     }
     if (name === "AbortError") { return "The request was cancelled. Try again."; }
     return (error && error.message) || "Something went wrong with the security key or passkey. Try again.";
@@ -130,7 +132,7 @@
       form.querySelector("input[name=credential]").value = answer(credential);
       form.setAttribute("data-webauthn-done", "yes");
       form.submit();
-    }).catch(function (error) { show(message(error, mode)); });
+    }).catch(function (error) { show(message(error, mode, form)); });
   }
 
   document.querySelectorAll("form[data-webauthn]").forEach(function (form) {

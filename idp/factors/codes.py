@@ -158,8 +158,24 @@ def check_code(db: Session, services: "Services", user: User, challenge_id: int 
     cleaned = (code or "").strip().replace(" ", "")
     valid = len(cleaned) == DIGITS and cleaned.isascii() and cleaned.isdigit()
     if valid and services.pepper.matches(cleaned, challenge.code_digest):
-        return _use(db, challenge, max_attempts, now)
+        channel, factor_id = challenge.channel, challenge.factor_id
+        used = _use(db, challenge, max_attempts, now)
+        if used.ok:
+            _prove_address(db, user, channel, factor_id)
+        return used
     return _wrong(db, challenge, max_attempts, NOT_DIGITS if not valid else None)
+
+
+def _prove_address(db: Session, user: User, channel: str, factor_id: int | None) -> None:
+    """A code emailed to the account's own address and typed back proves the address (Profile > Security
+    then says "Confirmed"); a code to another address (an email factor for elsewhere) or by SMS proves nothing."""
+    if channel != "email" or user.email_verified:
+        return
+    if factor_id is not None:
+        factor = db.get(SecondFactor, factor_id)
+        if factor is None or (factor.target or "").lower() != user.email.lower():
+            return
+    user.email_verified = True
 
 
 def _use(db: Session, challenge: OtpChallenge, max_attempts: int, now: datetime) -> CodeCheck:

@@ -15,6 +15,7 @@ amr ("hwk" or "swk", RFC 8176) of a successful assertion, decided from what the 
   * "hwk" otherwise: a device-bound roaming authenticator (usb / nfc / ble security key)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -114,6 +115,19 @@ def relying_party(config: "AppConfig") -> RelyingParty:
     default_port = {"https": 443, "http": 80}.get(parts.scheme)
     port = f":{parts.port}" if parts.port and parts.port != default_port else ""
     return RelyingParty(id=host, origin=f"{parts.scheme}://{host}{port}", name=config.totp.issuer)
+
+
+def address_problem(config: "AppConfig") -> str | None:
+    """Why security keys and passkeys cannot work on this server, when its issuer's host is an IP address
+    (browsers refuse an IP address as the WebAuthn RP id, whatever the scheme); None when the host is a name."""
+    host = relying_party(config).id
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return (f"Security keys and passkeys cannot work on this server's address: {host} is an IP address, and "
+            "browsers only allow them on a host name (such as localhost or login.example.com). Use another way "
+            "for now, and ask your administrator to give the server a host name (its issuer).")
 
 
 def user_handle(user: User) -> bytes:

@@ -57,5 +57,6 @@ class FlowContext:
     device_cookie: str | None = None                   # raw "signed in here before" cookie (idp.attempts.counters)
     transaction_id: int | None = None
     browser_remembered: bool = False                   # a valid "don't ask again" for ctx.user (web layer)
+    set_up_second_factor: bool = False                 # "Set it up now" chosen in this sign-in (FlowState)
     step_state: dict[str, Any] = field(default_factory=dict)
     memo: Memo = field(default_factory=Memo)           # shared by one request's contexts (sign-in service)

@@ -197,6 +197,8 @@ class FlowEngine:
                 state.after_login = outcome.after_login
             if outcome.upstream is not None:
                 state.upstream = dict(outcome.upstream)
+            if outcome.set_up_second_factor:
+                state.set_up_second_factor = True
         elif outcome.status is Status.ABORT and outcome.failure is not None:
             state.failure = dict(outcome.failure)
         elif outcome.status is Status.RETRY and outcome.counts_as_failure:

@@ -23,7 +23,9 @@ class Outcome:
     Typed facts the engine records in the FlowState (instead of keys in a step's scratch space):
     `after_login` (SUCCESS) is where to send the person after the sign-in (e.g. Profile > Security after a
     recovery code); `upstream` (SUCCESS) is what an upstream provider said (amr, acr, tenant, ...);
-    `failure` (ABORT) says why, for the audit log (provider, problem, detail; never a secret)."""
+    `failure` (ABORT) says why, for the audit log (provider, problem, detail; never a secret);
+    `set_up_second_factor` (SUCCESS) the person asked to set up a second factor in this sign-in ("Set it up
+    now" on the grace notice; the `set_up_requested` condition reads it)."""
 
     status: Status
     amr: tuple[str, ...] = ()
@@ -35,12 +37,14 @@ class Outcome:
     after_login: str | None = None
     upstream: dict[str, Any] | None = None
     failure: dict[str, str] | None = None
+    set_up_second_factor: bool = False
 
     @classmethod
     def success(cls, *amr: str, user_id: int | None = None, after_login: str | None = None,
-                upstream: dict[str, Any] | None = None, **view: Any) -> "Outcome":
+                upstream: dict[str, Any] | None = None, set_up_second_factor: bool = False,
+                **view: Any) -> "Outcome":
         return cls(Status.SUCCESS, amr=tuple(amr), user_id=user_id, view=view, after_login=after_login,
-                   upstream=upstream)
+                   upstream=upstream, set_up_second_factor=set_up_second_factor)
 
     @classmethod
     def challenge(cls, **view: Any) -> "Outcome":

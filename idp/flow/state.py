@@ -16,7 +16,8 @@ class FlowState:
     Typed results of the steps (recorded by the engine and the sign-in service, read by the web layer):
     `after_login` where to go after signing in, `remember_browser` "Don't ask again on this browser" was
     ticked on a page that succeeded, `upstream` what an upstream provider said, `failure` why a step
-    stopped the sign-in (for the audit log)."""
+    stopped the sign-in (for the audit log), `set_up_second_factor` the person chose to set up a second
+    factor in this sign-in ("Set it up now")."""
 
     completed: dict[str, list[str]] = field(default_factory=dict)
     chosen: dict[str, str] = field(default_factory=dict)
@@ -29,6 +30,7 @@ class FlowState:
     remember_browser: bool = False
     upstream: dict[str, Any] = field(default_factory=dict)
     failure: dict[str, str] = field(default_factory=dict)
+    set_up_second_factor: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -87,4 +87,5 @@ class Contexts:
             provider=self.tx.provider, upstream=dict(self.tx.upstream or {}), amr=tuple(state.amr()),
             ip=self.request.ip, user_agent=self.request.user_agent, transaction_id=self.tx.id,
             device_cookie=self.request.device_cookie, step_state=state.scratch(path), login_hint=params.get("login_hint"),
-            browser_remembered=user is not None and self.remembered(user), memo=self.memo)
+            browser_remembered=user is not None and self.remembered(user),
+            set_up_second_factor=state.set_up_second_factor, memo=self.memo)

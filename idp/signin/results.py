@@ -17,7 +17,7 @@ class ShowStep:
     step: str                                   # the node path the page posts back as `step`
     view: dict[str, Any]
     user: User | None
-    alternatives: tuple[tuple[str, str], ...] = ()   # (path, title) for "Try another way"
+    alternatives: tuple[tuple[str, str, str], ...] = ()  # (path, label, masked destination): "Try another way"
     message: str | None = None                  # why the last input was refused
     notice: str | None = None                   # where the sign-in stands (stale tab, ...)
     remember_days: int = 0                      # > 0: offer "Don't ask again on this browser"

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.browser import remembered
+from idp.factors import enrolled, registry
+from idp.flow.context import FlowContext
 from idp.flow.engine import Blocked, FlowEngine, Pending, Position
 from idp.flow.model import Flow, PolicySet
 from idp.flow.outcome import Outcome, Status
@@ -31,6 +33,8 @@ OUT_OF_DATE = "That page was out of date. Here is where your sign-in stands now.
 NOT_OFFERED = "That choice is not available for this sign-in."
 CANNOT_RESEND = "This step cannot send a new code."
 STOPPED = "The sign-in cannot continue."
+RECOVERY_CODE = "recovery_code"
+SHOW_DESTINATION = frozenset({"email_otp", "sms_otp"})   # where a code goes: "Email u•••@example.com"
 
 
 class SignInService:
@@ -60,6 +64,24 @@ class SignInService:
 
     def resend(self, tx: LoginTransaction, request: RequestFacts, form: Mapping[str, str]) -> Result:
         return self.open(tx, request).resend(form)
+
+    def in_progress(self, handle: str | None, browser_secret: str | None) -> bool:
+        """This browser has a sign-in under way (not finished, failed or expired)."""
+        try:
+            transactions.load(self.db, handle, browser_secret, for_update=False)
+        except transactions.TransactionProblem:
+            return False
+        return True
+
+    def waiting_application(self, handle: str | None, browser_secret: str | None) -> dict[str, str]:
+        """The application request this browser signed in for and that is not answered yet (consent or the
+        recovery-code notice still to come); empty when there is none."""
+        try:
+            tx = transactions.load(self.db, handle, browser_secret, for_update=False,
+                                   status=transactions.SIGNED_IN)
+        except transactions.TransactionProblem:
+            return {}
+        return dict(tx.request_params or {}) if tx.purpose == "authorize" else {}
 
     def restart(self, handle: str | None) -> dict[str, str]:
         """The application request to start over with (empty: a plain sign-in), even after the browser's
@@ -171,17 +193,38 @@ class SignIn:
     def render(self, position: Pending, outcome: Outcome, notice: str | None = None) -> ShowStep:
         ctx = self.contexts(self.state, position.node.path)
         view = {**position.step.view(ctx), **outcome.view}
-        alternatives = tuple((n.path, self.engine.step_for(n).title) for n in position.alternatives
-                             if n.path != position.node.path)
+        alternatives = self._alternatives(position, ctx)
+        recovery = next((path for path, kind, _, _ in alternatives if kind == RECOVERY_CODE), None)
+        if recovery is not None:   # the manual: "Use a recovery code instead" is on the prompt itself
+            view.setdefault("recovery_choice", recovery)
         self.save()
         remember_days = 0
         if position.step.second_factor and not position.step.identifies_user:
             remember_days = remembered.may_offer(ctx.user, self.contexts.params,
                                                  self.service.services.config.policy.acr_mfa)
         return ShowStep(template=position.step.template, title=position.step.title, step=position.node.path,
-                        view=view, user=ctx.user, alternatives=alternatives,
+                        view=view, user=ctx.user,
+                        alternatives=tuple((path, label, detail) for path, kind, label, detail in alternatives
+                                           if kind != RECOVERY_CODE),
                         message=outcome.message if outcome.status is Status.RETRY else None, notice=notice,
                         remember_days=remember_days)
+
+    def _alternatives(self, position: Pending, ctx: FlowContext) -> list[tuple[str, str, str, str]]:
+        """The other choices of the current group as (path, step type, label, masked destination): "Email",
+        "u•••@example.com" for an enrolled factor, as the factor type describes it."""
+        shows_destination = ctx.user is not None and any(n.type in SHOW_DESTINATION for n in position.alternatives)
+        rows = {row.kind: row for row in enrolled.active_factors(ctx.db, ctx.user)} if shows_destination else {}
+        choices = []
+        for node in position.alternatives:
+            if node.path == position.node.path:
+                continue
+            step = self.engine.step_for(node)
+            factor = registry.factor_type(getattr(step, "factor", "") or "")
+            row = rows.get(factor.factor) if factor is not None else None
+            detail = factor.describe(row) if row is not None and factor.kind in SHOW_DESTINATION else ""
+            label = getattr(step, "label", "") if detail else step.title
+            choices.append((node.path, node.type, label or step.title, detail))
+        return choices
 
     def _switch_flow_if_needed(self) -> None:
         """Once the user is known, an organisation bound to another flow continues in that flow (not a sign-in

@@ -71,13 +71,16 @@ def test_set_it_up_now_on_an_account_sign_in_opens_the_set_up(browser, orgs, sta
     page = browser.sign_in(browser.open("/account/security"), orgs["acme"].user, PASSWORD)
     assert "You have 5 days left" in page.text and 'value="setup"' in page.text
     done = browser.submit(page, "step", {}, button=("action", "setup"))
-    assert path_of(done.url) == "/account/security/enable" and done.status == 200
+    assert path_of(done.url) == "/login" and 'name="method"' in done.text     # the set-up, in this sign-in
 
 
-def test_set_it_up_now_on_an_application_sign_in_is_a_link(browser, rp, orgs, start, frozen_clock):
+def test_set_it_up_now_on_an_application_sign_in_sets_up_in_the_same_sign_in(browser, rp, orgs, start, frozen_clock,
+                                                                            services):
     frozen_clock.set(start + 2 * DAY)
     page = browser.sign_in(authorize(browser, rp), orgs["acme"].user, PASSWORD)
-    assert '<a href="/account/security/enable">Set it up now</a>' in page.text and 'value="setup"' not in page.text
+    done = browser.submit(page, "step", {}, button=("action", "setup"))
+    assert path_of(done.url) == "/login" and 'name="method"' in done.text
+    assert codes_issued(services) == 0
 
 
 @pytest.mark.parametrize("offset", [7 * DAY, 8 * DAY, 30 * DAY])

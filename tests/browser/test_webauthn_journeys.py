@@ -54,7 +54,7 @@ def credentials(cdp, authenticator_id: str) -> list[dict]:  # noqa: ANN001
 def password_step(page: Page) -> None:
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()   # "Sign in with a passkey" is listed too
 
 
 def sign_out(page: Page) -> None:

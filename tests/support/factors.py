@@ -111,4 +111,4 @@ def secret_on(page: Page) -> str:
 
 
 def codes_on(page: Page) -> list[str]:
-    return re.findall(r"<li>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</li>", page.text)
+    return re.findall(r"<li>(?:<code>)?([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})(?:</code>)?</li>", page.text)

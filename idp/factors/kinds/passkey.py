@@ -45,7 +45,7 @@ class PasskeyStep(Step):
         return Outcome.challenge()
 
     def view(self, ctx: FlowContext) -> dict[str, Any]:
-        return {"options": options(ctx, PURPOSE, "required")}
+        return {"options": options(ctx, PURPOSE, "required"), "address_problem": webauthn.address_problem(ctx.config)}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
         try:

@@ -67,7 +67,8 @@ class SecurityKey(FactorType):
         return Outcome.challenge()
 
     def view(self, ctx: FlowContext) -> dict[str, Any]:
-        return {"options": options(ctx, PURPOSE, "preferred"), **sf.help_view(ctx)}
+        return {"options": options(ctx, PURPOSE, "preferred"), "address_problem": webauthn.address_problem(ctx.config),
+                **sf.help_view(ctx)}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
         proved: list[str] = []

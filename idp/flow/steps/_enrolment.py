@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from idp import audit
 from idp.factors import binding, codes, enrolled, recovery, registry
@@ -113,6 +112,7 @@ def submit_codes(ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
     if factor is None:
         return enrolment(ctx).restart()
     enrolled.activate(ctx.db, ctx.user, factor)
+    factor.last_used_at = ctx.now      # it is this sign-in's second factor ("Last used" in Profile and Administration)
     ctx.step_state.pop("codes", None)
     audit.record(ctx.db, "second_factor_enrolled", sf.actor(ctx), organisation_id=ctx.user.organisation_id,
                  target_user_id=ctx.user.id, target=ctx.user.email,
@@ -151,8 +151,4 @@ def _codes_view(ctx: FlowContext) -> dict[str, Any]:
     sealed = ctx.step_state.get("codes")
     if not sealed:
         return {"codes": []}
-    listed = json.loads(ctx.services.kek.decrypt(sealed.encode("ascii")))
-    text = (f"{ctx.config.totp.issuer} recovery codes for {ctx.user.email}\n"
-            "Each code works once. Keep them somewhere safe.\n\n" + "\n".join(listed) + "\n")
-    return {"codes": listed, "download": "data:text/plain;charset=utf-8," + quote(text),
-            "filename": f"{ctx.config.totp.issuer.lower().replace(' ', '-')}-recovery-codes.txt"}
+    return {"codes": json.loads(ctx.services.kek.decrypt(sealed.encode("ascii")))}

@@ -2,9 +2,10 @@
 
 A non-blocking reminder ("You have N days left to set up two-factor authentication") with "Set it up
 now" and "Continue". It proves nothing (amr ()); policies run it with `requirement = "conditional"` and
-`when = { grace_period = true }`. "Set it up now" on a sign-in to the identity provider itself finishes the
-sign-in and then opens Profile > Security's set-up (`after_login`); on a sign-in to an application it is
-a link to that page (the application's sign-in is not completed then)."""
+`when = { grace_period = true }`. "Set it up now" records the typed fact `set_up_second_factor`: the
+policy's second-factor step then applies (`set_up_requested = true`), so the set-up runs inside this same
+sign-in (`enrol_second_factor`: the emailed account check first) and the sign-in goes on to where it was
+going, the application included."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,8 +15,6 @@ from idp.flow.facts import Enforcement
 from idp.flow.outcome import Outcome
 from idp.flow.protocols import Step
 from idp.flow.registry import register_step
-
-SET_UP = "/account/security/enable"   # Profile > Security > Enable Two-Factor Authentication
 
 
 def days_left_sentence(days: int | None) -> str:
@@ -40,9 +39,7 @@ class GraceNoticeStep(Step):
         status = ctx.services.facts.enforcement(ctx)
         days = status.days_left if status.state is Enforcement.GRACE else None
         organisation = getattr(getattr(ctx.user, "organisation", None), "name", "") or "Your organisation"
-        return {"days_left": days, "sentence": days_left_sentence(days), "organisation": organisation,
-                "for_application": ctx.client_id is not None}
+        return {"days_left": days, "sentence": days_left_sentence(days), "organisation": organisation}
 
     def submit(self, ctx: FlowContext, form: Mapping[str, str]) -> Outcome:
-        setup = form.get("action") == "setup" and ctx.client_id is None
-        return Outcome.success(after_login=SET_UP if setup else None)
+        return Outcome.success(set_up_second_factor=form.get("action") == "setup")

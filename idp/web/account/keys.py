@@ -79,7 +79,8 @@ def allowed_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @allowed_only
 @fresh_proof_required(only_when_enrolled=True)
 def key_add() -> Response | str:
-    return render_template("account/key_add.html", name="", error=None)
+    return render_template("account/key_add.html", name="", error=None,
+                           address_problem=webauthn.address_problem(services().config))
 
 
 @bp.post("/security/keys/options")
@@ -106,7 +107,8 @@ def key_add_submit() -> Response | str | tuple[str, int]:
         factor = webauthn.register(db(), services().config, person, _bound(), request.form.get("challenge_id"),
                                    request.form.get("credential"), name, actor(f"user:{person.email}"))
     except webauthn.WebAuthnError as err:
-        return render_template("account/key_add.html", name=name, error=err.message), 400
+        return render_template("account/key_add.html", name=name, error=err.message,
+                               address_problem=webauthn.address_problem(services().config)), 400
     audit.record(db(), "second_factor_enrolled", actor(f"user:{person.email}"), organisation_id=person.organisation_id,
                  target_user_id=person.id, target=person.email,
                  details={"kind": webauthn.KIND, "factor_id": factor.id, "name": factor.name})

@@ -7,13 +7,12 @@ from flask_login import login_required
 
 from idp.clock import now
 from idp.enforcement import exemption
-from idp.factors import enrolled, recovery
+from idp.factors import enrolled, recovery, recovery_file
+from idp.web.attachments import text_attachment
 from idp.web.context import db, services
 
 from . import bp
 from .common import done, factors, fresh_proof_required, labels, record_change, target_text, user
-
-MAX_DOWNLOAD_CODES = 2 * recovery.COUNT
 
 
 def _removable(factor_id: int):  # noqa: ANN202
@@ -85,27 +84,5 @@ def regenerate_submit() -> Response | str:
 @login_required
 def download() -> Response:
     """The codes shown on the page, as a text file: posted back by the page itself (never stored readable)."""
-    lines = request.form.get("codes", "").split()
-    ok = 0 < len(lines) <= MAX_DOWNLOAD_CODES and all(_looks_like_code(line) for line in lines)
-    if not ok:
-        return Response("These are not recovery codes.\n", status=400, mimetype="text/plain")
-    person = user()
-    issuer = services().config.totp.issuer
-    body = "\n".join([
-        f"{issuer} recovery codes for {person.email}",
-        f"Saved {now().strftime('%Y-%m-%d %H:%M')} UTC. Each code works once. Keep them somewhere safe",
-        "(a password manager, or a printed copy in a safe).",
-        "",
-        *lines,
-        "",
-    ])
-    response = Response(body, mimetype="text/plain")
-    response.headers["Content-Disposition"] = 'attachment; filename="recovery-codes.txt"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _looks_like_code(line: str) -> bool:
-    cleaned = recovery.normalise(line)
-    return (len(cleaned) == recovery.GROUPS * recovery.GROUP_LENGTH and all(ch in recovery.ALPHABET for ch in cleaned)
-            and len(line) <= 2 * recovery.GROUPS * recovery.GROUP_LENGTH)
+    body = recovery_file.text(services().config.totp.issuer, user().email, request.form.get("codes", ""), now())
+    return text_attachment(body, recovery_file.FILE_NAME)

@@ -3,17 +3,20 @@ turn its typed result into a response (page, redirect, cookie, session)."""
 from __future__ import annotations
 
 from flask import Response, current_app, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from idp.browser import remembered
 from idp.clock import now
+from idp.factors import recovery_file
 from idp.flow.engine import FlowEngine
 from idp.flow.state import FlowState
-from idp.models import LoginTransaction
+from idp.models import LoginTransaction, User
 from idp.signin import transactions
 from idp.signin.contexts import Contexts
 from idp.signin.request import RequestFacts
 from idp.signin.results import Completed, Failed, NextStep, Problem, Redirect, Result, ShowStep
 from idp.signin.service import STALE_TAB, SignInService
+from idp.web.attachments import text_attachment
 from idp.web.context import browser_secret, client_ip, db, device_cookie, give_device_cookie, services
 
 from . import bp, session_state
@@ -44,6 +47,8 @@ def request_facts() -> RequestFacts:
 @bp.get("/login")
 def page() -> Response:
     wanted = request.args.get("next")  # flask-login's login_required sends /login?next=/admin/... here
+    if current_user.is_authenticated and not service().in_progress(session_state.tx_handle(), browser_secret()):
+        return _already_signed_in(wanted)
     if session_state.tx_handle() is None or wanted:
         return start_login({"next": _safe_next(wanted)}, None, purpose="account")
     signin = service()
@@ -51,6 +56,17 @@ def page() -> Response:
     if isinstance(tx, Problem):
         return _problem(tx.message)
     return respond(tx, signin.show(tx, request_facts()))
+
+
+def _already_signed_in(wanted: str | None) -> Response:
+    """Never a sign-in form for a signed-in person (the back button after signing in): where they asked to go,
+    the application request still waiting for this browser, or Profile > Security."""
+    if wanted:
+        return redirect(_safe_next(wanted))
+    params = service().waiting_application(session_state.tx_handle(), browser_secret())
+    if params.get("client_id"):
+        return redirect(url_for("oauth.authorize", **params))
+    return redirect(url_for("account.security"))
 
 
 @bp.post("/login")
@@ -79,6 +95,21 @@ def resend() -> Response:
     if isinstance(tx, Problem):
         return _problem(tx.message)
     return respond(tx, signin.resend(tx, request_facts(), request.form))
+
+
+@bp.post("/login/recovery-codes/download")
+def download_codes() -> Response:
+    """"Download" on the recovery codes of a set-up inside this sign-in: the codes the page posts back, as the
+    same file as Profile > Security's (only for the browser's sign-in in progress, which knows the account)."""
+    signin = service()
+    tx = signin.load(session_state.tx_handle(), browser_secret())
+    if isinstance(tx, Problem):
+        return _problem(tx.message)
+    person = db().get(User, tx.user_id) if tx.user_id is not None else None
+    if person is None:
+        return _problem("This sign-in has no recovery codes to save yet.")
+    body = recovery_file.text(services().config.totp.issuer, person.email, request.form.get("codes", ""), now())
+    return text_attachment(body, recovery_file.FILE_NAME)
 
 
 @bp.get("/login/restart")

@@ -62,7 +62,7 @@ def test_password_then_authenticator_app_with_remember_browser(harness, factory,
     assert isinstance(harness.submit(tx, _password_page(harness, tx), email=EMAIL, password=PASSWORD), NextStep)
     page = harness.show(tx)
     assert isinstance(page, ShowStep) and page.template == "steps/totp.html" and page.user.email == EMAIL
-    assert "Use a recovery code instead" not in [title for _, title in page.alternatives]   # none given yet
+    assert "recovery_choice" not in page.view   # no recovery codes given yet
     code = pyotp.TOTP(secret).at(frozen_clock.current)
     done = harness.submit(tx, page, code=code, remember_browser="yes")
     assert isinstance(done, Completed), done
@@ -79,7 +79,7 @@ def test_recovery_code_records_where_to_go_after_login_as_a_typed_fact(harness, 
     tx = harness.start()
     harness.submit(tx, _password_page(harness, tx), email=EMAIL, password=PASSWORD)
     page = harness.show(tx)
-    recovery = next(path for path, title in page.alternatives if title == "Use a recovery code instead")
+    recovery = page.view["recovery_choice"]   # "Use a recovery code instead", on the prompt itself
     assert isinstance(harness.service.choose(tx, harness.request, "browser/nothing"), ShowStep)
     assert harness.service.choose(tx, harness.request, "browser/nothing").notice == NOT_OFFERED
     assert isinstance(harness.service.choose(tx, harness.request, recovery), NextStep)
