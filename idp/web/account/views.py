@@ -144,7 +144,7 @@ class _ProofContext:
 def _error_key(method: str) -> str:
     if method == "code":
         return f"f{request.form.get('factor_id', type=int)}"
-    return method if method in ("totp", "recovery", "password") else "general"
+    return method if method in ("password", *registry.names(sends_code=False)) else "general"
 
 
 def _check(method: str, current) -> Attempt:  # noqa: ANN001
