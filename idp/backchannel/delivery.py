@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.audit import Actor
 from idp.clock import now
-from idp.delivery import DeliveryError
 from idp.models import Client
+from idp.outbox.handlers import send_form
 from idp.outbox.registry import handler
 
 from .logout_token import encode_logout_token, logout_token_claims
@@ -52,11 +51,4 @@ def deliver_logout_token(services: "Services", payload: dict[str, Any]) -> None:
     claims = logout_token_claims(issuer=config.issuer, client_id=payload["client_id"], subject=payload["sub"],
                                  sid=payload["sid"], at=now())
     token = encode_logout_token(claims, key, alg)
-    try:
-        response = httpx.post(uri, data={"logout_token": token}, timeout=TIMEOUT_SECONDS, follow_redirects=False)
-    except httpx.TimeoutException:
-        raise DeliveryError("the application did not answer in time") from None
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"the application could not be reached ({type(exc).__name__})") from None
-    if not response.is_success:
-        raise DeliveryError(f"the application answered HTTP {response.status_code}")
+    send_form(uri, {"logout_token": token}, TIMEOUT_SECONDS, receiver="the application")

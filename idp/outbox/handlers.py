@@ -34,16 +34,20 @@ def send_sms(services: "Services", payload: dict[str, Any]) -> None:
 
 @handler("http_post")
 def post_form(services: "Services", payload: dict[str, Any]) -> None:
-    """{"url", "form", "timeout"?}: a form POST that MUST answer 2xx (e.g. an OIDC back-channel logout token)."""
+    """{"url", "form", "timeout"?}: a form POST that MUST answer 2xx."""
+    send_form(payload["url"], payload.get("form") or {}, float(payload.get("timeout") or HTTP_TIMEOUT))
+
+
+def send_form(url: str, form: dict[str, str], timeout: float, receiver: str = "the receiver") -> None:
+    """POST `form` to `url` (no redirects followed); DeliveryError, in words, unless it answers 2xx."""
     try:
-        response = httpx.post(payload["url"], data=payload.get("form") or {},
-                              timeout=float(payload.get("timeout") or HTTP_TIMEOUT))
+        response = httpx.post(url, data=form, timeout=timeout, follow_redirects=False)
     except httpx.TimeoutException:
-        raise DeliveryError("the receiver did not answer in time") from None
+        raise DeliveryError(f"{receiver} did not answer in time") from None
     except httpx.HTTPError as exc:
-        raise DeliveryError(f"the receiver could not be reached ({type(exc).__name__})") from None
+        raise DeliveryError(f"{receiver} could not be reached ({type(exc).__name__})") from None
     if not response.is_success:
-        raise DeliveryError(f"the receiver answered HTTP {response.status_code}")
+        raise DeliveryError(f"{receiver} answered HTTP {response.status_code}")
 
 
 for _module in DOMAIN_HANDLERS:

@@ -27,7 +27,7 @@ import logging
 from urllib.parse import unquote
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, render_template, request, session
+from flask import Flask, Response, current_app, jsonify, render_template, request, session
 
 from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
@@ -222,3 +222,25 @@ def _unavailable() -> Response:
     response.status_code = 503
     response.headers["Retry-After"] = "30"
     return response
+
+
+def api_refusal(rule: str, keys: list[tuple[str, str | None]], what: str) -> tuple[int, int] | None:
+    """For the bearer-token APIs (SCIM, administration): count this request under `rule` for each (scope,
+    key) whose limit is configured — ("ip", address), ("token" or "client", value) — and return (status,
+    retry-after seconds) to refuse with: 429 over a limit, 503 when the limiter cannot be reached (fails
+    closed); None to go on. The caller words the answer in its own protocol's error format."""
+    counters = limiter(current_app)
+    if counters is None:
+        return None
+    config = current_app.extensions["idp"].config
+    limits = dict(zip(("ip", "other"), rules_from_config(config.rate_limit)[rule], strict=True))
+    checks = [Check(rule, scope, key, limits["ip" if scope == "ip" else "other"])
+              for scope, key in keys if key and limits["ip" if scope == "ip" else "other"]]
+    if not checks:
+        return None
+    try:
+        verdict = counters.hit(checks)
+    except LimiterUnavailable as exc:
+        log.error("rate limiter unavailable, refusing a %s request: %s", what, exc)
+        return 503, 30
+    return None if verdict.allowed else (429, verdict.retry_after)

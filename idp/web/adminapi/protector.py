@@ -9,15 +9,14 @@ from functools import wraps
 from typing import Any
 
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 
 from idp import audit
 from idp.adminapi.access import ApiCaller, caller_for
 from idp.models.client import ClientAccessToken
 from idp.oauth import client_tokens
-from idp.ratelimit.limiter import Check, LimiterUnavailable
 from idp.web.context import client_ip, db, services
-from idp.web.rate_limits import limiter, rules_from_config
+from idp.web.rate_limits import api_refusal
 
 from . import bp
 from .problems import ApiProblem, problem
@@ -90,26 +89,14 @@ def _authenticate() -> Response | None:
 def _rate_limited(presented: str | None) -> Response | None:
     """Counted before the request's own database session opens (on SQLite a reader would hold up the
     counters' write): the client of the presented token is looked up on a connection of its own."""
-    counters = limiter(current_app)
-    if counters is None:
+    client_id = client_tokens.client_id_of(services().database.engine, presented) if presented else None
+    refused = api_refusal("adminapi", [("ip", client_ip() or "unknown"), ("client", client_id)], "administration API")
+    if refused is None:
         return None
-    per_ip, per_client = rules_from_config(services().config.rate_limit)["adminapi"]
-    checks = [Check("adminapi", "ip", client_ip() or "unknown", per_ip)] if per_ip else []
-    client_id = client_tokens.client_id_of(services().database.engine, presented) if per_client and presented else None
-    if client_id:
-        checks.append(Check("adminapi", "client", client_id, per_client))
-    if not checks:
-        return None
-    try:
-        verdict = counters.hit(checks)
-    except LimiterUnavailable as exc:
-        log.error("rate limiter unavailable, refusing an administration API request: %s", exc)
-        return problem(503, "The service cannot check its rate limits right now; nothing was changed, retry shortly.",
-                       headers={"Retry-After": "30"})
-    if verdict.allowed:
-        return None
-    return problem(429, f"Too many requests from this client or address; retry after {verdict.retry_after} seconds.",
-                   headers={"Retry-After": str(verdict.retry_after)})
+    status, retry_after = refused
+    detail = ("The service cannot check its rate limits right now; nothing was changed, retry shortly."
+              if status == 503 else f"Too many requests from this client or address; retry after {retry_after} seconds.")
+    return problem(status, detail, headers={"Retry-After": str(retry_after)})
 
 
 def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, g, json, request
+from flask import Response, g, json, request
 from scim2_models import Error, SCIMException, UnauthorizedException
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -15,10 +15,9 @@ from idp.models import ScimToken
 from idp.provisioning import tokens
 from idp.provisioning.context import ScimContext
 from idp.provisioning.schema import MEDIA_TYPE
-from idp.ratelimit.limiter import Check, LimiterUnavailable
 from idp.security.secrets import digest
 from idp.web.context import client_ip, db, services
-from idp.web.rate_limits import limiter, rules_from_config
+from idp.web.rate_limits import api_refusal
 
 from . import bp
 
@@ -59,26 +58,14 @@ def _authenticate() -> Response | None:
 
 
 def _rate_limited(presented: str | None) -> Response | None:
-    app = current_app
-    counters = limiter(app)
-    if counters is None:
+    token_key = digest(presented) if presented else None
+    refused = api_refusal("scim", [("ip", client_ip() or "unknown"), ("token", token_key)], "SCIM")
+    if refused is None:
         return None
-    per_ip, per_token = rules_from_config(services().config.rate_limit)["scim"]
-    checks = [Check("scim", "ip", client_ip() or "unknown", per_ip)] if per_ip else []
-    if per_token and presented:
-        checks.append(Check("scim", "token", digest(presented), per_token))
-    if not checks:
-        return None
-    try:
-        verdict = counters.hit(checks)
-    except LimiterUnavailable as exc:
-        log.error("rate limiter unavailable, refusing a SCIM request: %s", exc)
-        return error_response(503, "the service cannot check its rate limits right now; retry shortly",
-                              headers={"Retry-After": "30"})
-    if verdict.allowed:
-        return None
-    return error_response(429, f"too many requests; retry after {verdict.retry_after} seconds",
-                          headers={"Retry-After": str(verdict.retry_after)})
+    status, retry_after = refused
+    detail = ("the service cannot check its rate limits right now; retry shortly" if status == 503
+              else f"too many requests; retry after {retry_after} seconds")
+    return error_response(status, detail, headers={"Retry-After": str(retry_after)})
 
 
 def context() -> ScimContext:
