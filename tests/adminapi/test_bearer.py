@@ -11,7 +11,7 @@ from idp.adminapi import grants
 from idp.administration import clients
 from idp.administration.permissions import operator_scope
 from idp.audit import Actor
-from idp.models import Client
+from idp.models import Client, User
 from tests.adminapi.conftest import Caller, audit_entries
 
 REALM = 'realm="idp-admin-api"'
@@ -132,3 +132,17 @@ def test_every_endpoint_works_with_its_own_scope_alone(orgs, app, api, mailbox, 
     call = api((app.view_functions[endpoint].required_scope,))
     response = call(method, path.replace("{id}", str(orgs["acme"].user_id)), json=body)
     assert response.status_code in (200, 202), response.get_json()
+
+
+def test_an_administrators_browser_session_never_authenticates_the_api(orgs, browser, services, mailbox):
+    """The API is exempt from CSRF because cookies never authenticate it: a signed-in administrator's
+    browser posting to it (as a forged cross-site form would) is refused and creates nothing."""
+    from tests.admin.helpers import sign_in
+
+    page = sign_in(browser, orgs["acme"].admin, target="/account/security", services=services)
+    assert page.status == 200 and page.url.endswith("/account/security")      # signed in: a session cookie
+    response = browser.client.post("/api/v1/users", json={"email": "forged@acme.example.com"})
+    assert response.status_code == 401
+    with services.database.session() as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(User).where(
+            User.email == "forged@acme.example.com")) == 0

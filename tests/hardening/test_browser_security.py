@@ -183,10 +183,11 @@ def test_the_csrf_exempt_views_are_exactly_the_documented_ones(app):
 
 def test_every_form_post_without_a_csrf_token_is_refused_and_changes_nothing(app, admin_browser, services):
     client = admin_browser.client
-    # the SCIM API (blueprint `scim`) is CSRF-exempt: bearer tokens only, cookies never authenticate it
-    # (tests/scim/test_access.py::test_cookies_never_authenticate_the_scim_api)
+    # the SCIM and administration APIs (blueprints `scim`, `adminapi`) are CSRF-exempt: bearer tokens only,
+    # cookies never authenticate them (tests/scim/test_access.py::test_cookies_never_authenticate_the_scim_api,
+    # tests/adminapi/test_bearer.py::test_no_token_is_401_with_a_challenge_and_no_error_code)
     posts = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods and rule.endpoint not in CSRF_EXEMPT
-             and not rule.endpoint.startswith("scim.")]
+             and not rule.endpoint.startswith(("scim.", "adminapi."))]
     assert len(posts) >= 10
     data = {"email": "mallory@example.com", "password": "x" * 20, "code": "123456", "tx": "1", "step": "0",
             "choice": "0", "confirm": "yes", "decision": "allow", "name": "Mallory", "method": "totp"}
