@@ -47,3 +47,24 @@ def test_consent_post_does_not_issue_a_code_the_current_policy_refuses(client, b
     tokens = rp.exchange(Authorization(done.location, params, verifier)).status if issued else None
     assert not issued and counts(services)["codes"] == before, (
         f"code issued for a session the current 2FA policy refuses (token endpoint: {tokens})")
+
+
+def test_held_request_from_an_existing_session_is_not_answered_after_the_policy_changed(
+        client, browser, factory, config, services, alice):
+    """The same through hold_request: an existing password-only session asks a consent-requiring client;
+    2FA becomes required while the consent page is open; "Allow" still yields a code."""
+    plain = Rp(client, browser, factory.client(), config.issuer)
+    params, _ = plain.params()
+    page = plain.open_authorize(params)
+    page = plain.browser.sign_in(page, EMAIL, "correct horse battery staple")
+    assert page.location and "code=" in page.location                          # signed in, password only
+
+    rp = Rp(client, browser, factory.client(consent=True), config.issuer)
+    params, verifier = rp.params()
+    page = rp.open_authorize(params)                                            # answered from the session
+    assert "Allow Test app?" in page.text, page.text[:2000]
+    require_2fa(services)
+    form = _consent_form(page)
+    done = rp.browser.open(urljoin(page.url, form.action or page.url), "POST", {**form.fields, "decision": "allow"})
+    query = query_of(done.location) if done.location else {}
+    assert "code" not in query, "code issued for a session the current 2FA policy refuses"
