@@ -5,7 +5,7 @@ flow bound to the client never runs.
 
 /authorize reuses any session that `_session_fits` (prompt, max_age, acr_values, hints) and that
 `session_policy.check_session` accepts (account, credentials, the ORGANISATION's 2FA requirement):
-idp/web/oauth/authorize.py:74-84, 106-121. Neither looks at the flow the client is bound to
+idp/web/oauth/authorize.py:78-90, 104-117. Neither looks at the flow the client is bound to
 (idp/signin/flows.py:7-12 is only consulted when a new sign-in starts, idp/web/login/start.py:24), so a
 password-only session from another application is enough for the "always two factors" application."""
 from __future__ import annotations

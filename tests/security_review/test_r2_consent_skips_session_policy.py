@@ -5,7 +5,8 @@ A sign-in with only a password reaches the consent page. Before "Allow" is poste
 requiring 2FA (grace over). /authorize with the same session now refuses it (sign in again with a second
 factor), but the pending consent POST still issues an authorization code — and tokens — for the
 password-only session: idp/web/oauth/consent.py consent()/resume() -> authorize.complete_authorization,
-which never calls _still_satisfies_policy (idp/web/oauth/authorize.py:87-103)."""
+which never calls _still_satisfies_policy (idp/web/oauth/authorize.py:78-101; complete_authorization at
+152 and the callers at idp/web/oauth/consent.py:87 and :110)."""
 from __future__ import annotations
 
 from urllib.parse import urljoin
