@@ -80,12 +80,13 @@ def continue_authorization(params: dict[str, str], client: Client) -> Response:
     current = sessions.active(db(), session_state.current_sid())
     if current is not None and not _still_satisfies_policy(current, client):
         current = None      # as if signed out: sign in again through the flow (prompt=none: login_required)
-    reusable = current if current is not None and _session_fits(current, params) else None
+    own_flow = current is not None and _needs_its_own_flow(current, client)
+    reusable = current if current is not None and not own_flow and _session_fits(current, params) else None
     if reusable is not None:
         return complete_authorization(params, client, reusable)
     if params.get("prompt") == "none":
         return _error(_login_required(params))
-    step_up = current is not None and _only_weaker(current, params)
+    step_up = current is not None and (own_flow or _only_weaker(current, params))
     return start_login(params, client, session_user=current.user if step_up else None,
                        prior_amr=list(current.amr) if step_up else [])
 
@@ -99,6 +100,13 @@ def _still_satisfies_policy(current: BrowserSession, client: Client) -> bool:
         session_policy.record_refusal(db(), current.user, verdict, actor(f"user:{current.user.email}"),
                                       at="authorize", client_id=client.client_id, session=current)
     return verdict.ok
+
+
+def _needs_its_own_flow(current: BrowserSession, client: Client) -> bool:
+    """A client bound to a flow of its own (`[policy.clients]`, e.g. "the payroll app always asks for two
+    factors") is answered from a session only once that session went through the client's flow: until then
+    the flow runs as a step-up (what the session proved already counts, the rest is asked)."""
+    return client.client_id in services().config.policy.clients and client.client_id not in (current.clients or [])
 
 
 def _session_fits(current: BrowserSession, params: dict[str, str]) -> bool:

@@ -76,15 +76,30 @@ def resume() -> Response:
     if waiting is None:
         return _nothing(NOTHING_WAITING, "Sign-in could not continue")
     tx, current, client = waiting
-    return _notice_or_answer(tx, current, client, notice=request.method == "GET")
+    return _notice_or_answer(tx, current, client, notice=request.method == "GET", recheck=True)
 
 
-def _notice_or_answer(tx: LoginTransaction, current: BrowserSession, client: Client, *, notice: bool) -> Response:
+def _notice_or_answer(tx: LoginTransaction, current: BrowserSession, client: Client, *, notice: bool,
+                      recheck: bool = False) -> Response:
+    """The recovery-code notice, or the answer. `recheck`: the session was made before this request (the
+    person comes back later): it must still satisfy the current policy, like any reused session."""
     from .authorize import complete_authorization
 
     if notice and transactions.flow_state(tx).after_login:
         return render_template("recovery_used.html", client=client, remaining=recovery.remaining(db(), current.user))
+    if recheck and (refused := _refused_by_policy(tx, current, client)) is not None:
+        return refused
     return complete_authorization(dict(tx.request_params or {}), client, current, tx)
+
+
+def _refused_by_policy(tx: LoginTransaction, current: BrowserSession, client: Client) -> Response | None:
+    """A waiting request whose session no longer satisfies the person's current policy (an administrator
+    enforced 2FA meanwhile, ...): answered `login_required`, never with a code (idp.browser.session_policy)."""
+    from .authorize import _answered, _error, _login_required, _still_satisfies_policy
+
+    if _still_satisfies_policy(current, client):
+        return None
+    return _answered(tx, _error(_login_required(dict(tx.request_params or {}))))
 
 
 @bp.route("/consent", methods=["GET", "POST"])
@@ -106,6 +121,8 @@ def consent() -> Response:
         transactions.finish(tx, transactions.DONE)
         session_state.forget_tx_handle()
         return _error(error)
+    if (refused := _refused_by_policy(tx, current, client)) is not None:
+        return refused
     _grant(current.user, client, client.get_allowed_scope(params.get("scope", "")))
     return complete_authorization(without_prompt(params), client, current, tx)
 
