@@ -21,8 +21,11 @@ e.g. a second-factor code, needs its entry in KINDS/`limits` and, for now, its o
 
 `account` is the normalised identifier as typed (an email address). Unknown identifiers get the very same
 rows, statements and answers as real accounts: neither the page nor its timing tells whether one exists.
-`check` creates the counters it needs and locks them (SELECT ... FOR UPDATE) until the transaction ends, so
-concurrent tries for one account run one at a time on every worker and server, and none is lost.
+`check` reads the try's counters in one SELECT and locks them (FOR UPDATE) until the transaction ends, so
+concurrent tries for one account run one at a time on every worker and server, and none is lost; a counter
+not stored yet reads as no failures. On PostgreSQL a missing counter is created by the same check (one
+upsert that locks it: a row that does not exist cannot be locked); SQLite's BEGIN IMMEDIATE already runs
+the whole transaction alone. Each outcome is then one statement: an upsert of every counter of the try.
 
 Counters (table attempt_counter; emails and addresses are stored only inside SHA-256 digests):
 * account: consecutive failures from anywhere. From `password_free_failures` on, every try of an UNTRUSTED
@@ -118,7 +121,8 @@ def limits(config: "AppConfig | None", kind: str) -> Limits:
 
 def check(db: Session, services: "Services", kind: str, account: str, client: Client) -> Verdict:
     """May `client` try a secret of `kind` for `account` now? Locks the counters (see the module doc)."""
-    return _verdict(limits(services.config, kind), _counters(db, services, kind, account, client), now())
+    keys = _keys(services, kind, account, client)
+    return _verdict(limits(services.config, kind), _read(db, kind, account, keys), now())
 
 
 def record_failure(db: Session, services: "Services", kind: str, account: str, client: Client, *,
@@ -126,11 +130,8 @@ def record_failure(db: Session, services: "Services", kind: str, account: str, c
     """Count a wrong secret on every counter of this try; email `user` (the account, when it exists) when an
     account-wide limit is reached. Returns the verdict for the client's next try."""
     lim, current = limits(services.config, kind), now()
-    rows = _counters(db, services, kind, account, client)
-    for row in rows.values():
-        row.failures += 1
-        row.last_failure_at = row.updated_at = current
-    db.flush()
+    keys = _keys(services, kind, account, client)
+    rows = _upsert(db, kind, account, keys, current, right=False)
     reached = rows["account"].failures in (lim.free_failures, lim.max_failures)
     if reached and user is not None:
         from idp.attempts.notice import limit_reached
@@ -142,12 +143,7 @@ def record_failure(db: Session, services: "Services", kind: str, account: str, c
 
 def record_success(db: Session, services: "Services", kind: str, account: str, client: Client) -> None:
     """A right secret: every counter of this try starts over; the address becomes known for the account."""
-    current = now()
-    rows = _counters(db, services, kind, account, client)
-    for row in rows.values():
-        row.failures, row.updated_at = 0, current
-    rows["address"].last_success_at = current
-    db.flush()
+    _upsert(db, kind, account, _keys(services, kind, account, client), now(), right=True)
     if secrets.randbelow(PRUNE_ONE_IN) == 0:
         prune(db, services)
 
@@ -156,8 +152,11 @@ def device_trusted(db: Session, services: "Services", kind: str, account: str, c
     """Whether `client` shows a valid device cookie entry for `account` that answered a secret of `kind` right
     before (a password-only sign-in does not count) and has fewer than `trusted_max_failures` failures of its
     own since. The account-wide second-factor lock leaves such a browser alone (idp.factors.verification).
-    Locks the device's counter until the transaction ends."""
-    row = _device_counter(db, services, kind, account, client)
+    Locks the device's counter until the transaction ends (a device with no counter yet is not trusted)."""
+    key = _keys(services, kind, account, client).get("device")
+    if key is None:
+        return False
+    row = db.execute(sa.select(*_STATE).where(AttemptCounter.key == key).with_for_update()).first()
     return (row is not None and row.last_success_at is not None
             and row.failures < limits(services.config, kind).trusted_max_failures)
 
@@ -165,28 +164,9 @@ def device_trusted(db: Session, services: "Services", kind: str, account: str, c
 def record_device(db: Session, services: "Services", kind: str, account: str, client: Client, *,
                   right: bool) -> None:
     """Count a wrong answer of `kind` against the client's device cookie entry, or start it over on a right one."""
-    row = _device_counter(db, services, kind, account, client)
-    if row is not None:
-        current = now()
-        row.failures = 0 if right else row.failures + 1
-        row.updated_at = current
-        if right:
-            row.last_success_at = current
-        else:
-            row.last_failure_at = current
-        db.flush()
-
-
-def _device_counter(db: Session, services: "Services", kind: str, account: str,
-                    client: Client) -> AttemptCounter | None:
     key = _keys(services, kind, account, client).get("device")
-    if key is None:
-        return None
-    values = {"key": key, "kind": kind, "scope": "device", "account_key": _account_key(kind, account),
-              "failures": 0, "updated_at": now()}
-    db.execute(_insert(db)(AttemptCounter).values([values]).on_conflict_do_nothing(index_elements=["key"]))
-    return db.scalar(sa.select(AttemptCounter).where(AttemptCounter.key == key).with_for_update()
-                     .execution_options(populate_existing=True))
+    if key is not None:
+        _upsert(db, kind, account, {"device": key}, now(), right=right, known=("device",))
 
 
 def reset(db: Session, kind: str, account: str) -> bool:
@@ -246,22 +226,64 @@ def _insert(db: Session):  # noqa: ANN202
     return insert
 
 
-def _counters(db: Session, services: "Services", kind: str, account: str,
-              client: Client) -> dict[str, AttemptCounter]:
-    """The try's counters by scope, created when missing and locked until the transaction ends."""
-    keys, account_key, current = _keys(services, kind, account, client), _account_key(kind, account), now()
-    values = [{"key": key, "kind": kind, "scope": scope, "account_key": account_key, "failures": 0,
-               "updated_at": current} for scope, key in sorted(keys.items(), key=lambda item: item[1])]
-    db.execute(_insert(db)(AttemptCounter).values(values).on_conflict_do_nothing(index_elements=["key"]))
-    rows = db.scalars(sa.select(AttemptCounter).where(AttemptCounter.key.in_(keys.values()))
-                      .order_by(AttemptCounter.key).with_for_update()
-                      .execution_options(populate_existing=True))
-    return {row.scope: row for row in rows}
+@dataclass(frozen=True)
+class _State:
+    """One counter as read: a counter not stored yet has no failures and no success."""
+
+    scope: str
+    failures: int = 0
+    last_failure_at: datetime | None = None
+    last_success_at: datetime | None = None
+
+
+_STATE = (AttemptCounter.scope, AttemptCounter.failures, AttemptCounter.last_failure_at,
+          AttemptCounter.last_success_at)
+
+
+def _states(rows) -> dict[str, _State]:  # noqa: ANN001
+    return {row.scope: _State(row.scope, row.failures, row.last_failure_at, row.last_success_at) for row in rows}
+
+
+def _read(db: Session, kind: str, account: str, keys: dict[str, str]) -> dict[str, _State]:
+    """The try's counters by scope, locked until the transaction ends: one SELECT. On PostgreSQL, counters
+    that do not exist yet are created by one upsert that locks them (see the module doc)."""
+    found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))
+                               .order_by(AttemptCounter.key).with_for_update()))
+    if len(found) < len(keys) and db.get_bind().dialect.name == "postgresql":
+        found = _upsert(db, kind, account, keys, now(), right=None)
+    return {scope: found.get(scope) or _State(scope) for scope in keys}
+
+
+def _upsert(db: Session, kind: str, account: str, keys: dict[str, str], current: datetime, *,  # noqa: PLR0913
+            right: bool | None, known: tuple[str, ...] = ("address",)) -> dict[str, _State]:
+    """INSERT the counters as they are after a `right` (True), wrong (False) or no (None: only create and
+    lock them) answer, ON CONFLICT DO UPDATE the same way, RETURNING them; a right answer marks the counters
+    of the `known` scopes with its time. Rows in key order (no deadlock between two tries that share them)."""
+    account_key = _account_key(kind, account)
+    values = [{"key": key, "kind": kind, "scope": scope, "account_key": account_key,
+               "failures": 1 if right is False else 0, "updated_at": current,
+               "last_failure_at": current if right is False else None,
+               "last_success_at": current if right and scope in known else None}
+              for scope, key in sorted(keys.items(), key=lambda item: item[1])]
+    table = AttemptCounter.__table__
+    statement = _insert(db)(table).values(values)
+    new = statement.excluded
+    if right is None:
+        change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
+    elif right:
+        change = {"failures": 0, "updated_at": new.updated_at,
+                  "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
+    else:
+        change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
+                  "updated_at": new.updated_at}
+    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_=change)
+    return _states(db.execute(statement.returning(table.c.scope, table.c.failures, table.c.last_failure_at,
+                                                  table.c.last_success_at)))
 
 
 # --- verdicts ----------------------------------------------------------------------------------------------
 
-def _verdict(lim: Limits, rows: dict[str, AttemptCounter], current: datetime) -> Verdict:
+def _verdict(lim: Limits, rows: dict[str, _State], current: datetime) -> Verdict:
     seconds = _wait(lim, rows["address"], current)
     if not _trusted(lim, rows["address"], rows.get("device"), current):
         if rows["account"].failures >= lim.max_failures:
@@ -272,7 +294,7 @@ def _verdict(lim: Limits, rows: dict[str, AttemptCounter], current: datetime) ->
     return ALLOWED
 
 
-def _trusted(lim: Limits, address: AttemptCounter, device: AttemptCounter | None, current: datetime) -> bool:
+def _trusted(lim: Limits, address: _State, device: _State | None, current: datetime) -> bool:
     if device is not None and device.failures < lim.trusted_max_failures:
         return True
     known_since = current - timedelta(days=lim.known_address_days)
@@ -280,7 +302,7 @@ def _trusted(lim: Limits, address: AttemptCounter, device: AttemptCounter | None
             and address.last_success_at > known_since and address.failures < lim.trusted_max_failures)
 
 
-def _wait(lim: Limits, row: AttemptCounter, current: datetime) -> int:
+def _wait(lim: Limits, row: _State, current: datetime) -> int:
     """Seconds until this counter allows the next try (0: now)."""
     extra = row.failures - lim.free_failures
     if extra < 0 or row.last_failure_at is None:
