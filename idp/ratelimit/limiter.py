@@ -5,11 +5,16 @@ request moves its counters by one in a single atomic statement per counter, and 
 them went over its limit; `Retry-After` is the time left in the fullest window.
 
 Backends:
-- `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), one
-  `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING count` per counter
-  on PostgreSQL and SQLite (>= 3.35), in its own short transaction: the count is visible to every worker at
-  once and survives a request that is rolled back. Counters are taken in key order (no deadlocks between
-  two requests that share two keys); expired rows are deleted every few hundred calls.
+- `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), ONE
+  multi-row `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING` for all
+  the counters of a request (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
+  requests that share two keys). Given the request's own database session (the web layer does), the
+  statement runs on the request's connection as its first write and is committed at once: no connection or
+  transaction of its own, yet the count is visible to every worker at once, survives a request that is
+  rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs (on
+  PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A session
+  that already holds changes is not committed: the counts then ride in its transaction. Without a session
+  (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
 - `RedisBackend` (`[rate_limit] redis_url`): `SET key 0 EX ttl NX` + `INCR key` in one MULTI/EXEC (the
   window start is part of the key).
 
@@ -28,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from idp.clock import now as clock_now
 from idp.rate_limit_rules import Limit
@@ -74,8 +80,9 @@ class Verdict:
 
 
 class Backend(Protocol):
-    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
-        """Add one to each bucket; the new counts, in the same order."""
+    def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:
+        """Add one to each bucket (the database backend on `db`, the request's session, when given); the new
+        counts, in the same order."""
 
     def problem(self) -> str | None:
         """None when the backend can count, else why not (for /readyz)."""
@@ -98,25 +105,28 @@ class DatabaseBackend:
             from sqlalchemy.dialects.sqlite import insert
         return insert
 
-    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
+    def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:
+        ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
+        statement = self._statement(ordered)
+        if db is None:
+            with self.engine.begin() as conn:
+                counts = {(row.key, row.window_start): row.count for row in conn.execute(statement)}
+        else:
+            counts = {(row.key, row.window_start): row.count for row in db.execute(statement)}
+            if not (db.new or db.dirty or db.deleted):
+                db.commit()
+        self._maybe_purge()
+        return [counts[(b.key, b.window_start)] for b in buckets]
+
+    def _statement(self, buckets: Sequence[Bucket]):  # noqa: ANN202
         from idp.models import RateLimitBucket
 
         table = RateLimitBucket.__table__
-        insert = self._insert()
-        counts: dict[str, int] = {}
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # a counter lost in a crash costs nothing: don't wait for the WAL flush (this transaction only)
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            for bucket in sorted(buckets, key=lambda b: (b.key, b.window_start)):
-                statement = insert(table).values(key=bucket.key, window_start=bucket.window_start, count=1,
-                                                 expires_at=bucket.expires_at)
-                statement = statement.on_conflict_do_update(
-                    index_elements=[table.c.key, table.c.window_start],
-                    set_={"count": table.c.count + 1}).returning(table.c.count)
-                counts[f"{bucket.key}@{bucket.window_start}"] = conn.execute(statement).scalar_one()
-        self._maybe_purge()
-        return [counts[f"{b.key}@{b.window_start}"] for b in buckets]
+        statement = self._insert()(table).values([
+            {"key": b.key, "window_start": b.window_start, "count": 1, "expires_at": b.expires_at} for b in buckets])
+        return (statement.on_conflict_do_update(index_elements=[table.c.key, table.c.window_start],
+                                                set_={"count": table.c.count + 1})
+                .returning(table.c.key, table.c.window_start, table.c.count))
 
     def _maybe_purge(self) -> None:
         with self._lock:
@@ -146,7 +156,7 @@ class RedisBackend:
         self.prefix = REDIS_PREFIX
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
-    def hit(self, buckets: Sequence[Bucket]) -> list[int]:
+    def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:  # noqa: ARG002
         try:
             pipe = self.client.pipeline(transaction=True)
             for bucket in buckets:
@@ -175,7 +185,8 @@ class Limiter:
         self.backend = backend
         self.clock = clock
 
-    def hit(self, checks: Sequence[Check]) -> Verdict:
+    def hit(self, checks: Sequence[Check], db: Session | None = None) -> Verdict:
+        """Count this request under each check (see `DatabaseBackend` for `db`, the request's session)."""
         if not checks:
             return Verdict(True)
         current = self.clock().astimezone(UTC)
@@ -185,7 +196,7 @@ class Limiter:
             start = int(epoch // check.limit.seconds) * check.limit.seconds
             end = datetime.fromtimestamp(start + check.limit.seconds, tz=UTC)
             buckets.append(Bucket(check.key, start, check.limit.seconds, end + timedelta(seconds=1)))
-        counts = self.backend.hit(buckets)
+        counts = self.backend.hit(buckets, db)
         exceeded = tuple(c for c, n in zip(checks, counts, strict=True) if n > c.limit.count)
         if not exceeded:
             return Verdict(True, counts=tuple(counts))

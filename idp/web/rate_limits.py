@@ -34,6 +34,7 @@ from idp.config import RateLimitConfig
 from idp.oauth.client_auth import MAX_ASSERTION_BYTES
 from idp.rate_limit_rules import RULES, Limit, parse_limit
 from idp.ratelimit.limiter import Check, Limiter, LimiterUnavailable, Verdict, build_limiter
+from idp.web.context import db
 
 log = logging.getLogger("idp.ratelimit")
 
@@ -71,11 +72,11 @@ def init_app(app: Flask) -> None:
     def _rate_limit():  # noqa: ANN202
         if request.method != "POST" and request.endpoint not in ADDRESS_ENDPOINTS:
             return None
-        checks = checks_for(request.endpoint, rules, services)
+        checks = checks_for(request.endpoint, rules)
         if not checks:
             return None
         try:
-            verdict = app.extensions["idp.ratelimit"].hit(checks)
+            verdict = app.extensions["idp.ratelimit"].hit(checks, db())
         except LimiterUnavailable as exc:
             log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
             return _unavailable()
@@ -85,21 +86,21 @@ def init_app(app: Flask) -> None:
         return too_many(verdict)
 
 
-def checks_for(endpoint: str | None, rules: dict, services) -> list[Check]:  # noqa: ANN001
+def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
     """The counters this request moves (empty: the endpoint is not limited)."""
     from idp.web.context import client_ip
 
     if endpoint in LOGIN_ENDPOINTS:
-        user_id = _transaction_user(services)
+        user_id = _transaction_user()
         if user_id is not None:
             return _pair(rules, "second_factor", client_ip(), f"user:{user_id}")
         email = normalise_email(request.form.get("email") or "")[:320]
         return _pair(rules, "login", client_ip(), f"email:{email}" if email else None)
     if endpoint in SEND_ENDPOINTS:
-        user_id = _transaction_user(services)
+        user_id = _transaction_user()
         return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
     if endpoint in ACCOUNT_SEND_ENDPOINTS:
-        user_id = _signed_in_user(services)
+        user_id = _signed_in_user()
         return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
     if endpoint in EMAIL_SEND_ENDPOINTS:
         email = normalise_email(request.form.get("email") or "")[:320]
@@ -123,9 +124,8 @@ def _pair(rules: dict, rule: str, ip: str | None, other: str | None, other_scope
     return checks
 
 
-def _transaction_user(services) -> int | None:  # noqa: ANN001
-    """The user of this browser's active login transaction, read on a connection of its own (closed
-    before the view opens the request's session: on SQLite two open writers would wait on each other)."""
+def _transaction_user() -> int | None:
+    """The user of this browser's active login transaction (read in the request's own session)."""
     from idp.models import LoginTransaction
     from idp.security.secrets import digest
 
@@ -134,11 +134,10 @@ def _transaction_user(services) -> int | None:  # noqa: ANN001
         return None
     query = sa.select(LoginTransaction.user_id).where(LoginTransaction.handle_digest == digest(handle),
                                                       LoginTransaction.status == "active")
-    with services.database.engine.connect() as conn:
-        return conn.execute(query).scalar()
+    return db().execute(query).scalar()
 
 
-def _signed_in_user(services) -> int | None:  # noqa: ANN001
+def _signed_in_user() -> int | None:
     """The user of this browser's session (flask-login keeps the browser session's sid in the cookie)."""
     from idp.models import BrowserSession
 
@@ -146,8 +145,7 @@ def _signed_in_user(services) -> int | None:  # noqa: ANN001
     if not sid:
         return None
     query = sa.select(BrowserSession.user_id).where(BrowserSession.sid == sid, BrowserSession.ended_at.is_(None))
-    with services.database.engine.connect() as conn:
-        return conn.execute(query).scalar()
+    return db().execute(query).scalar()
 
 
 def _client_id() -> str | None:
@@ -239,7 +237,7 @@ def api_refusal(rule: str, keys: list[tuple[str, str | None]], what: str) -> tup
     if not checks:
         return None
     try:
-        verdict = counters.hit(checks)
+        verdict = counters.hit(checks, db())
     except LimiterUnavailable as exc:
         log.error("rate limiter unavailable, refusing a %s request: %s", what, exc)
         return 503, 30
