@@ -19,6 +19,7 @@ from idp.models import AuditChainHead, AuditEvent, User
 
 GENESIS = "0" * 64
 AUDIT_KEY = "audit_key"
+APPENDED = "idp.audit.appended"     # session.info: the entries this session wrote since its last commit/rollback
 SECRET_KEYS = {"password", "code", "secret", "token", "recovery_code", "client_secret", "otp"}
 
 
@@ -34,17 +35,19 @@ class Actor:
 def record(db: Session, event: str, actor: Actor, *, organisation_id: int | None,
            target_user_id: int | None = None, target: str | None = None,
            outcome: str = "success", details: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one entry to its organisation's chain (the chain head row is locked meanwhile)."""
+    """Append one entry to its organisation's chain (the chain head row is locked meanwhile): two statements
+    on PostgreSQL, three on SQLite (see `_lock_head` and `_append`). The entry returned is not in `db`; it is
+    listed in `db.info[APPENDED]` until the session's transaction ends."""
     details = _scrub(details or {})
-    head = _lock_head(db, organisation_id)
-    entry = AuditEvent(organisation_id=organisation_id, seq=head.seq + 1, at=now(), actor=actor.name,
+    key = _key(organisation_id)
+    seq, prev = _lock_head(db, key)
+    entry = AuditEvent(organisation_id=organisation_id, seq=seq + 1, at=now(), actor=actor.name,
                        target_user_id=target_user_id, target=target, event=event, outcome=outcome,
                        ip=actor.ip, user_agent=(actor.user_agent or "")[:400] or None,
-                       details=details, prev_digest=head.digest, digest="")
+                       details=details, prev_digest=prev, digest="")
     entry.digest = entry_digest(entry, chain_key(db))
-    head.seq, head.digest = entry.seq, entry.digest
-    db.add(entry)
-    db.flush()
+    _append(db, key, entry)
+    db.info.setdefault(APPENDED, []).append(entry)   # for listeners that act on commit (sign-in metrics)
     return entry
 
 
@@ -58,29 +61,41 @@ def _key(organisation_id: int | None) -> str:
     return "system" if organisation_id is None else f"org:{organisation_id}"
 
 
-def _lock_head(db: Session, organisation_id: int | None) -> AuditChainHead:
-    key = _key(organisation_id)
-    # populate_existing: a head object left in this session's identity map by an earlier transaction
-    # (sessions do not expire on commit) must be re-read under the lock, or two writers fork the chain.
-    query = (sa.select(AuditChainHead).where(AuditChainHead.organisation_key == key).with_for_update()
-             .execution_options(populate_existing=True))
-    head = db.scalar(query)
-    if head is None:
-        _create_head(db, key)
-        head = db.scalar(query)
-    return head
-
-
-def _create_head(db: Session, key: str) -> None:
-    """Insert the chain head if missing; a concurrent insert of the same head is harmless."""
-    table = AuditChainHead.__table__
-    values = {"organisation_key": key, "seq": 0, "digest": GENESIS}
-    if db.bind.dialect.name == "postgresql":
+def _insert(db: Session):  # noqa: ANN202
+    if db.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-        db.execute(insert(table).values(**values).on_conflict_do_nothing())
     else:
         from sqlalchemy.dialects.sqlite import insert
-        db.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return insert
+
+
+def _lock_head(db: Session, key: str) -> tuple[int, str]:
+    """The chain head's (seq, digest), locked until the transaction ends, in one statement: an upsert that
+    creates a missing head (GENESIS) and otherwise "updates" it to itself, which takes the row lock and reads
+    the latest committed version (PostgreSQL waits for a concurrent writer's commit, then sees its entry;
+    SQLite's BEGIN IMMEDIATE holds the whole database already). Read through Core: an object in the
+    session's identity map could be a stale copy from an earlier transaction."""
+    table = AuditChainHead.__table__
+    statement = _insert(db)(table).values(organisation_key=key, seq=0, digest=GENESIS)
+    statement = statement.on_conflict_do_update(index_elements=[table.c.organisation_key],
+                                                set_={"seq": table.c.seq})
+    row = db.execute(statement.returning(table.c.seq, table.c.digest)).one()
+    return row.seq, row.digest
+
+
+def _append(db: Session, key: str, entry: AuditEvent) -> None:
+    """Move the head to `entry` and insert it: one statement on PostgreSQL (the head's UPDATE as a data-
+    modifying WITH of the INSERT), two on SQLite (no data-modifying WITH there)."""
+    head = AuditChainHead.__table__
+    move = sa.update(head).where(head.c.organisation_key == key).values(seq=entry.seq, digest=entry.digest)
+    values = {column.key: getattr(entry, column.key) for column in AuditEvent.__table__.columns
+              if column.key != "id"}
+    insert = sa.insert(AuditEvent.__table__).values(**values)
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(insert.add_cte(move.cte("moved_head")))
+        return
+    db.execute(move)
+    db.execute(insert)
 
 
 def entry_digest(entry: AuditEvent, key: bytes) -> str:

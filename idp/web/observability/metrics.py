@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 GRANT_TYPES = ("authorization_code", "refresh_token")
-PENDING = "idp.metrics.sign_ins"
 
 _lock = threading.Lock()
 _metrics: "_Metrics | None" = None
@@ -105,28 +104,21 @@ def _listen_to_audit() -> None:
         if _listening:
             return
         _listening = True
-    from idp.models import AuditEvent
-
-    @event.listens_for(Session, "after_flush")
-    def _collect(session: Session, _context) -> None:  # noqa: ANN001
-        for obj in session.new:
-            if isinstance(obj, AuditEvent):
-                label = sign_in_label(obj.event, obj.outcome or "success", obj.details or {})
-                if label is not None:
-                    session.info.setdefault(PENDING, []).append(label)
+    from idp.audit import APPENDED
 
     @event.listens_for(Session, "after_commit")
     def _count(session: Session) -> None:
-        pending = session.info.pop(PENDING, None)
-        if pending:
-            metrics = get()
-            for outcome, method in pending:
-                metrics.sign_ins.labels(outcome=outcome, method=method).inc()
+        metrics = None
+        for entry in session.info.pop(APPENDED, None) or ():
+            label = sign_in_label(entry.event, entry.outcome or "success", entry.details or {})
+            if label is not None:
+                metrics = metrics or get()
+                metrics.sign_ins.labels(outcome=label[0], method=label[1]).inc()
 
     @event.listens_for(Session, "after_soft_rollback")
     def _forget(session: Session, previous) -> None:  # noqa: ANN001
         if not previous.nested:
-            session.info.pop(PENDING, None)
+            session.info.pop(APPENDED, None)
 
 
 def init_app(app: Flask) -> None:
