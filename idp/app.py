@@ -14,6 +14,7 @@ from idp.flow.policy import PolicyError
 from idp.flow.policy_store import PolicyStore
 from idp.services import Services, build_services
 from idp.signin.bindings import binding_problems
+from idp.web.app_class import IdpFlask
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -21,7 +22,7 @@ csrf = CSRFProtect()
 
 def create_app(config: AppConfig, services: Services | None = None, policies: PolicyStore | None = None) -> Flask:
     """A ready app; raises PolicyError when the policy files are invalid (the server must not start)."""
-    app = Flask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = IdpFlask("idp", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     _configure(app, config)
     app.extensions["idp"] = services or build_services(config)
     app.extensions["idp.policies"] = policies or PolicyStore(

@@ -65,10 +65,12 @@ def scrub(value: Any) -> Any:
 def current_request_id() -> str | None:
     if not has_request_context():
         return None
-    if "request_id" not in g:
+    data = g._get_current_object()
+    request_id = getattr(data, "request_id", None)
+    if request_id is None:
         incoming = request.headers.get(HEADER, "")
-        g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-    return g.request_id
+        request_id = data.request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+    return request_id
 
 
 class RequestContextFilter(logging.Filter):
@@ -155,8 +157,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _access(response: Response) -> Response:
-        request_id = current_request_id()
-        response.headers[HEADER] = request_id
+        response.headers[HEADER] = current_request_id()
         _log_access(response)
         return response
 
@@ -169,19 +170,21 @@ def _begin() -> None:
 def _log_access(response: Response) -> None:
     from idp.web.context import client_ip
 
-    started = g.get("idp_log_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
-    endpoint = request.endpoint or "unmatched"
-    # the route pattern, not the path: a path may carry a token (/invite/<token>)
-    path = request.url_rule.rule if request.url_rule is not None else request.path[:200]
+    req = request._get_current_object()   # one context lookup instead of one per attribute
+    endpoint = req.endpoint or "unmatched"
     level = logging.DEBUG if endpoint in QUIET_ENDPOINTS or endpoint.endswith(".static") else logging.INFO
     if not access_log.isEnabledFor(level):
         return
+    started = g.get("idp_log_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+    # the route pattern, not the path: a path may carry a token (/invite/<token>)
+    path = req.url_rule.rule if req.url_rule is not None else req.path[:200]
     try:
         ip = client_ip()
     except Exception:  # noqa: BLE001 - never lose the line over the address
-        ip = request.remote_addr
-    access_log.log(level, "%s %s %s %sms", request.method, path, response.status_code, duration_ms,
-                   extra={"http": {"method": request.method, "path": path, "endpoint": endpoint,
-                                   "status": response.status_code, "duration_ms": duration_ms, "client_ip": ip,
-                                   "user_agent": (request.headers.get("User-Agent") or "")[:200]}})
+        ip = req.remote_addr
+    status = response.status_code
+    access_log.log(level, "%s %s %s %sms", req.method, path, status, duration_ms,
+                   extra={"http": {"method": req.method, "path": path, "endpoint": endpoint,
+                                   "status": status, "duration_ms": duration_ms, "client_ip": ip,
+                                   "user_agent": (req.headers.get("User-Agent") or "")[:200]}})

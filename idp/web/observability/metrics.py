@@ -52,6 +52,17 @@ class _Metrics:
                                  ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.rate_limit_hits = Counter("idp_rate_limit_hits", "Requests refused by a rate limit.",
                                        ["rule", "scope"], registry=self.registry)
+        self._series: dict[tuple[str, str, int], tuple] = {}
+
+    def series(self, endpoint: str, method: str, status: int) -> tuple:
+        """The request counter and the latency histogram of these labels (label lookups done once per
+        combination: endpoint names and methods are bounded)."""
+        key = (endpoint, method, status)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = (self.requests.labels(endpoint=endpoint, method=method, status=str(status)),
+                                         self.latency.labels(endpoint=endpoint, method=method))
+        return found
 
 
 def get() -> _Metrics:
@@ -131,11 +142,13 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _observe(response: Response) -> Response:
         started = g.pop("idp_started", None)
-        endpoint = request.endpoint or ("static" if request.path.startswith("/static/") else "unmatched")
+        req = request._get_current_object()
+        endpoint = req.endpoint or ("static" if req.path.startswith("/static/") else "unmatched")
         metrics = get()
-        metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+        counter, histogram = metrics.series(endpoint, req.method, response.status_code)
+        counter.inc()
         if started is not None:
-            metrics.latency.labels(endpoint=endpoint, method=request.method).observe(time.perf_counter() - started)
+            histogram.observe(time.perf_counter() - started)
         if endpoint == "oauth.token" and response.status_code == 200:
             grant = request.form.get("grant_type", "")
             metrics.tokens.labels(grant_type=grant if grant in GRANT_TYPES else "other").inc()
