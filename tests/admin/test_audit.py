@@ -228,6 +228,41 @@ def test_two_writers_at_once_never_fork_the_chain(orgs, services, is_postgres):
     assert result.intact, result.problem
 
 
+
+def test_two_writers_start_a_new_chain_at_once(services, frozen_clock):
+    """The first entries of an organisation that has no chain yet, from two connections at once: the chain
+    head is created once (by whichever writer comes first) and the other writer continues it."""
+    from idp.models import Organisation
+
+    with services.database.session() as db:
+        org = Organisation(slug="initech", name="Initech", created_at=frozen_clock.current)
+        db.add(org)
+        db.flush()
+        org_id = org.id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            barrier.wait()
+            for i in range(5):
+                with services.database.session() as db:
+                    audit.record(db, "concurrent", Actor(f"cli:{name}"), organisation_id=org_id, details={"i": i})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with services.database.session() as db:
+        result = audit.verify(db, org_id)
+        head = db.get(AuditChainHead, f"org:{org_id}")
+    assert result.intact and result.checked == 10, result.problem
+    assert head.seq == 10
+
 WRITER = """
 import sys
 from idp import audit

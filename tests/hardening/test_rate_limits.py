@@ -115,6 +115,25 @@ def test_sign_in_attempts_per_account_then_429_and_nothing_changes(app, browser,
     assert signed_in(done, rp), done.text[:1000]
 
 
+def test_attempts_that_end_in_a_server_error_still_count(app, factory, rp, services, monkeypatch, frozen_clock):
+    """The counters are committed before the view runs: a sign-in attempt whose view fails (500, its own
+    transaction rolled back) still counts, so failing requests cannot be used to guess past the limit."""
+    from idp import accounts
+
+    factory.user(EMAIL)
+
+    def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the password check failed")
+
+    monkeypatch.setattr(accounts, "verify_password", broken)
+    app.testing = False          # a server error page instead of the exception
+    client, fields = login_form(app, rp)
+    for _ in range(3):
+        assert client.post("/login", data={**fields, "email": EMAIL, "password": "guess"}).status_code == 500
+    refused = client.post("/login", data={**fields, "email": EMAIL, "password": "guess"})
+    assert refused.status_code == 429
+
+
 def test_retry_after_is_the_rest_of_the_window(app, client, factory, rp, services, frozen_clock):
     """429 carries Retry-After (seconds to the end of the fixed window) and a page that says how long."""
     from datetime import UTC, datetime
