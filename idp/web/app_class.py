@@ -1,7 +1,9 @@
 """The Flask class of the IdP: work Flask redoes on every request for things fixed at start-up, done once."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from inspect import iscoroutinefunction
 from typing import Any
 
 from flask import Flask
@@ -26,20 +28,21 @@ class CookieSessions(SecureCookieSessionInterface):
 
 class IdpFlask(Flask):
     """Flask, with the signed-cookie sessions above and `ensure_sync` answered from a cache (Flask asks
-    `inspect.iscoroutinefunction` for each hook and view on every request; there are a dozen hooks)."""
-
-    session_interface = CookieSessions()
+    `inspect.iscoroutinefunction` for each hook and view on every request; there are a dozen hooks). The
+    cache holds functions weakly (a per-request `after_this_request` function goes with its request)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session_interface = CookieSessions()     # one per app: apps may have different keys
-        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         try:
-            return self._sync[func]
-        except KeyError:
-            made = self._sync[func] = super().ensure_sync(func)
-            return made
-        except TypeError:    # an unhashable callable
-            return super().ensure_sync(func)
+            is_async = self._is_async[func]
+        except (KeyError, TypeError):     # TypeError: a callable that takes no weak reference
+            is_async = iscoroutinefunction(func)
+            try:
+                self._is_async[func] = is_async
+            except TypeError:
+                pass
+        return self.async_to_sync(func) if is_async else func
