@@ -26,7 +26,7 @@ _CODE_LOOKUP = (
     .where(AuthorizationCode.code_digest == sa.bindparam("digest")))
 _CLAIM_CODE = (sa.update(AuthorizationCode)
                .where(AuthorizationCode.id == sa.bindparam("code_id"), AuthorizationCode.used_at.is_(None))
-               .values(used_at=sa.bindparam("at")).execution_options(synchronize_session=False))
+               .values(used_at=sa.bindparam("at")))
 
 
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
@@ -37,7 +37,7 @@ def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | 
         return None
     row, row.public_sid = found
     current = now()
-    claimed = db.execute(_CLAIM_CODE, {"code_id": row.id, "at": current}).rowcount
+    claimed = db.connection().execute(_CLAIM_CODE, {"code_id": row.id, "at": current}).rowcount
     if claimed != 1:
         revoke_tokens(db, Token.code_id == row.id)
         return None
@@ -64,7 +64,7 @@ _REFRESH_LOOKUP = (
              lazyload(Token.user, User.groups), lazyload(Token.user, User.permissions))
     .where(Token.refresh_token_digest == sa.bindparam("digest")))
 _ROTATE = (sa.update(Token).where(Token.id == sa.bindparam("token_id"), Token.refresh_used_at.is_(None))
-           .values(refresh_used_at=sa.bindparam("at")).execution_options(synchronize_session=False))
+           .values(refresh_used_at=sa.bindparam("at")))
 
 
 def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
@@ -84,17 +84,25 @@ def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token
 
 def mark_rotated(db: Session, row: Token) -> bool:
     """Mark a refresh token used; False when another request rotated it first (then: family revoked)."""
-    claimed = db.execute(_ROTATE, {"token_id": row.id, "at": now()}).rowcount
+    claimed = db.connection().execute(_ROTATE, {"token_id": row.id, "at": now()}).rowcount
     if claimed != 1:
         revoke_tokens(db, Token.family_id == row.family_id)
     return claimed == 1
 
 
-def find_access_token(db: Session, access_token: str) -> Token | None:
-    """A live (unexpired, unrevoked) access token's row, or None."""
-    row = db.scalar(sa.select(Token).options(_with_user(Token.user))
-                    .where(Token.access_token_digest == digest(access_token)))
-    if row is None or row.revoked_at is not None or row.access_expires_at <= now():
+# userinfo's one lookup: what the claims need, as plain columns (no ORM objects, no relationship loading)
+_ACCESS_LOOKUP = (
+    sa.select(Token.scope, Token.revoked_at, Token.access_expires_at, User.is_active, User.subject, User.email,
+              User.email_verified, User.name)
+    .join(User, User.id == Token.user_id)
+    .where(Token.access_token_digest == sa.bindparam("digest")))
+
+
+def find_access_token(db: Session, access_token: str) -> sa.Row | None:
+    """A live (unexpired, unrevoked) access token of an active user: its `scope` and the user's claim
+    columns (`subject`, `email`, `email_verified`, `name`), or None."""
+    row = db.connection().execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first()
+    if row is None or row.revoked_at is not None or row.access_expires_at <= now() or not row.is_active:
         return None
     return row
 
