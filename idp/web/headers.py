@@ -10,7 +10,7 @@ SAME_SITE_FORMS = {"account", "admin"}   # blueprints whose forms only ever post
 
 def document_headers(https: bool) -> list[tuple[str, str]]:
     """The headers `_headers` gives a non-HTML response outside Profile > Security and Administration:
-    for responses made before Flask (idp.web.oauth.documents)."""
+    for responses made before Flask (idp.web.oauth.front)."""
     fixed = [("Content-Security-Policy", CSP.format(actions=" http: https:")), ("X-Frame-Options", "DENY"),
              ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
              ("Cross-Origin-Opener-Policy", "same-origin")]

@@ -64,3 +64,20 @@ def test_head_gives_the_headers_without_a_body(client):
     response = client.head("/jwks")
     assert response.status_code == 200 and response.data == b""
     assert response.headers["ETag"] == client.get("/jwks").headers["ETag"]
+
+
+def test_userinfo_is_the_same_whichever_way_it_is_answered(rp, caplog):
+    """A good GET is answered before Flask; with a query string it goes through Flask: same answer."""
+    access_token = rp.tokens()["access_token"]
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="idp.access"):
+        fast = rp.client.get("/userinfo", headers={**bearer, "X-Request-ID": "ui-1"})
+    slow = rp.client.get("/userinfo?x=1", headers=bearer)
+    assert fast.status_code == slow.status_code == 200
+    assert fast.get_json() == slow.get_json() and fast.get_json()["sub"]
+    same = {k: v for k, v in fast.headers.items() if k not in PER_RESPONSE}
+    assert same == {k: v for k, v in slow.headers.items() if k not in PER_RESPONSE}
+    assert fast.headers["Cache-Control"] == "no-store" and fast.headers["X-Request-ID"] == "ui-1"
+    lines = [r.getMessage().rsplit(" ", 1)[0] for r in caplog.records if r.name == "idp.access"]
+    assert lines == ["GET /userinfo 200", "GET /userinfo 200"]     # one line each, either way

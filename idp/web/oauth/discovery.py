@@ -1,5 +1,5 @@
 """OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414) and the JWKS, built once per change
-and served with an ETag (mostly by idp.web.oauth.documents, before Flask)."""
+and served with an ETag (mostly by idp.web.oauth.front, before Flask)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, request
 from idp.config import AppConfig
 from idp.oauth.keys import SUPPORTED_ALGS
 from idp.web.context import db, services
-from idp.web.oauth.documents import Documents, DocumentsInFront, document_response_headers, not_modified
+from idp.web.oauth.front import Documents, InFront, document_response_headers, not_modified
 
 from . import bp
 
@@ -54,11 +54,11 @@ def metadata(config: AppConfig) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    """Build the documents once and answer them in front of Flask (idp.web.oauth.documents)."""
+    """Build the documents once and answer them in front of Flask (idp.web.oauth.front)."""
     services = app.extensions["idp"]
     body = json.dumps(metadata(services.config), separators=(",", ":")).encode()
     documents = app.extensions["idp.documents"] = Documents(services, body)
-    app.wsgi_app = DocumentsInFront(app.wsgi_app, documents, services)
+    app.wsgi_app = InFront(app.wsgi_app, documents, services)
 
 
 def _document(body: bytes, etag: str) -> Response:

@@ -191,7 +191,7 @@ def _log_access(response: Response) -> None:
 
 def log_access(level: int, method: str, path: str, endpoint: str, status: int, duration_ms: float | None,
                ip: str | None, user_agent: str | None, request_id: str | None = None) -> None:
-    """The access line; `request_id` for requests answered outside Flask (idp.web.oauth.documents)."""
+    """The access line; `request_id` for requests answered outside Flask (idp.web.oauth.front)."""
     extra = {"http": {"method": method, "path": path, "endpoint": endpoint, "status": status,
                       "duration_ms": duration_ms, "client_ip": ip, "user_agent": (user_agent or "")[:200]}}
     if request_id is not None:

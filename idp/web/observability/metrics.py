@@ -84,7 +84,7 @@ def exposition() -> tuple[bytes, str]:
 
 
 def observe(endpoint: str, method: str, status: int, seconds: float) -> None:
-    """Count and time a request answered outside Flask (idp.web.oauth.documents), as `_observe` does."""
+    """Count and time a request answered outside Flask (idp.web.oauth.front), as `_observe` does."""
     metrics = get()
     metrics.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
     metrics.latency.labels(endpoint=endpoint, method=method).observe(seconds)
