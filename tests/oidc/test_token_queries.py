@@ -13,9 +13,11 @@ OFFLINE = "openid email offline_access"
 
 
 def _own(statements: list[str]) -> list[str]:
-    """The grant's statements: without rate limiting's counters, and without reading the signing keys (each
-    worker reads them once every few seconds, idp.oauth.keys.KeyRing, not once per request)."""
-    return [s for s in statements if not re.search(r"\b(rate_limit\w*|signing_key)\b", s)]
+    """The grant's statements: without rate limiting's counters (and their own transaction's setting on
+    PostgreSQL), and without reading the signing keys (each worker reads them once every few seconds,
+    idp.oauth.keys.KeyRing, not once per request)."""
+    return [s for s in statements
+            if not re.search(r"\b(rate_limit\w*|signing_key)\b|^SET LOCAL synchronous_commit", s.strip())]
 
 
 def _listing(statements: list[str]) -> str:
