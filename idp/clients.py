@@ -3,13 +3,21 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import session_memo
 from idp.clock import now
 from idp.models import Client
 from idp.security.secrets import digest, new_token
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def by_client_id(db: Session, client_id: str) -> Client | None:
+    """The client with this id, active or not; read once per request (idp.session_memo)."""
+    return session_memo.remember(db, ("client", client_id), (Client.__tablename__,),
+                                 lambda: db.scalar(sa.select(Client).where(Client.client_id == client_id)))
 
 
 class ClientError(ValueError):

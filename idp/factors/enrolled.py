@@ -7,6 +7,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import factor_rows
 from idp.accounts import AccountError, checked_email
 from idp.clock import now
 from idp.models import OtpChallenge, SecondFactor, User
@@ -32,11 +33,10 @@ class FactorError(ValueError):
 
 
 def active_factors(db: Session, user: User) -> list[SecondFactor]:
-    """The user's confirmed second factors: authenticator app first, then email, then SMS."""
-    rows = db.scalars(sa.select(SecondFactor).where(SecondFactor.user_id == user.id,
-                                                    SecondFactor.confirmed_at.is_not(None)))
+    """The user's confirmed second factors: authenticator app first, then email, then SMS (read once per
+    request until the request changes them: idp.session_memo)."""
     order = {cls.factor: cls.order for cls in registry.factor_types()}
-    return sorted(rows, key=lambda f: (order.get(f.kind, 99), f.created_at, f.id))
+    return sorted(factor_rows.confirmed(db, user), key=lambda f: (order.get(f.kind, 99), f.created_at, f.id))
 
 
 def active_factor(db: Session, user: User, kind: str) -> SecondFactor | None:

@@ -12,7 +12,9 @@ import pyotp
 import segno
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from idp import session_memo
 from idp.clock import now as clock_now
 from idp.models import SecondFactor, User
 
@@ -160,9 +162,13 @@ def _claim_step(db: Session, factor: SecondFactor, step: int, offset: int, now: 
         .where(SecondFactor.id == factor.id,
                sa.or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step))
         .values(last_step=step, offset_steps=offset, last_used_at=now)
-        .execution_options(synchronize_session=False))
-    db.expire(factor)
-    return result.rowcount == 1
+        .execution_options(synchronize_session=False, **session_memo.UNCHANGED_ANSWERS))
+    if result.rowcount != 1:
+        db.expire(factor)       # another worker claimed it: read again when asked
+        return False
+    for name, value in (("last_step", step), ("offset_steps", offset), ("last_used_at", now)):
+        set_committed_value(factor, name, value)   # what this statement wrote; the factor stays confirmed
+    return True
 
 
 def _drift(services: Services, otp: pyotp.TOTP, code: str, current: int, window: range, period: int) -> TotpCheck:

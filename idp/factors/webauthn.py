@@ -47,7 +47,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from idp import audit
+from idp import audit, factor_rows
 from idp.audit import Actor
 from idp.clock import now as clock_now
 from idp.models import SecondFactor, User, WebAuthnChallenge, WebAuthnCredential
@@ -189,7 +189,9 @@ def consume_challenge(db: Session, challenge_id: Any, purpose: str, bound_to: st
 # --------------------------------------------------------------------------- the person's keys
 
 def keys(db: Session, user: User) -> list[tuple[SecondFactor, WebAuthnCredential]]:
-    """The user's confirmed security keys and passkeys, oldest first."""
+    """The user's confirmed security keys and passkeys, oldest first (none without a confirmed webauthn factor)."""
+    if not any(f.kind == KIND for f in factor_rows.confirmed(db, user)):
+        return []
     rows = db.execute(sa.select(SecondFactor, WebAuthnCredential)
                       .join(WebAuthnCredential, WebAuthnCredential.factor_id == SecondFactor.id)
                       .where(SecondFactor.user_id == user.id, SecondFactor.kind == KIND,

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -17,6 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp import clients
 from idp.adminapi.scopes import requested_problem
 from idp.browser import session_policy
 from idp.clock import now
@@ -58,15 +58,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
             raise InvalidScopeError("Send a scope, for example 'openid email'.")
 
 
-_CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
-
-
 def query_client(client_id: str) -> Client | None:
     """The active client; looked up once per request (authlib asks several times while validating)."""
-    known = g.setdefault("idp_clients", {})
-    if client_id not in known:
-        known[client_id] = db().scalar(_CLIENT, {"client_id": client_id})
-    client = known[client_id]
+    client = clients.by_client_id(db(), client_id)
     return client if client is not None and client.is_active else None
 
 
