@@ -1,4 +1,5 @@
-"""`idp keys rotate`: a new signing key; the old one stays published until its tokens have expired."""
+"""`idp keys rotate`: a new signing key, published at once and signing after the publication delay; the
+old one stays published until its tokens have expired."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,7 +7,7 @@ from datetime import timedelta
 import click
 
 from idp import audit
-from idp.oauth.keys import rotate_keys
+from idp.oauth.keys import PUBLICATION_DELAY, rotate_keys
 
 from .base import CliState, actor, cli, pass_state
 
@@ -19,7 +20,8 @@ def keys_group() -> None:
 @keys_group.command("rotate")
 @pass_state
 def rotate(state: CliState) -> None:
-    """Start signing with new keys; keep the old ones in the JWKS until every token they signed expired."""
+    """Publish new keys now; they sign after the publication delay (every JWKS a relying party may hold
+    has them by then); keep the old ones in the JWKS until every token they signed expired."""
     keep = timedelta(seconds=state.config.tokens.id_token_ttl + 3600)
     with state.session() as db:
         new = rotate_keys(db, state.services.kek, keep)
@@ -27,4 +29,5 @@ def rotate(state: CliState) -> None:
                      details={"new_kids": [k.kid for k in new]})
     for key in new:
         click.echo(f"New {key.alg} key {key.kid}")
-    click.echo(f"Old keys stay published for {keep}.")
+    click.echo(f"The new keys are published now and sign in {PUBLICATION_DELAY}; "
+               f"the old keys sign until then and stay published for {keep} more.")

@@ -8,6 +8,15 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 SAME_SITE_FORMS = {"account", "admin"}   # blueprints whose forms only ever post (and redirect) within the IdP
 
 
+def document_headers(https: bool) -> list[tuple[str, str]]:
+    """The headers `_headers` gives a non-HTML response outside Profile > Security and Administration:
+    for responses made before Flask (idp.web.oauth.front)."""
+    fixed = [("Content-Security-Policy", CSP.format(actions=" http: https:")), ("X-Frame-Options", "DENY"),
+             ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+             ("Cross-Origin-Opener-Policy", "same-origin")]
+    return fixed + [("Strict-Transport-Security", "max-age=31536000; includeSubDomains")] if https else fixed
+
+
 def init_app(app: Flask) -> None:
     https = app.config["SESSION_COOKIE_SECURE"]
 

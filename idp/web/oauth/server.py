@@ -11,7 +11,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import Flask
+from flask import Flask, g
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
@@ -72,7 +72,7 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
     current = now()
     refresh = token.get("refresh_token")
     cfg = services().config.tokens
-    row = Token(
+    row = dict(
         access_token_digest=digest(token["access_token"]),
         refresh_token_digest=digest(refresh) if refresh else None,
         client_id=request.client.client_id, user_id=request.user.id, scope=token.get("scope", ""),
@@ -82,8 +82,10 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
         amr=list(source.amr or []) if source else [], acr=source.acr if source else None,
         issued_at=current, access_expires_at=current + timedelta(seconds=token["expires_in"]),
         refresh_expires_at=current + timedelta(seconds=cfg.refresh_token_ttl) if refresh else None)
-    db().add(row)
-    db().flush()
+    db().connection().execute(_INSERT_TOKEN, row)   # Core: nothing reads the row back in this request
+
+
+_INSERT_TOKEN = Token.__table__.insert()
 
 
 class Revocation(RevocationEndpoint):
@@ -208,7 +210,11 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
         return client.issue_refresh_tokens or "offline_access" in scope.split() or config.tokens.refresh_for_all_clients
 
     def signing_key(alg: str):  # noqa: ANN202
-        return services().keys.get(db).signing[alg]
+        """Chosen once per request: the ID token header's kid and its signature come from the same key."""
+        chosen = g.setdefault("idp_signing_keys", {})
+        if alg not in chosen:
+            chosen[alg] = services().keys.signing_key(db, alg)
+        return chosen[alg]
 
     code_grant = make_code_grant(db, config.tokens.authorization_code_ttl, issues_refresh)
     server.register_grant(code_grant, [PkceS256(required=True),

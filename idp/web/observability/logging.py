@@ -66,16 +66,20 @@ def current_request_id() -> str | None:
     if not has_request_context():
         return None
     if "request_id" not in g:
-        incoming = request.headers.get(HEADER, "")
-        g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get(HEADER, ""))
     return g.request_id
+
+
+def request_id_from(incoming: str) -> str:
+    """The request's id: the incoming `X-Request-ID` when well formed, else a random one."""
+    return incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
 
 
 class RequestContextFilter(logging.Filter):
     """Adds `request_id` to every record ("-" outside a request) and masks secrets in the message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id() or "-"
+        record.request_id = current_request_id() or getattr(record, "request_id", None) or "-"
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the record
@@ -181,7 +185,15 @@ def _log_access(response: Response) -> None:
         ip = client_ip()
     except Exception:  # noqa: BLE001 - never lose the line over the address
         ip = request.remote_addr
-    access_log.log(level, "%s %s %s %sms", request.method, path, response.status_code, duration_ms,
-                   extra={"http": {"method": request.method, "path": path, "endpoint": endpoint,
-                                   "status": response.status_code, "duration_ms": duration_ms, "client_ip": ip,
-                                   "user_agent": (request.headers.get("User-Agent") or "")[:200]}})
+    log_access(level, request.method, path, endpoint, response.status_code, duration_ms, ip,
+               request.headers.get("User-Agent"))
+
+
+def log_access(level: int, method: str, path: str, endpoint: str, status: int, duration_ms: float | None,
+               ip: str | None, user_agent: str | None, request_id: str | None = None) -> None:
+    """The access line; `request_id` for requests answered outside Flask (idp.web.oauth.front)."""
+    extra = {"http": {"method": method, "path": path, "endpoint": endpoint, "status": status,
+                      "duration_ms": duration_ms, "client_ip": ip, "user_agent": (user_agent or "")[:200]}}
+    if request_id is not None:
+        extra["request_id"] = request_id
+    access_log.log(level, "%s %s %s %sms", method, path, status, duration_ms, extra=extra)
