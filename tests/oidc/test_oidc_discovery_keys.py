@@ -72,13 +72,14 @@ def test_private_keys_are_stored_encrypted(services):
             assert private["kid"] == row.kid and "d" in private
 
 
-def _rotate(tmp_path, database_url) -> str:  # noqa: ANN001
-    """`idp --config FILE keys rotate`, run in-process; returns its output."""
+def _rotate(tmp_path, database_url, *options: str) -> str:  # noqa: ANN001
+    """`idp --config FILE keys rotate [options]`, run in-process; returns its output."""
     from idp.cli import keys  # noqa: F401  (registers the command)
     from idp.cli.base import cli
 
     config_file = write_config_file(tmp_path / "config.toml", database_url, ISSUER)
-    result = CliRunner().invoke(cli, ["--config", str(config_file), "keys", "rotate"], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "keys", "rotate", *options],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -109,6 +110,18 @@ def test_rotation_keeps_old_tokens_verifiable_and_signs_new_ones_with_the_new_ke
     assert new_kid != old_kid and new_kid in kids
     assert rp.id_token_header(after)["alg"] == alg
     assert rp.id_token_claims(after)["aud"] == [rp.client_id]
+
+
+def test_rotation_now_after_a_leak_switches_at_once_and_withdraws_the_old_keys(rp, services, tmp_path,  # noqa: ANN001
+                                                                               database_url, frozen_clock):
+    services.keys = KeyRing(services.kek, check_interval=0.0)
+    before = rp.tokens()["id_token"]
+    old_kid = rp.id_token_header(before)["kid"]
+    assert "sign now" in _rotate(tmp_path, database_url, "--now")
+    kids = {k["kid"] for k in rp.jwks()["keys"]}
+    assert old_kid not in kids and len(kids) == 2            # the leaked keys are no longer published
+    new_kid = rp.id_token_header(rp.tokens()["id_token"])["kid"]
+    assert new_kid in kids
 
 
 def test_old_keys_leave_the_jwks_once_their_tokens_have_expired(rp, services, tmp_path, database_url,
