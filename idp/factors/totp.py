@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyotp
-import segno
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -56,6 +55,8 @@ def provisioning_uri(secret: str, email: str, issuer: str, digits: int = 6, peri
 
 def qr_svg(uri: str) -> str:
     """The URI as an inline <svg> QR code (no XML declaration), for a page that allows no inline script."""
+    import segno  # only the set-up page draws a QR code
+
     return segno.make(uri, error="m").svg_inline(scale=4, border=2, title="QR code to scan with your authenticator app")
 
 
