@@ -20,6 +20,13 @@ def by_client_id(db: Session, client_id: str) -> Client | None:
                                  lambda: db.scalar(sa.select(Client).where(Client.client_id == client_id)))
 
 
+def new_client_id() -> str:
+    """A random client id that never starts with "-" (a command line would read it as an option)."""
+    while (client_id := new_token(18)).startswith("-"):
+        pass
+    return client_id
+
+
 class ClientError(ValueError):
     """A refused client registration, with the reason."""
 
@@ -69,7 +76,7 @@ def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_
         check_backchannel_logout_uri(backchannel_logout_uri, development=development)
     secret = None if public else new_token(32)
     client = Client(
-        client_id=new_token(18), organisation_id=organisation_id, name=name,
+        client_id=new_client_id(), organisation_id=organisation_id, name=name,
         secret_digest=digest(secret) if secret else None, redirect_uris=list(redirect_uris),
         post_logout_redirect_uris=list(logout_uris or []),
         token_endpoint_auth_method="none" if public else "client_secret_basic",
