@@ -1,39 +1,44 @@
-"""Throughput of `idp serve` (gunicorn, 2 sync workers) on SQLite and PostgreSQL, per request and per server CPU-second.
+"""Issue 14's figures in one run: server CPU per operation of `idp serve` as ratios against references measured in
+the same run, SQL statements per operation, VmRSS per worker, latency at half load; SQLite and PostgreSQL.
 
     .venv/bin/python bench/run.py            # 3 runs per figure (the median is shown), SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick    # 1 short run
     .venv/bin/python bench/run.py --backends sqlite --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
-    .venv/bin/python bench/run.py --users 5000   # 5,000 extra users in the database (default 1,000)
-    .venv/bin/python bench/run.py --scale        # sign-ins per CPU-s with 1,000 and with 100,000 users
+    .venv/bin/python bench/run.py --users 5000   # 5,000 users with password + authenticator app (default 1,000)
+    .venv/bin/python bench/run.py --scale        # sign-ins with 1,000 and with 100,000 users
 
 Run by hand, never from the tests. Everything stays on 127.0.0.1 and ends by itself (fixed request counts,
 timeouts on every request). For each database backend:
 
-1. a temporary instance made with the real command line: `idp init`, `idp db upgrade`, `idp user create`,
-   `idp client create --refresh-tokens` (a confidential client); the production argon2id parameters of the
-   default config (m=19456 KiB, t=2, p=1). The rate limits stay on (their counters are part of the cost), with
-   limits raised far above what one benchmark client sends, so that they count but never refuse;
-2. `python -m idp --config FILE serve --workers 2 --port P` (gunicorn, sync workers);
-3. a load driver of a few processes (httpx, one request at a time each) runs each figure with a fixed number
-   of requests. CPU is read from /proc/<pid>/stat (utime+stime, children included) of the gunicorn master and
-   its workers before and after, so "per CPU-s" counts the server's own work only (not the driver's, nor the
-   PostgreSQL server's).
+1. a temporary instance made with the real command line (`idp init`, `idp db upgrade`, `idp user create`,
+   `idp client create --refresh-tokens`), the production argon2id parameters of the default config, every rate
+   limit on but raised far above the load (counted, never refusing); then N users (default 1,000) with a password
+   and a confirmed authenticator app (TOTP), bulk-inserted (one executemany for the users, one for their factors,
+   secrets encrypted with the instance's own key-encryption key);
+2. SQL statements per operation, counted in this process: the real app built from the instance's config
+   (`create_app(load_config(...))`) on the instance's own database, driven by the same driver code through an
+   HTTP-free WSGI client, a SQLAlchemy `before_cursor_execute` listener counting (BEGIN/SAVEPOINT/RELEASE not);
+3. `python -m idp --config FILE serve --workers 2 --port P` (gunicorn, sync workers) and a load driver of a few
+   processes (httpx, one request at a time each); the server's CPU is read from /proc/<pid>/stat (utime+stime,
+   children included) of the gunicorn master and its workers before and after each figure;
+4. the references, in the same run: an argon2id verify loop at the instance's parameters (in this process) and a
+   plain Flask "hello" app on the same gunicorn settings (2 sync workers, access log on).
 
-Figures: (a) complete password sign-ins (authorize → login page → password → code → /token, PKCE S256, a
-fresh browser each) next to an argon2id verify loop at the same parameters measured in this process; (b)
-refresh grants with rotation; (c) discovery and JWKS next to a plain Flask "hello" app served by gunicorn
-the same way (2 sync workers, access log on); (d) userinfo. Then: the share of a sign-in's server CPU spent in
-the argon2id verify; p50/p99 latency of each figure at about half the req/s it reached (paced requests); the
-resident set size (VmRSS) of each gunicorn worker after the measured run. `--scale` instead compares sign-ins
-per CPU-second with 1,000 and with 100,000 users.
+The driver signs in like a browser: it follows redirects and fills whichever page shows a password form or a
+one-time-code form (found by their fields: type=password, autocomplete="one-time-code"). Each driver process owns
+a disjoint slice of the TOTP users, visits it round-robin, and never submits a code for a (user, time step) it
+already submitted one for: it waits for the next step instead.
 """
 from __future__ import annotations
 
 import argparse
 import base64
 import hashlib
+import json
+import logging
 import multiprocessing
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -42,33 +47,45 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
+import pyotp
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-EMAIL = "bench@example.com"
-PASSWORD = "bench password for load tests 2024"   # long enough for a password-only account
+EMAIL = "bench@example.com"                          # the password-only user (no second factor)
+PASSWORD = "bench password for load tests 2024"      # every user's password (long enough for a password-only account)
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 CONCURRENCY = 4
 TIMEOUT = 30.0
-TARGETS = {"signin": 35.0, "refresh": 500.0}        # per server CPU-second
-KEYCLOAK_REFRESH_PER_VCPU = 120.0
-HELLO_FRACTION = 0.80
-RSS_TARGET_MB = 120.0                                # per gunicorn worker
 SCALE_USERS = (1_000, 100_000)
-SCALE_TOLERANCE = 0.10                              # sign-ins per CPU-s within 10 % at 100k users
+SCALE_TOLERANCE = 0.10                              # CPU per sign-in within 10 % at 100k users (bench's own check)
 HALF_LOAD_SECONDS = {True: 10.0, False: 30.0}       # cap of each paced run (quick, full)
+COUNTED_REPEATS = 3                                 # in-process operations per figure for the SQL count (median)
 
-FULL = {"signin": 30, "refresh": 300, "discovery": 500, "jwks": 500, "hello": 500, "userinfo": 500}
-QUICK = {"signin": 8, "refresh": 60, "discovery": 120, "jwks": 120, "hello": 120, "userinfo": 120}
+KINDS = ("signin2fa", "signin", "refresh", "discovery", "jwks", "userinfo")
+SIGN_INS = ("signin2fa", "signin")
+NAMES = {"signin2fa": "full 2FA sign-in (password + TOTP, code+PKCE → tokens)",
+         "signin": "password-only sign-in (code+PKCE → tokens)",
+         "refresh": "refresh grant with rotation", "discovery": "discovery document", "jwks": "JWKS",
+         "userinfo": "userinfo", "argon2": "argon2id verify", "hello": "Flask hello"}
+# issue 14's goals: server CPU per operation ≤ factor × the reference's CPU per operation (measured in the same run)
+GOALS = {"signin2fa": ("argon2", 1.6), "signin": ("argon2", 1.35), "refresh": ("hello", 3.0),
+         "discovery": ("hello", 1.25), "jwks": ("hello", 1.25), "userinfo": ("hello", 2.0)}
+SQL_GOALS = {"signin2fa": 20}                       # statements per operation
+RSS_GOAL_MB = 90.0                                  # VmRSS per gunicorn worker after the run
+
+FULL = {"signin2fa": 30, "signin": 30, "refresh": 300, "discovery": 500, "jwks": 500, "hello": 500, "userinfo": 500}
+QUICK = {"signin2fa": 8, "signin": 8, "refresh": 60, "discovery": 120, "jwks": 120, "hello": 120, "userinfo": 120}
 
 
 # --- hello: the reference app (gunicorn imports this module as `run:hello_app()`) -----------------
@@ -178,28 +195,119 @@ def server_cpu(master: int) -> float:
     return ticks / CLK_TCK
 
 
-# --- the driver (runs in pool processes) -----------------------------------------------------------
+@contextmanager
+def working_directory(path: Path):  # noqa: ANN201
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+# --- the driver: forms found by their fields, whichever page returns them ----------------------------
+
+@dataclass
+class Form:
+    action: str
+    inputs: list[dict[str, str]] = field(default_factory=list)
+
+    def field(self, role: str) -> str | None:
+        """The name of the input playing `role`: password, code (one-time code) or username."""
+        for attrs in self.inputs:
+            kind, auto = attrs.get("type", "text").lower(), attrs.get("autocomplete", "").lower()
+            if (role == "password" and kind == "password") or (role == "code" and auto == "one-time-code") or \
+                    (role == "username" and (auto == "username" or kind == "email")):
+                return attrs.get("name")
+        return None
+
+    def values(self) -> dict[str, str]:
+        """What a browser submits as is: every named input (hidden ones included), check boxes only if checked."""
+        return {a["name"]: a.get("value", "") for a in self.inputs
+                if a.get("name") and (a.get("type", "").lower() not in ("checkbox", "radio") or "checked" in a)}
+
 
 class _Forms(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.forms: list[tuple[str, dict[str, str]]] = []
+        self.forms: list[Form] = []
+        self.open = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN001
-        a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append((a.get("action", ""), {}))
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1][1][a["name"]] = a.get("value", "")
+            self.forms.append(Form(dict(attrs).get("action") or ""))
+            self.open = True
+        elif tag == "input" and self.open:
+            self.forms[-1].inputs.append({k: v or "" for k, v in attrs})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.open = False
 
 
-def _password_form(html: str) -> tuple[str, dict[str, str]]:
+def sign_in_form(html: str) -> tuple[Form, str] | None:
+    """The page's form asking for a one-time code, a password or (identifier first) an email, and which."""
     parser = _Forms()
     parser.feed(html)
-    for action, fields in parser.forms:
-        if "password" in fields:
-            return action, fields
-    raise RuntimeError(f"no password form in: {html[:300]}")
+    for role in ("code", "password", "username"):
+        for form in parser.forms:
+            if form.field(role):
+                return form, role
+    return None
+
+
+@dataclass
+class Person:
+    email: str
+    password: str
+    code: Callable[[], str] | None = None      # the next one-time code (users with an authenticator app)
+
+
+BENCH_PERSON = Person(EMAIL, PASSWORD)
+
+_BOOKS: dict[str, dict] = {}
+
+
+def _book(path: str) -> dict:
+    """The TOTP users' file (emails, secrets, visiting order), read once per process."""
+    if path not in _BOOKS:
+        _BOOKS[path] = json.loads(Path(path).read_text())
+    return _BOOKS[path]
+
+
+@dataclass
+class Slice:
+    """One driver's own share of the TOTP users (the slices are disjoint), visited round-robin. `used` keeps, per
+    user, the last time step a code was submitted for: a code is made only for a later step, so the driver never
+    submits the same code (same user, same step) twice; when a user comes round again within a step, it waits."""
+
+    path: str
+    number: int
+    cursor: int = 0
+    used: dict[int, int] = field(default_factory=dict)
+    waits: int = 0
+
+    def next_person(self) -> Person:
+        book = _book(self.path)
+        mine = book["order"][self.number::book["slices"]]
+        index = mine[self.cursor % len(mine)]
+        self.cursor += 1
+        period = book["period"]
+        while (now := time.time()) // period <= self.used.get(index, -1):    # this step's code was submitted
+            self.waits += 1
+            time.sleep(period - now % period + 0.05)
+        email, secret = book["users"][index]
+        otp = pyotp.TOTP(secret, digits=book["digits"], interval=period,
+                         digest=getattr(hashlib, book["algorithm"].lower()))
+
+        def code() -> str:
+            step = int(time.time()) // period
+            if step <= self.used.get(index, -1):
+                raise RuntimeError(f"refusing to replay the code of step {step} for {email}")
+            self.used[index] = step
+            return otp.generate_otp(step)
+
+        return Person(email, book["password"], code)
 
 
 def _pkce() -> tuple[str, str]:
@@ -212,26 +320,56 @@ def _basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
-def sign_in(base: str, client_id: str, secret: str, scope: str = "openid profile email") -> dict:
-    """One complete sign-in in a fresh browser; returns the token response."""
+def _at_client(response: httpx.Response) -> bool:
+    return response.is_redirect and response.headers["location"].startswith(REDIRECT_URI)
+
+
+def _follow(browser: httpx.Client, response: httpx.Response) -> httpx.Response:
+    for _ in range(10):
+        if not response.is_redirect or _at_client(response):
+            return response
+        response = browser.get(urljoin(str(response.url), response.headers["location"]))
+    raise RuntimeError(f"too many redirects, last to {response.headers.get('location')}")
+
+
+def _fill(form: Form, role: str, person: Person) -> dict[str, str]:
+    data = form.values()
+    if form.field("username"):
+        data[form.field("username")] = person.email
+    if role == "password":
+        data[form.field("password")] = person.password
+    if role == "code":
+        if person.code is None:
+            raise RuntimeError(f"asked for a one-time code for {person.email}, who has no second factor")
+        data[form.field("code")] = person.code()
+    return data
+
+
+def sign_in(connect: Callable[[], httpx.Client], client_id: str, secret: str, person: Person,
+            scope: str = "openid profile email") -> dict:
+    """One complete sign-in in a fresh browser (`connect()`), then the code redeemed; returns the token response.
+    Each form is submitted at most once: a form shown again (a refused password or code) is an error."""
     verifier, challenge = _pkce()
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "scope": scope,
               "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
               "code_challenge": challenge, "code_challenge_method": "S256"}
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as browser:
-        response = browser.get("/authorize?" + urlencode(params))
-        while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT_URI):
-            response = browser.get(urljoin(base + "/", response.headers["location"]))
-        action, fields = _password_form(response.text)
-        response = browser.post(urljoin(str(response.url), action),
-                                data={**fields, "email": EMAIL, "password": PASSWORD})
-        while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT_URI):
-            response = browser.get(urljoin(base + "/", response.headers["location"]))
-        location = response.headers.get("location", "")
-        if not location.startswith(REDIRECT_URI):
-            raise RuntimeError(f"sign-in did not return to the client: {response.status_code} {response.text[:300]}")
-        code = parse_qs(urlsplit(location).query)["code"][0]
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as rp:
+    submitted: list[str] = []
+    with connect() as browser:
+        response = _follow(browser, browser.get("/authorize?" + urlencode(params)))
+        while not _at_client(response):
+            found = sign_in_form(response.text) if response.status_code == 200 else None
+            if found is None or found[1] in submitted:
+                raise RuntimeError(f"sign-in stuck at {response.url} ({response.status_code}, after {submitted}): "
+                                   f"{response.text[:300]}")
+            form, role = found
+            submitted.append(role)
+            response = _follow(browser, browser.post(urljoin(str(response.url), form.action),
+                                                     data=_fill(form, role, person)))
+        if ("code" in submitted) != (person.code is not None):
+            raise RuntimeError(f"{person.email}: expected {'no ' if person.code is None else ''}code step, "
+                               f"got {submitted}")
+        code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    with connect() as rp:
         tokens = rp.post("/token", data={"grant_type": "authorization_code", "code": code,
                                          "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
                          headers=_basic(client_id, secret))
@@ -240,52 +378,80 @@ def sign_in(base: str, client_id: str, secret: str, scope: str = "openid profile
     return tokens.json()
 
 
-def task(job: tuple) -> tuple[int, int, object, list[float]]:
-    """Run `count` operations of `kind`; returns (ok, errors, result for the next job, latencies of the
-    successful ones in s). With `interval` (s) the operations are paced: one every `interval` seconds on a
-    schedule that never catches up in bursts, and none starts after `limit` seconds."""
-    kind, base, count, client_id, secret, token, interval, limit = job
+PATHS = {"discovery": "/.well-known/openid-configuration", "jwks": "/jwks", "hello": "/"}
+
+
+def operate(kind: str, http: httpx.Client, connect: Callable[[], httpx.Client], client_id: str, secret: str,
+            token: str | None, person: Person) -> str | None:
+    """One operation of `kind`; returns the token to use next (a refresh chain moves on)."""
+    if kind in SIGN_INS:
+        sign_in(connect, client_id, secret, person)
+    elif kind == "refresh":
+        reply = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token},
+                          headers=_basic(client_id, secret))
+        if reply.status_code != 200:
+            raise RuntimeError(f"refresh: {reply.status_code} {reply.text[:200]}")
+        return reply.json()["refresh_token"]
+    elif kind == "userinfo":
+        reply = http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+        if reply.status_code != 200:
+            raise RuntimeError(f"userinfo: {reply.status_code}")
+    elif http.get(PATHS[kind]).status_code != 200:
+        raise RuntimeError(f"{PATHS[kind]} failed")
+    return token
+
+
+@dataclass
+class Job:
+    """What one driver process does for one figure; comes back with its token and slice moved on."""
+
+    kind: str
+    base: str
+    count: int
+    client_id: str = ""
+    secret: str = ""
+    token: str | None = None
+    people: Slice | None = None
+    interval: float = 0.0        # paced: one operation every `interval` s ...
+    limit: float = 0.0           # ... none started after `limit` s
+
+
+def task(job: Job) -> tuple[int, int, Job, list[float]]:
+    """Run the job; returns (ok, errors, the job moved on, latencies of the successful operations in s). A paced
+    job keeps a schedule that never catches up in bursts. A 2FA user is picked (and waited for, if it must)
+    before the operation's clock starts."""
     ok = errors = 0
     latencies: list[float] = []
     start = due = time.perf_counter()
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
-        for _ in range(count):
-            if interval:
+
+    def connect() -> httpx.Client:
+        return httpx.Client(base_url=job.base, timeout=TIMEOUT)
+
+    with connect() as http:
+        for _ in range(job.count):
+            if job.interval:
                 now = time.perf_counter()
-                if now - start > limit:
+                if now - start > job.limit:
                     break
                 time.sleep(max(0.0, due - now))
-                due = max(due, now) + interval
+                due = max(due, now) + job.interval
+            person = job.people.next_person() if job.kind == "signin2fa" else BENCH_PERSON
             t0 = time.perf_counter()
             try:
-                if kind == "signin":
-                    sign_in(base, client_id, secret)
-                elif kind == "refresh":
-                    reply = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token},
-                                      headers=_basic(client_id, secret))
-                    if reply.status_code != 200:
-                        raise RuntimeError(f"refresh: {reply.status_code} {reply.text[:200]}")
-                    token = reply.json()["refresh_token"]
-                elif kind == "userinfo":
-                    reply = http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
-                    if reply.status_code != 200:
-                        raise RuntimeError(f"userinfo: {reply.status_code}")
-                else:
-                    path = {"discovery": "/.well-known/openid-configuration", "jwks": "/jwks", "hello": "/"}[kind]
-                    if http.get(path).status_code != 200:
-                        raise RuntimeError(f"{path} failed")
+                job.token = operate(job.kind, http, connect, job.client_id, job.secret, job.token, person)
                 ok += 1
                 latencies.append(time.perf_counter() - t0)
             except (httpx.HTTPError, RuntimeError) as exc:
                 errors += 1
                 if errors == 1:
-                    print(f"bench: {kind}: {exc}", file=sys.stderr)
-    return ok, errors, token, latencies
+                    print(f"bench: {job.kind}: {exc}", file=sys.stderr)
+    return ok, errors, job, latencies
 
 
-def prepare(job: tuple) -> dict:
-    base, client_id, secret, scope = job
-    return sign_in(base, client_id, secret, scope)
+def prepare(job: Job) -> dict:
+    """A password-only sign-in whose tokens the refresh and userinfo figures use."""
+    return sign_in(lambda: httpx.Client(base_url=job.base, timeout=TIMEOUT), job.client_id, job.secret,
+                   BENCH_PERSON)
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -296,6 +462,11 @@ class Sample:
     per_cpu: float        # operations per server CPU-second
     errors: int = 0
     latencies: list[float] = field(default_factory=list)   # seconds, successful operations
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per operation in ms."""
+        return 1000 / self.per_cpu if self.per_cpu else float("inf")
 
     def percentile(self, p: int) -> float:
         """The p-th percentile latency in ms (nan without samples)."""
@@ -317,40 +488,74 @@ class Figure:
         return statistics.median(s.per_cpu for s in self.samples)
 
     @property
+    def cpu_ms(self) -> float:
+        return statistics.median(s.cpu_ms for s in self.samples)
+
+    @property
     def errors(self) -> int:
         return sum(s.errors for s in self.samples)
 
+    def ratio(self, reference: Figure) -> float:
+        """Median over the runs of (CPU per operation ÷ the reference's CPU per operation in the same run)."""
+        return statistics.median(s.cpu_ms / r.cpu_ms for s, r in zip(self.samples, reference.samples, strict=True))
 
-def measure(pool, master: int, kind: str, base: str, per_process: int, client_id: str = "",  # noqa: ANN001
-            secret: str = "", tokens: list | None = None, rate: float | None = None,
-            limit: float = 0.0) -> tuple[Sample, list]:
-    """`per_process` operations in each driver process; with `rate`, paced at `rate` operations per second in
-    all (each process one every CONCURRENCY/rate s) for at most `limit` s."""
-    interval = CONCURRENCY / rate if rate else 0.0
-    jobs = [(kind, base, per_process, client_id, secret, (tokens or [None] * CONCURRENCY)[i], interval, limit)
-            for i in range(CONCURRENCY)]
+
+@dataclass
+class Drive:
+    """What the driver processes carry from figure to figure: their slices of TOTP users, their tokens."""
+
+    base: str
+    client_id: str
+    secret: str
+    slices: list[Slice]
+    tokens: dict[str, list[str | None]] = field(default_factory=dict)
+
+    def jobs(self, kind: str, count: int, base: str | None = None) -> list[Job]:
+        tokens = self.tokens.get(kind, [None] * CONCURRENCY)
+        return [Job(kind, base or self.base, count, self.client_id, self.secret, tokens[i],
+                    self.slices[i] if kind == "signin2fa" else None) for i in range(CONCURRENCY)]
+
+    def take_back(self, jobs: list[Job]) -> None:
+        if jobs[0].kind == "signin2fa":
+            self.slices = [j.people for j in jobs]
+        if jobs[0].kind in ("refresh", "userinfo"):
+            self.tokens[jobs[0].kind] = [j.token for j in jobs]
+
+
+def measure(pool, master: int, jobs: list[Job], rate: float | None = None, limit: float = 0.0) -> tuple[Sample, list[Job]]:  # noqa: ANN001
+    """The jobs in parallel, one per driver process; with `rate`, paced at `rate` operations per second in all
+    (each process one every CONCURRENCY/rate s) for at most `limit` s."""
+    if rate:
+        jobs = [replace(j, interval=CONCURRENCY / rate, limit=limit) for j in jobs]
     cpu0, t0 = server_cpu(master), time.perf_counter()
     results = pool.map(task, jobs)
     elapsed, cpu = time.perf_counter() - t0, server_cpu(master) - cpu0
     ok = sum(r[0] for r in results)
-    errors = sum(r[1] for r in results)
-    return (Sample(ok / elapsed, ok / cpu if cpu > 0 else float("inf"), errors,
-                   [lat for r in results for lat in r[3]]), [r[2] for r in results])
+    sample = Sample(ok / elapsed, ok / cpu if cpu > 0 else float("inf"), sum(r[1] for r in results),
+                    [lat for r in results for lat in r[3]])
+    return sample, [replace(r[2], interval=0.0, limit=0.0) for r in results]
 
 
-def default_passwords():  # noqa: ANN201
-    """The password hasher at the default (production) argon2id parameters."""
+def run_kind(pool, master: int, drive: Drive, kind: str, count: int, base: str | None = None,  # noqa: ANN001
+             rate: float | None = None, limit: float = 0.0) -> Sample:
+    sample, jobs = measure(pool, master, drive.jobs(kind, count, base), rate, limit)
+    drive.take_back(jobs)
+    return sample
+
+
+def passwords_of(config: Path):  # noqa: ANN201
+    """The instance's password hasher (its argon2id parameters: the production defaults of `idp init`)."""
     sys.path.insert(0, str(ROOT))
-    from idp.config import PasswordsConfig
+    from idp.config import load_config
     from idp.security.passwords import Passwords
 
-    cfg = PasswordsConfig()
-    return Passwords(cfg.argon2_memory_kib, cfg.argon2_time_cost, cfg.argon2_parallelism)
+    cfg = load_config(config, env={}).passwords
+    return Passwords(cfg.argon2_memory_kib, cfg.argon2_time_cost, cfg.argon2_parallelism), cfg
 
 
-def argon2_loop(seconds: float) -> Sample:
-    """argon2id verifications at the configured parameters, in this process (one core)."""
-    passwords = default_passwords()
+def argon2_loop(config: Path, seconds: float) -> Sample:
+    """argon2id verifications at the instance's parameters, in this process (one core)."""
+    passwords, _ = passwords_of(config)
     stored = passwords.hash(PASSWORD)
     count = 0
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -358,6 +563,78 @@ def argon2_loop(seconds: float) -> Sample:
         assert passwords.verify(stored, PASSWORD)
         count += 1
     return Sample(count / (time.perf_counter() - t0), count / (time.process_time() - cpu0))
+
+
+# --- SQL statements per operation, in process ---------------------------------------------------------
+
+@dataclass
+class Counted:
+    totals: list[int]                          # statements per operation (transaction control not counted)
+    requests: list[tuple[str, int]]            # the last operation's statements per request
+    cpu_ms: list[float]                        # this process's CPU per operation: the app and the driver
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.totals)
+
+
+TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK TO")
+
+
+def count_statements(instance: Instance, drive: Drive, repeats: int = COUNTED_REPEATS) -> dict[str, Counted]:
+    """Each figure's operation run in this process against the instance's database, by the real app built from
+    the instance's config (as a gunicorn worker builds it) behind an HTTP-free WSGI client: one warm-up, then
+    `repeats` counted operations. The 2FA sign-ins use driver slice 0 (its replay guard included)."""
+    sys.path.insert(0, str(ROOT))
+    import sqlalchemy as sa
+
+    from idp.app import create_app
+    from idp.config import load_config
+
+    log: list[list] = []                      # [request, statements], one per request
+    me = threading.get_ident()                # the requests' thread (not a background thread's statements)
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, PLR0913
+        if log and threading.get_ident() == me and not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            log[-1][1] += 1
+
+    def mark(request: httpx.Request) -> None:
+        log.append([f"{request.method} {request.url.path}", 0])
+
+    with working_directory(ROOT):             # as the server runs (a relative policy directory)
+        app = create_app(load_config(instance.config, env={}))
+        logging.getLogger("idp.access").setLevel(logging.WARNING)     # no access lines from this process
+        drainer = app.extensions.get("idp.outbox")
+        if drainer is not None:               # no outbox thread in this process: the server's workers deliver
+            drainer.stop()
+        engine = app.extensions["idp"].database.engine
+        transport = httpx.WSGITransport(app=app)
+
+        def connect() -> httpx.Client:
+            return httpx.Client(transport=transport, base_url=instance.base, event_hooks={"request": [mark]})
+
+        sa.event.listen(engine, "before_cursor_execute", count)
+        results: dict[str, Counted] = {}
+        try:
+            tokens = sign_in(connect, instance.client_id, instance.secret, BENCH_PERSON)
+            token_of = {"refresh": tokens["refresh_token"], "userinfo": tokens["access_token"]}
+            with connect() as http:
+                for kind in KINDS:
+                    totals, cpu = [], []
+                    for i in range(repeats + 1):
+                        person = drive.slices[0].next_person() if kind == "signin2fa" else BENCH_PERSON
+                        log.clear()
+                        started = time.process_time()
+                        token_of[kind] = operate(kind, http, connect, instance.client_id, instance.secret,
+                                                 token_of.get(kind), person)
+                        if i:
+                            cpu.append((time.process_time() - started) * 1000)
+                            totals.append(sum(n for _, n in log))
+                    results[kind] = Counted(totals, [(r, n) for r, n in log], cpu)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+            app.extensions["idp"].database.dispose()
+    return results
 
 
 # --- instances -----------------------------------------------------------------------------------
@@ -400,38 +677,57 @@ class Instance:
     client_id: str
     secret: str
     log: Path
+    people: Path                 # the TOTP users' file (see add_totp_users)
 
 
-def add_users(config: Path, count: int) -> None:
-    """`count` extra users in the instance's database, in one executemany: unique emails and subjects, in the
-    bench user's organisation, all sharing ONE argon2id hash (hashed once)."""
-    if count <= 0:
-        return
+def add_totp_users(config: Path, count: int, people: Path) -> None:
+    """`count` users, each with the password PASSWORD and a confirmed authenticator app, in the bench user's
+    organisation: one executemany for the users (all sharing ONE argon2id hash, hashed once at the instance's
+    parameters), one for their factor rows (as idp.factors.totp.start_enrolment + enrolled.activate leave them:
+    a secret from totp.new_secret, encrypted with the instance's own key-encryption key). The emails, secrets and
+    a shuffled visiting order go to `people` (JSON) for the driver."""
     sys.path.insert(0, str(ROOT))
     import sqlalchemy as sa
 
     from idp.config import load_config
-    from idp.db import create_engine
-    from idp.models.user import User
+    from idp.factors import totp
+    from idp.models import SecondFactor, User
+    from idp.services import build_services
 
-    table = User.__table__
-    engine = create_engine(load_config(config, env={}).database)
+    cfg = load_config(config, env={})
+    services = build_services(cfg)
+    users, factors = User.__table__, SecondFactor.__table__
+    tag = secrets.token_hex(4)
+    emails = [f"user{i}.{tag}@example.com" for i in range(count)]
+    plain = [totp.new_secret() for _ in range(count)]
     try:
-        with engine.begin() as conn:
-            bench = conn.execute(sa.select(table.c.organisation_id, table.c.created_at)
-                                 .where(table.c.email == EMAIL)).one()
-            stored = default_passwords().hash("a password nobody signs in with, shared by bulk users")
-            tag = secrets.token_hex(4)
-            conn.execute(table.insert(), [
-                {"subject": f"bulk-{tag}-{i:07d}", "organisation_id": bench.organisation_id,
-                 "email": f"bulk{i}.{tag}@example.com", "name": f"Bulk {i}", "password_hash": stored,
-                 "created_at": bench.created_at, "password_changed_at": bench.created_at}
-                for i in range(count)])
+        with services.database.engine.begin() as conn:
+            bench = conn.execute(sa.select(users.c.organisation_id, users.c.created_at)
+                                 .where(users.c.email == EMAIL)).one()
+            stored = services.passwords.hash(PASSWORD)
+            conn.execute(users.insert(), [
+                {"subject": f"bench-{tag}-{i:07d}", "organisation_id": bench.organisation_id, "email": email,
+                 "name": f"User {i}", "password_hash": stored, "created_at": bench.created_at,
+                 "password_changed_at": bench.created_at} for i, email in enumerate(emails)])
+            ids = dict(conn.execute(sa.select(users.c.email, users.c.id)
+                                    .where(users.c.subject.like(f"bench-{tag}-%"))).all())
+            totp_cfg = cfg.totp
+            conn.execute(factors.insert(), [
+                {"user_id": ids[email], "kind": totp.KIND, "name": "Authenticator App",
+                 "secret_encrypted": services.kek.encrypt(secret.encode("ascii")), "digits": totp_cfg.digits,
+                 "period": totp_cfg.period, "algorithm": totp_cfg.algorithm, "offset_steps": 0, "data": {},
+                 "created_at": bench.created_at, "confirmed_at": bench.created_at}
+                for email, secret in zip(emails, plain, strict=True)])
     finally:
-        engine.dispose()
+        services.database.dispose()
+    order = list(range(count))
+    random.Random(count).shuffle(order)          # round-robin over all users, consecutive sign-ins far apart
+    people.write_text(json.dumps({"password": PASSWORD, "digits": totp_cfg.digits, "period": totp_cfg.period,
+                                  "algorithm": totp_cfg.algorithm, "slices": CONCURRENCY, "order": order,
+                                  "users": [list(p) for p in zip(emails, plain, strict=True)]}))
 
 
-def make_instance(directory: Path, database_url: str | None, users: int = 0) -> Instance:
+def make_instance(directory: Path, database_url: str | None, users: int) -> Instance:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["init", str(directory), "--issuer", base]
@@ -444,85 +740,92 @@ def make_instance(directory: Path, database_url: str | None, users: int = 0) -> 
     idp(config, "db", "upgrade")
     idp(config, "user", "create", EMAIL, "--name", "Bench", "--password-stdin", stdin=PASSWORD + "\n")
     t0 = time.perf_counter()
-    add_users(config, users)
-    if users:
-        print(f"bench: {users:,} extra users inserted in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    import json
-
+    add_totp_users(config, users, directory / "people.json")
+    print(f"bench: {users:,} users with password + authenticator app inserted in {time.perf_counter() - t0:.1f}s",
+          file=sys.stderr)
     created = json.loads(idp(config, "client", "create", "--name", "Bench", "--redirect-uri", REDIRECT_URI,
                              "--refresh-tokens", "--json"))
-    return Instance(config, base, port, created["client_id"], created["client_secret"], directory / "server.log")
+    return Instance(config, base, port, created["client_id"], created["client_secret"], directory / "server.log",
+                    directory / "people.json")
+
+
+def new_drive(instance: Instance) -> Drive:
+    if CONCURRENCY > len(_book(str(instance.people))["order"]):
+        raise SystemExit(f"bench: --users must be at least {CONCURRENCY} (one slice of users per driver process)")
+    return Drive(instance.base, instance.client_id, instance.secret,
+                 [Slice(str(instance.people), i) for i in range(CONCURRENCY)])
 
 
 @contextmanager
-def serving(instance: Instance, label: str, pool):  # noqa: ANN001, ANN201
-    """`idp serve` (2 sync workers) for the instance, warmed up; yields the gunicorn master's pid."""
+def serving(instance: Instance, label: str, pool, drive: Drive):  # noqa: ANN001, ANN201
+    """`idp serve` (2 sync workers) for the instance, warmed up (every worker, both sign-ins, tokens for the
+    refresh and userinfo figures); yields the gunicorn master's pid."""
     cmd = [PYTHON, "-m", "idp", "--config", str(instance.config), "serve", "--workers", "2", "--port",
            str(instance.port)]
     with server(cmd, instance.base + "/.well-known/openid-configuration", instance.log) as proc:
         print(f"[{label}] server up on {instance.base} (gunicorn master {proc.pid}); warming up", file=sys.stderr)
-        pool.map(prepare, prepare_jobs(instance))                     # warm-up: every worker, every path
+        for kind in SIGN_INS:
+            run_kind(pool, proc.pid, drive, kind, 1)
         yield proc.pid
 
 
-def prepare_jobs(instance: Instance) -> list[tuple]:
-    return [(instance.base, instance.client_id, instance.secret, "openid profile email")] * CONCURRENCY
+def fresh_tokens(pool, drive: Drive) -> None:  # noqa: ANN001
+    """A new refresh chain and access token per driver process (password-only sign-ins)."""
+    replies = pool.map(prepare, drive.jobs("signin", 1))
+    drive.tokens = {"refresh": [t["refresh_token"] for t in replies], "userinfo": [t["access_token"] for t in replies]}
 
 
-HALF_LOAD_KINDS = ("signin", "refresh", "discovery", "jwks", "userinfo")
+@dataclass
+class Result:
+    figures: dict[str, Figure]
+    counted: dict[str, Counted]
+    memory: dict[int, float | None]
+    waits: int
+    users: int
 
 
 def run_backend(label: str, database_url: str | None, runs: int, counts: dict, pool, hello: tuple,  # noqa: ANN001
-                work: Path, users: int = 0, quick: bool = False) -> tuple[dict[str, Figure], dict[int, float]]:
-    """The figures, then the half-load latency runs (figures "<kind>@half"); also the workers' RSS in MB."""
+                work: Path, users: int, quick: bool) -> Result:
+    """The statement counts, the figures and references (`runs` times), then the half-load latency runs
+    (figures "<kind>@half"); the workers' RSS in MB after the measured runs."""
     instance = make_instance(work / label, database_url, users)
-    figures = {k: Figure() for k in ("signin", "argon2", "refresh", "discovery", "jwks", "hello", "userinfo")}
+    drive = new_drive(instance)
+    print(f"[{label}] counting SQL statements per operation (in process)", file=sys.stderr)
+    counted = count_statements(instance, drive)
+    figures = {k: Figure() for k in (*KINDS, "argon2", "hello")}
     hello_url, hello_proc = hello
-    ident = (instance.client_id, instance.secret)
-    with serving(instance, label, pool) as master:
+    with serving(instance, label, pool, drive) as master:
         for run in range(runs):
             print(f"[{label}] run {run + 1}/{runs}", file=sys.stderr)
-            sample, _ = measure(pool, master, "signin", instance.base, counts["signin"], *ident)
-            figures["signin"].samples.append(sample)
-            figures["argon2"].samples.append(argon2_loop(2.0 if runs > 1 else 1.0))
+            for kind in SIGN_INS:
+                figures[kind].samples.append(run_kind(pool, master, drive, kind, counts[kind]))
+            figures["argon2"].samples.append(argon2_loop(instance.config, 2.0 if runs > 1 else 1.0))
+            fresh_tokens(pool, drive)
+            for kind in ("refresh", "discovery", "jwks", "userinfo"):
+                figures[kind].samples.append(run_kind(pool, master, drive, kind, counts[kind]))
+            figures["hello"].samples.append(run_kind(pool, hello_proc.pid, drive, "hello", counts["hello"],
+                                                     base=hello_url))
+        memory = {pid: rss_mb(pid) for pid in workers(master)}      # after the measured runs
 
-            chains = [t["refresh_token"] for t in pool.map(prepare, prepare_jobs(instance))]
-            sample, chains = measure(pool, master, "refresh", instance.base, counts["refresh"], *ident,
-                                     tokens=chains)
-            figures["refresh"].samples.append(sample)
-
-            for kind in ("discovery", "jwks"):
-                sample, _ = measure(pool, master, kind, instance.base, counts[kind])
-                figures[kind].samples.append(sample)
-            sample, _ = measure(pool, hello_proc.pid, "hello", hello_url, counts["hello"])
-            figures["hello"].samples.append(sample)
-
-            access = [t["access_token"] for t in pool.map(prepare, prepare_jobs(instance))]
-            sample, _ = measure(pool, master, "userinfo", instance.base, counts["userinfo"], tokens=access)
-            figures["userinfo"].samples.append(sample)
-        memory = {pid: rss_mb(pid) for pid in workers(master)}      # after the measured run
-
-        # latency at about half the req/s reached above: paced, bounded in count and in time
-        tokens = {"refresh": chains, "userinfo": access}
-        for kind in HALF_LOAD_KINDS:
+        for kind in KINDS:     # latency at about half the req/s reached above: paced, bounded in count and time
             print(f"[{label}] {kind} at half load", file=sys.stderr)
-            sample, _ = measure(pool, master, kind, instance.base, counts[kind], *ident, tokens=tokens.get(kind),
-                                rate=figures[kind].rate / 2, limit=HALF_LOAD_SECONDS[quick])
+            sample = run_kind(pool, master, drive, kind, counts[kind], rate=figures[kind].rate / 2,
+                              limit=HALF_LOAD_SECONDS[quick])
             figures[f"{kind}@half"] = Figure([sample])
-    return figures, memory
+    return Result(figures, counted, memory, sum(s.waits for s in drive.slices), users)
 
 
 def run_scale(label: str, database_url: str | None, runs: int, counts: dict, pool, work: Path,  # noqa: ANN001
-              users: int) -> Figure:
-    """Sign-ins per server CPU-second with `users` extra users in the database."""
+              users: int) -> dict[str, Figure]:
+    """Both sign-ins' server CPU with `users` TOTP users in the database."""
     instance = make_instance(work / f"{label}-{users}", database_url, users)
-    figure = Figure()
-    with serving(instance, f"{label}, {users:,} users", pool) as master:
+    drive = new_drive(instance)
+    figures = {kind: Figure() for kind in SIGN_INS}
+    with serving(instance, f"{label}, {users:,} users", pool, drive) as master:
         for _ in range(runs):
-            sample, _ = measure(pool, master, "signin", instance.base, counts["signin"], instance.client_id,
-                                instance.secret)
-            figure.samples.append(sample)
-    return figure
+            for kind in SIGN_INS:
+                figures[kind].samples.append(run_kind(pool, master, drive, kind, counts[kind]))
+    return figures
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -537,67 +840,86 @@ def aligned(title: str, header: tuple, rows: list[tuple], left: tuple[int, ...])
     return lines
 
 
-def table(label: str, figures: dict[str, Figure], counts: dict, memory: dict[int, float | None]) -> str:
-    hello = figures["hello"]
-    argon2 = figures["argon2"]
-    rows: list[tuple[str, str, str, str, str, str]] = []
+def _verdict(ok: bool, errors: int = 0) -> str:
+    return ("PASS" if ok else "ABOVE") + (f" ({errors} errors)" if errors else "")
 
-    def row(name: str, fig: Figure, target: float | None, target_text: str, note: str = "") -> None:
-        ratio = fig.per_cpu / target if target else None
-        verdict = "-" if ratio is None else ("PASS" if ratio >= 1.0 else "BELOW")
-        if fig.errors:
-            verdict += f" ({fig.errors} errors)"
-        rows.append((name, f"{fig.rate:,.0f}", f"{fig.per_cpu:,.0f}", target_text,
-                     "-" if ratio is None else f"{ratio:.2f}", verdict + (f"  {note}" if note else "")))
 
-    row("(a) password sign-ins, code+PKCE→tokens", figures["signin"], TARGETS["signin"], f"≥ {TARGETS['signin']:.0f}",
-        f"= {figures['signin'].per_cpu / argon2.per_cpu:.2f} × argon2 loop")
-    row("    argon2id verify loop (m=19456,t=2,p=1)", argon2, None, "reference")
-    # CPU-s per verify ÷ server CPU-s per sign-in (one verify per sign-in)
-    share = figures["signin"].per_cpu / argon2.per_cpu
-    rows.append(("    share of sign-in CPU in argon2id verify", "", f"{share:.0%}", "reported only", "-",
-                 f"{1000 / argon2.per_cpu:.1f} ms verify / {1000 / figures['signin'].per_cpu:.1f} ms server CPU"))
-    row("(b) refresh grants with rotation", figures["refresh"], TARGETS["refresh"], f"≥ {TARGETS['refresh']:.0f}",
-        f"Keycloak sizing: {KEYCLOAK_REFRESH_PER_VCPU:.0f}/vCPU")
-    target = HELLO_FRACTION * hello.per_cpu
-    for kind, name in (("discovery", "(c) discovery document"), ("jwks", "(c) JWKS")):
-        row(name, figures[kind], target, f"≥ {target:,.0f} (80% hello)",
-            f"req/s = {figures[kind].rate / hello.rate:.0%} of hello")
-    row("    plain Flask hello, same gunicorn", hello, None, "reference")
-    row("(d) userinfo", figures["userinfo"], None, "-")
+def goal_rows(label: str, result: Result) -> list[tuple]:
+    """backend | figure | measured | reference | ratio | goal | result, for every goal of issue 14."""
+    figures, rows = result.figures, []
+    for kind, (ref, factor) in GOALS.items():
+        fig, reference = figures[kind], figures[ref]
+        ratio = fig.ratio(reference)
+        rows.append((label, NAMES[kind], f"{fig.cpu_ms:,.2f} ms", f"{NAMES[ref]} {reference.cpu_ms:,.2f} ms",
+                     f"{ratio:.2f}×", f"≤ {factor:g}×", _verdict(ratio <= factor, fig.errors)))
+    for kind, limit in SQL_GOALS.items():
+        n = result.counted[kind].median
+        rows.append((label, f"SQL statements per {NAMES[kind].split(' (')[0]}", f"{n:g}", "-", "-", f"≤ {limit}",
+                     _verdict(n <= limit)))
+    sizes = [mb for mb in result.memory.values() if mb is not None]
+    largest = max(sizes) if sizes else float("nan")
+    rows.append((label, f"VmRSS per worker (largest of {len(sizes)})", f"{largest:,.1f} MB", "-", "-",
+                 f"≤ {RSS_GOAL_MB:g} MB", _verdict(largest <= RSS_GOAL_MB)))
+    return rows
 
-    header = ("figure", "req/s", "per CPU-s", "target/CPU-s", "ratio", "result")
-    lines = aligned(f"{label}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), header, rows, (0, 3, 5))
+
+def goals_table(results: dict[str, Result], runs: int) -> str:
+    rows = [row for label, result in results.items() for row in goal_rows(label, result)]
+    title = (f"Issue 14 goals (server CPU per operation; ratio = CPU per operation ÷ the reference's in the same run, "
+             f"{'median of ' + str(runs) + ' runs' if runs > 1 else '1 run'})")
+    return "\n".join(aligned(title, ("backend", "figure", "measured", "reference", "ratio", "goal", "result"),
+                             rows, (0, 1, 3, 5, 6)))
+
+
+def detail_table(label: str, result: Result, counts: dict) -> str:
+    figures, counted = result.figures, result.counted
+    rows = []
+    for kind in (*KINDS, "argon2", "hello"):
+        fig = figures[kind]
+        inside = counted.get(kind)
+        rows.append((NAMES[kind], str(counts.get(kind, "-")), f"{fig.rate:,.1f}", f"{fig.per_cpu:,.1f}",
+                     f"{fig.cpu_ms:,.2f}", "-" if inside is None else f"{inside.median:g}",
+                     "-" if inside is None else f"{statistics.median(inside.cpu_ms):,.2f}",
+                     f"{fig.errors} errors" if fig.errors else ""))
+    lines = aligned(f"{label}: {result.users:,} users with password + authenticator app; 2FA sign-ins waited for "
+                    f"a new TOTP step {result.waits} times",
+                    ("figure", "ops/run", "req/s", "per CPU-s", "CPU ms/op", "SQL/op", "in-process CPU ms/op", ""),
+                    rows, (0, 7))
+    for kind in SIGN_INS:
+        per_request = ", ".join(f"{r} {n}" for r, n in counted[kind].requests)
+        lines.append(f"SQL statements of one {NAMES[kind].split(' (')[0]}: {per_request}")
 
     latency_rows = []
-    for kind in HALF_LOAD_KINDS:
+    for kind in KINDS:
         fig = figures[f"{kind}@half"]
         sample = fig.samples[0]
-        latency_rows.append((kind, f"{figures[kind].rate / 2:,.1f}", f"{fig.rate:,.1f}",
+        latency_rows.append((NAMES[kind], f"{figures[kind].rate / 2:,.1f}", f"{fig.rate:,.1f}",
                              str(len(sample.latencies)), f"{sample.percentile(50):,.1f}",
                              f"{sample.percentile(99):,.1f}", f"{fig.errors} errors" if fig.errors else ""))
     lines += [""] + aligned("latency at about half load (paced):",
                             ("figure", "asked req/s", "got req/s", "n", "p50 ms", "p99 ms", ""),
                             latency_rows, (0, 6))
 
-    memory_rows = [(f"gunicorn worker {pid}", "?" if mb is None else f"{mb:,.1f}", f"≤ {RSS_TARGET_MB:.0f} MB",
-                    "-" if mb is None else ("PASS" if mb <= RSS_TARGET_MB else "ABOVE"))
-                   for pid, mb in memory.items()]
-    lines += [""] + aligned("memory after the measured run (VmRSS):", ("process", "RSS MB", "target", "result"),
-                            memory_rows, (0, 2, 3))
+    memory_rows = [(f"gunicorn worker {pid}", "?" if mb is None else f"{mb:,.1f}") for pid, mb in result.memory.items()]
+    lines += [""] + aligned("memory after the measured runs (VmRSS):", ("process", "RSS MB"), memory_rows, (0,))
     return "\n".join(lines)
 
 
-def scale_table(label: str, figures: dict[int, Figure], counts: dict) -> str:
-    small, large = (figures[n] for n in SCALE_USERS)
-    rows = [(f"sign-ins, {n:,} extra users", f"{fig.rate:,.1f}", f"{fig.per_cpu:,.1f}",
-             f"{fig.errors} errors" if fig.errors else "") for n, fig in figures.items()]
-    ratio = large.per_cpu / small.per_cpu
-    verdict = "PASS" if abs(ratio - 1) <= SCALE_TOLERANCE else "OUTSIDE"
-    rows.append((f"ratio {SCALE_USERS[1]:,} ÷ {SCALE_USERS[0]:,}", "", f"{ratio:.2f}",
-                 f"target within {SCALE_TOLERANCE:.0%}: {verdict}"))
-    return "\n".join(aligned(f"{label}, scale in users: signin {counts['signin']}",
-                              ("figure", "req/s", "per CPU-s", "result"), rows, (0, 3)))
+def scale_table(label: str, figures: dict[int, dict[str, Figure]], counts: dict) -> str:
+    small, large = SCALE_USERS
+    rows = []
+    for kind in SIGN_INS:
+        for n in SCALE_USERS:
+            fig = figures[n][kind]
+            rows.append((NAMES[kind], f"{n:,}", f"{fig.rate:,.1f}", f"{fig.cpu_ms:,.1f}",
+                         f"{fig.errors} errors" if fig.errors else ""))
+        ratio = figures[large][kind].cpu_ms / figures[small][kind].cpu_ms
+        verdict = "PASS" if abs(ratio - 1) <= SCALE_TOLERANCE else "OUTSIDE"
+        rows.append((f"  CPU per sign-in, {large:,} ÷ {small:,} users", "", "", f"{ratio:.2f}",
+                     f"within {SCALE_TOLERANCE:.0%}: {verdict}"))
+    return "\n".join(aligned(f"{label}, scale in users (TOTP users in the database); sign-ins per run: "
+                             f"{counts['signin2fa']} 2FA, {counts['signin']} password-only",
+                             ("figure", "users", "req/s", "CPU ms/op", "result"), rows, (0, 4)))
 
 
 def main() -> None:
@@ -609,57 +931,57 @@ def main() -> None:
                         help="a PostgreSQL database the benchmark may connect to (a temporary one is created)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instances (logs, configs)")
     parser.add_argument("--users", type=int, default=SCALE_USERS[0],
-                        help="extra users bulk-inserted before measuring (default %(default)s)")
+                        help="users with password + authenticator app (default %(default)s)")
     parser.add_argument("--scale", action="store_true",
-                        help=f"only sign-ins per CPU-s, with {SCALE_USERS[0]:,} and with {SCALE_USERS[1]:,} users")
+                        help=f"only the sign-ins, with {SCALE_USERS[0]:,} and with {SCALE_USERS[1]:,} users")
     args = parser.parse_args()
     runs, counts = (1, QUICK) if args.quick else (3, FULL)
     work = Path(tempfile.mkdtemp(prefix="idp-bench-"))
     print(f"bench: working in {work}; {runs} run(s); {CONCURRENCY} driver processes; "
           f"{os.cpu_count()} CPUs", file=sys.stderr)
-    reports = []
+    results: dict[str, Result] = {}
+    reports: list[str] = []
     context = multiprocessing.get_context("fork")
     hello_port = free_port()
     hello_cmd = [PYTHON, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind",
                  f"127.0.0.1:{hello_port}", "--access-logfile", "-", "--error-logfile", "-", "--chdir",
                  str(ROOT / "bench"), "run:hello_app()"]
+    total = {k: v * CONCURRENCY for k, v in counts.items()}
+    how = "median of 3 runs" if runs > 1 else "1 run"
     try:
         with context.Pool(CONCURRENCY) as pool, \
                 server(hello_cmd, f"http://127.0.0.1:{hello_port}/", work / "hello.log") as hello_proc:
             hello = (f"http://127.0.0.1:{hello_port}", hello_proc)
 
-            def run(label: str, database) -> str:  # noqa: ANN001  (database(): a context giving a URL or None)
+            def run(label: str, database) -> None:  # noqa: ANN001  (database(): a context giving a URL or None)
                 if args.scale:                     # a database of its own for each user count
                     scaled = {}
                     for n in SCALE_USERS:
                         with database() as url:
                             scaled[n] = run_scale(label, url, runs, counts, pool, work, n)
-                    return scale_table(f"{label} ({'median of 3 runs' if runs > 1 else '1 run'})", scaled,
-                                       {k: v * CONCURRENCY for k, v in counts.items()})
-                with database() as url:
-                    figures, memory = run_backend(label, url, runs, counts, pool, hello, work, args.users,
-                                                  args.quick)
-                return table(f"{label} ({'median of 3 runs' if runs > 1 else '1 run'}; {args.users:,} extra users)",
-                             figures, {k: v * CONCURRENCY for k, v in counts.items()}, memory)
+                    reports.append(scale_table(f"{label} ({how})", scaled, total))
+                else:
+                    with database() as url:
+                        results[label] = run_backend(label, url, runs, counts, pool, hello, work, args.users,
+                                                     args.quick)
+                    reports.append(detail_table(f"{label} ({how})", results[label], total))
+                print(reports[-1] + "\n", file=sys.stderr)
 
             for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
                 if backend == "sqlite":
-                    report = run("SQLite", lambda: nullcontext(None))
+                    run("SQLite", lambda: nullcontext(None))
                 elif backend == "postgresql":
                     try:
-                        report = run("PostgreSQL", lambda: postgres_database(args.pg_url))
+                        run("PostgreSQL", lambda: postgres_database(args.pg_url))
                     except Exception as exc:  # noqa: BLE001  (report and go on with the other backend)
-                        if isinstance(exc, SystemExit):
-                            raise
                         print(f"bench: PostgreSQL skipped: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-                        continue
                 else:
                     raise SystemExit(f"bench: unknown backend {backend!r}")
-                reports.append(report)
-                print(reports[-1] + "\n", file=sys.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    if results:
+        reports.insert(0, goals_table(results, runs))
     print("\n\n".join(reports))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, lazyload
 
-from idp import identifiers
+from idp import identifiers, session_memo
 from idp.clock import now
 from idp.models import Organisation, OrganisationDomain, User, UserPermission
 from idp.security.passwords import Passwords
@@ -33,9 +33,11 @@ def checked_email(email: str) -> str:
 
 def find_by_email(db: Session, email: str) -> User | None:
     """The account with this address. Its groups and permissions load only when used, so that looking up
-    an existing account runs the same statements as looking up an unknown one (sign-in timing)."""
-    return db.scalar(sa.select(User).where(User.email == normalise_email(email))
-                     .options(lazyload(User.groups), lazyload(User.permissions)))
+    an existing account runs the same statements as looking up an unknown one (sign-in timing). Read once
+per request (idp.session_memo), for an account that exists and for one that does not alike."""
+    address = normalise_email(email)
+    return session_memo.remember(db, ("user_by_email", address), (User.__tablename__,), lambda: db.scalar(
+        sa.select(User).where(User.email == address).options(lazyload(User.groups), lazyload(User.permissions))))
 
 
 def organisation_by_slug(db: Session, slug: str) -> Organisation | None:

@@ -113,6 +113,7 @@ def _register(app: Flask, config: AppConfig) -> None:
     import_module("idp.web.input_guard").init_app(app)   # 400 on control characters, before the views read them
     import_module("idp.web.rate_limits").init_app(app)   # 429 on sign-in, codes, /token, /introspect
     import_module("idp.web.maintenance").init_app(app)   # purge expired rows after a response, once per interval
+    oauth.discovery.init_app(app)   # discovery and JWKS answered in front of Flask (precomputed, ETag)
     _init_outbox(app)
     if config.development:
         app.register_blueprint(import_module("idp.web.dev").bp)  # /dev/outbox (never in production)

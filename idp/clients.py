@@ -3,13 +3,28 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import session_memo
 from idp.clock import now
 from idp.models import Client
 from idp.security.secrets import digest, new_token
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def by_client_id(db: Session, client_id: str) -> Client | None:
+    """The client with this id, active or not; read once per request (idp.session_memo)."""
+    return session_memo.remember(db, ("client", client_id), (Client.__tablename__,),
+                                 lambda: db.scalar(sa.select(Client).where(Client.client_id == client_id)))
+
+
+def new_client_id() -> str:
+    """A random client id that never starts with "-" (a command line would read it as an option)."""
+    while (client_id := new_token(18)).startswith("-"):
+        pass
+    return client_id
 
 
 class ClientError(ValueError):
@@ -61,7 +76,7 @@ def register_client(db: Session, *, name: str, redirect_uris: list[str], logout_
         check_backchannel_logout_uri(backchannel_logout_uri, development=development)
     secret = None if public else new_token(32)
     client = Client(
-        client_id=new_token(18), organisation_id=organisation_id, name=name,
+        client_id=new_client_id(), organisation_id=organisation_id, name=name,
         secret_digest=digest(secret) if secret else None, redirect_uris=list(redirect_uris),
         post_logout_redirect_uris=list(logout_uris or []),
         token_endpoint_auth_method="none" if public else "client_secret_basic",

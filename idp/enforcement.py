@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import factor_rows
 from idp.flow.facts import Enforcement, EnforcementStatus
 from idp.models import SecondFactor, User
 from idp.wording import day, moment, plural
@@ -14,8 +15,7 @@ from idp.wording import day, moment, plural
 
 def has_second_factor(db: Session, user: User) -> bool:
     """True when the user has at least one confirmed second factor (recovery codes alone do not count)."""
-    return db.scalar(sa.select(sa.func.count(SecondFactor.id)).where(
-        SecondFactor.user_id == user.id, SecondFactor.confirmed_at.is_not(None))) > 0
+    return bool(factor_rows.confirmed(db, user))
 
 
 def grace_deadline(user: User) -> datetime | None:

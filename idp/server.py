@@ -5,6 +5,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 
 from gunicorn.app.base import BaseApplication
@@ -58,33 +59,94 @@ def build_wsgi_app(config_path: str | None):  # noqa: ANN201
 
 
 def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: int, workers: int) -> None:
-    """Check everything in the parent first, so a bad config or policy stops the start, then serve."""
+    """Check everything here first, so a bad config or policy stops the start; then replace this process
+    (same pid) with a fresh interpreter that runs gunicorn: its workers fork from a master that imported
+    only what serving needs, not the command line, migrations or this check's app (all of which a forked
+    worker would otherwise carry in its resident memory)."""
     from idp.app import create_app
-    from idp.web.observability.logging import gunicorn_logconfig
 
     metrics_dir = prepare_metrics_dir()  # before any app exists: every worker writes its metrics there
     try:
         create_app(config)  # raises on invalid policy files: refuse to start
-        log.info("serving on %s:%s with %s %s worker(s) x %s thread(s); database pool %s+%s per worker",
-                 host, port, workers, config.server.worker_class,
-                 config.server.threads if config.server.worker_class == "gthread" else 1,
-                 config.database.pool_size, config.database.max_overflow)
-        options = {
-            "bind": f"{host}:{port}", "workers": workers, "worker_class": config.server.worker_class,
-            # gunicorn silently turns "sync" into "gthread" when threads > 1: threads only for gthread
-            "threads": config.server.threads if config.server.worker_class == "gthread" else 1,
-            "timeout": config.server.timeout, "preload_app": False,
-            "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.web.observability
-            "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
-            "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
-            "child_exit": _child_exit,
-            # gunicorn >= 25: no runtime control socket (one fixed path per OS user: two servers on one
-            # host would take over each other's; and nobody should resize an IdP through a side door)
-            "control_socket_disable": True,
-        }
-        IdpGunicorn(config_path, options).run()
+    except BaseException:
+        metrics_dir.cleanup()
+        raise
+    log.info("serving on %s:%s with %s %s worker(s) x %s thread(s); database pool %s+%s per worker",
+             host, port, workers, config.server.worker_class,
+             config.server.threads if config.server.worker_class == "gthread" else 1,
+             config.database.pool_size, config.database.max_overflow)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "idp.server", config_path or "", host, str(port),
+                               str(workers), "owned" if metrics_dir.owned else "given"], server_environment())
+
+
+# argon2id's work area (m = 19456 KiB by default) is one malloc() per password verify. glibc serves it from
+# the heap and keeps it there once freed, so every worker that ever verified a password holds ~19 MB more.
+# With these tunables it is mmap()ed on transparent huge pages and unmapped after the verify: the memory
+# goes back to the system at the cost of zeroing it again (about 3 ms per verify, where 4 KiB pages would
+# cost about 14 ms). Only used when the kernel offers transparent huge pages; a GLIBC_TUNABLES set in the
+# environment (even empty) is left as it is.
+MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304"
+THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def server_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    if "GLIBC_TUNABLES" not in env and _huge_pages_available():
+        env["GLIBC_TUNABLES"] = MALLOC_TUNABLES
+    return env
+
+
+def _huge_pages_available() -> bool:
+    try:
+        with open(THP_SETTING) as handle:
+            return "[never]" not in handle.read()
+    except OSError:
+        return False
+
+
+def main(argv: list[str]) -> None:
+    """`python -m idp.server CONFIG HOST PORT WORKERS owned|given` (what `idp serve` execs after its checks)."""
+    config_path, host, port, workers, metrics = argv
+    config_path = config_path or None
+    config = load_config(config_path)
+    metrics_dir = _MetricsDir(os.environ["PROMETHEUS_MULTIPROC_DIR"], owned=metrics == "owned")
+    try:
+        _empty(metrics_dir.path)  # the check's app may have written values: none of them count
+        _preload_modules()
+        IdpGunicorn(config_path, gunicorn_options(config, host, int(port), int(workers))).run()
     finally:
         metrics_dir.cleanup()
+
+
+def _preload_modules() -> None:
+    """Import the app's modules (not the app: each worker builds its own after the fork) so that the workers
+    share these pages with the master instead of each loading them again, and start faster; gc.freeze()
+    keeps the garbage collector from writing to (and so copying) the shared objects in every worker."""
+    import gc
+
+    import idp.app  # noqa: F401
+
+    gc.freeze()
+
+
+def gunicorn_options(config: AppConfig, host: str, port: int, workers: int) -> dict:
+    from idp.web.observability.logging import gunicorn_logconfig
+
+    return {
+        "bind": f"{host}:{port}", "workers": workers, "worker_class": config.server.worker_class,
+        # gunicorn silently turns "sync" into "gthread" when threads > 1: threads only for gthread
+        "threads": config.server.threads if config.server.worker_class == "gthread" else 1,
+        "timeout": config.server.timeout, "preload_app": False,
+        "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.web.observability
+        "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
+        "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
+        "child_exit": _child_exit,
+        # gunicorn >= 25: no runtime control socket (one fixed path per OS user: two servers on one
+        # host would take over each other's; and nobody should resize an IdP through a side door)
+        "control_socket_disable": True,
+    }
 
 
 class _MetricsDir:
@@ -102,13 +164,17 @@ def prepare_metrics_dir() -> _MetricsDir:
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         os.makedirs(given, exist_ok=True)
-        for name in os.listdir(given):
-            if name.endswith(".db"):
-                os.remove(os.path.join(given, name))
+        _empty(given)
         return _MetricsDir(given, owned=False)
     path = tempfile.mkdtemp(prefix="idp-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     return _MetricsDir(path, owned=True)
+
+
+def _empty(path: str) -> None:
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
 
 
 def _child_exit(server, worker) -> None:  # noqa: ANN001
@@ -116,3 +182,7 @@ def _child_exit(server, worker) -> None:  # noqa: ANN001
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from idp import audit
@@ -82,6 +81,8 @@ def parse_name(value: str | None) -> str:
 def read_logo(data: bytes) -> Logo:
     """A PNG or JPEG image of at most 200 KB and 1024×1024 pixels, decoded and re-encoded as PNG (no
     metadata, no trailing bytes, nothing a browser could sniff as something else). SVG is refused."""
+    from PIL import Image, UnidentifiedImageError  # Pillow: loaded by the few requests that upload a logo
+
     if not data:
         raise BrandingError("logo", "Logo: choose an image file")
     if len(data) > MAX_LOGO_BYTES:

@@ -47,7 +47,7 @@ def deliver_logout_token(services: "Services", payload: dict[str, Any]) -> None:
             return
         uri = client.backchannel_logout_uri
         alg = client.id_token_signed_response_alg or config.tokens.signing_alg
-        key = services.keys.get(db).signing[alg]
+        key = services.keys.signing_key(db, alg)
     claims = logout_token_claims(issuer=config.issuer, client_id=payload["client_id"], subject=payload["sub"],
                                  sid=payload["sid"], at=now())
     token = encode_logout_token(claims, key, alg)

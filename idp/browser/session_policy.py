@@ -67,9 +67,13 @@ class SignIn:
 
     @classmethod
     def of_token(cls, db: Session, token: Token) -> SignIn:
-        """A token family carries its sign-in's amr and auth_time; the rest comes from its browser session."""
+        """A token family carries its sign-in's amr and auth_time; the rest comes from its browser session
+        (already loaded with the token by idp.oauth.tokens.find_refresh_token, else looked up here)."""
         auth_time = datetime.fromtimestamp(token.auth_time or 0, UTC)
-        row = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == token.sid)) if token.sid else None
+        if "sign_in_session" in vars(token):
+            row = token.sign_in_session
+        else:
+            row = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == token.sid)) if token.sid else None
         if row is None:
             return cls(tuple(token.amr or ()), auth_time)
         # rotated sessions keep the sign-in's exact auth_time (the token holds whole seconds only)
@@ -131,8 +135,10 @@ def _factors(db: Session, config: "AppConfig", user: User, sign_in: SignIn, now:
 
 def _requirement(db: Session, config: "AppConfig", user: User, sign_in: SignIn, now: datetime) -> Verdict:
     """The organisation's 2FA requirement, as the sign-in flow applies it (policies/browser.toml)."""
+    if "mfa" in sign_in.amr:
+        return OK
     status = enforcement_status(db, user, now)
-    if status.state is not Enforcement.REQUIRED or "mfa" in sign_in.amr:
+    if status.state is not Enforcement.REQUIRED:
         return OK
     if sign_in.provider is not None:
         return _upstream_covers(db, config, sign_in)

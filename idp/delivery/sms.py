@@ -4,8 +4,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol, runtime_checkable
 
-import httpx
-
 from idp.config import AppConfig, SmsConfig
 
 from . import DeliveryError
@@ -25,6 +23,8 @@ class SmsSender(Protocol):
 
 def _post(url: str, what: str, **kwargs: object) -> None:
     """POST to a gateway; any transport problem or non-2xx answer becomes DeliveryError (no body logged)."""
+    import httpx  # loaded by the workers that send a text, not by every worker
+
     try:
         response = httpx.post(url, **kwargs)  # type: ignore[arg-type]
     except httpx.TimeoutException:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import factor_rows
 from idp.accounts import AccountError, checked_email
 from idp.clock import now
 from idp.models import OtpChallenge, SecondFactor, User
@@ -21,9 +21,7 @@ DOT = "\u2022"
 BAD_PHONE = ("{phone!r} is not a phone number we can send texts to. Enter it in international format, "
              "starting with + and the country code (for example +44 7911 123456).")
 LANDLINE = "{phone!r} looks like a landline or service number, which cannot receive texts. Enter a mobile number."
-NOT_MOBILE = {phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE,
-              phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
-              phonenumbers.PhoneNumberType.UAN}
+NOT_MOBILE = ("FIXED_LINE", "TOLL_FREE", "PREMIUM_RATE", "SHARED_COST", "UAN")   # phonenumbers.PhoneNumberType
 ENROL_GONE = "This set-up is no longer current (perhaps it was started again elsewhere). Start the set-up again."
 
 
@@ -32,11 +30,10 @@ class FactorError(ValueError):
 
 
 def active_factors(db: Session, user: User) -> list[SecondFactor]:
-    """The user's confirmed second factors: authenticator app first, then email, then SMS."""
-    rows = db.scalars(sa.select(SecondFactor).where(SecondFactor.user_id == user.id,
-                                                    SecondFactor.confirmed_at.is_not(None)))
+    """The user's confirmed second factors: authenticator app first, then email, then SMS (read once per
+    request until the request changes them: idp.session_memo)."""
     order = {cls.factor: cls.order for cls in registry.factor_types()}
-    return sorted(rows, key=lambda f: (order.get(f.kind, 99), f.created_at, f.id))
+    return sorted(factor_rows.confirmed(db, user), key=lambda f: (order.get(f.kind, 99), f.created_at, f.id))
 
 
 def active_factor(db: Session, user: User, kind: str) -> SecondFactor | None:
@@ -96,13 +93,16 @@ def start_email_enrolment(db: Session, services: "Services", user: User, address
 
 def normalise_phone(phone: str, region: str | None = None) -> str:
     """The number in E.164 ("+447911123456"), or FactorError when it is not a valid number."""
+    import phonenumbers  # its metadata is large: loaded by the few requests that handle a phone number
+
     try:
         number = phonenumbers.parse((phone or "").strip(), region)
     except phonenumbers.NumberParseException:
         raise FactorError(BAD_PHONE.format(phone=phone)) from None
     if not phonenumbers.is_valid_number(number):
         raise FactorError(BAD_PHONE.format(phone=phone))
-    if phonenumbers.number_type(number) in NOT_MOBILE:
+    kind = phonenumbers.number_type(number)
+    if any(kind == getattr(phonenumbers.PhoneNumberType, name) for name in NOT_MOBILE):
         raise FactorError(LANDLINE.format(phone=phone))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -137,6 +137,8 @@ def mask_email(address: str) -> str:
 
 def mask_phone(e164: str) -> str:
     """"+447911123456" → "+44 ••••••••56" (country code and the last two digits)."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -5,7 +5,9 @@ import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import audit
 from idp.audit import Actor
@@ -22,7 +24,10 @@ def lock_user_row(db: Session, user: User) -> None:
     """Re-read the user's counters under a row lock, so concurrent code checks of one user run one at a
     time (each sees the lock another just set)."""
     db.flush()
-    db.refresh(user, with_for_update={"of": User})  # lock the user row only (the organisation is outer-joined)
+    counters = (User.otp_failures, User.otp_locked_until, User.otp_lock_count)
+    row = db.execute(sa.select(*counters).where(User.id == user.id).with_for_update()).one()
+    for column, value in zip(counters, row, strict=True):   # only the counters: no reload of the whole user
+        set_committed_value(user, column.key, value)
 
 
 def is_locked(user: User, now: datetime) -> datetime | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import session_memo
 from idp.clock import now
 from idp.models import RecoveryCode, User
 
@@ -58,6 +59,7 @@ def consume(db: Session, services: "Services", user: User, code: str) -> bool:
 
 
 def remaining(db: Session, user: User) -> int:
-    """How many unused codes the user has left."""
-    return db.scalar(sa.select(sa.func.count(RecoveryCode.id)).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
+    """How many unused codes the user has left (read once per request until the request uses or replaces one)."""
+    return session_memo.remember(db, ("recovery_codes_left", user.id), (RecoveryCode.__tablename__,), lambda: db.scalar(
+        sa.select(sa.func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user.id,
+                                                        RecoveryCode.used_at.is_(None))) or 0)

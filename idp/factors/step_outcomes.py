@@ -35,9 +35,10 @@ def client(ctx: FlowContext) -> attempts.Client:
 
 
 def locked(ctx: FlowContext) -> Outcome | None:
-    """ABORT when the user's second factor is locked, RETRY (not a failure) during the short delay, else None."""
+    """ABORT when the user's second factor is locked, RETRY (not a failure) during the short delay, else None.
+    Before a page is shown, from the user as this request read it: `verified` checks again under the row lock."""
     trusted = verification.is_trusted(ctx.db, ctx.services, ctx.user, client(ctx))
-    refused = verification.gate(ctx.db, ctx.user, ctx.now, trusted=trusted)
+    refused = verification.gate(ctx.db, ctx.user, ctx.now, trusted=trusted, lock=False)
     return None if refused is None else as_outcome(refused)
 
 

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyotp
-import segno
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from idp import session_memo
 from idp.clock import now as clock_now
 from idp.models import SecondFactor, User
 
@@ -54,6 +55,8 @@ def provisioning_uri(secret: str, email: str, issuer: str, digits: int = 6, peri
 
 def qr_svg(uri: str) -> str:
     """The URI as an inline <svg> QR code (no XML declaration), for a page that allows no inline script."""
+    import segno  # only the set-up page draws a QR code
+
     return segno.make(uri, error="m").svg_inline(scale=4, border=2, title="QR code to scan with your authenticator app")
 
 
@@ -160,9 +163,13 @@ def _claim_step(db: Session, factor: SecondFactor, step: int, offset: int, now: 
         .where(SecondFactor.id == factor.id,
                sa.or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step))
         .values(last_step=step, offset_steps=offset, last_used_at=now)
-        .execution_options(synchronize_session=False))
-    db.expire(factor)
-    return result.rowcount == 1
+        .execution_options(synchronize_session=False, **session_memo.UNCHANGED_ANSWERS))
+    if result.rowcount != 1:
+        db.expire(factor)       # another worker claimed it: read again when asked
+        return False
+    for name, value in (("last_step", step), ("offset_steps", offset), ("last_used_at", now)):
+        set_committed_value(factor, name, value)   # what this statement wrote; the factor stays confirmed
+    return True
 
 
 def _drift(services: Services, otp: pyotp.TOTP, code: str, current: int, window: range, period: int) -> TotpCheck:

@@ -62,12 +62,14 @@ def until_text(until: datetime, now: datetime) -> str:
     return text if until.date() == now.date() else f"{text} on {until.day} {until.strftime('%B')}"
 
 
-def gate(db: Session, user: User, now: datetime, *, trusted: bool = False) -> Verification | None:
+def gate(db: Session, user: User, now: datetime, *, trusted: bool = False, lock: bool = True) -> Verification | None:
     """Before asking for or checking an answer: the refusal when the factor is locked or must wait, else None.
-    Takes the user's row lock first, so it sees what a parallel request just recorded. A `trusted` browser
+    Takes the user's row lock first (`lock`: always before checking an answer), so it sees what a parallel
+    request just recorded; a page that only asks reads the user as loaded. A `trusted` browser
     (attempts.device_trusted: it signed in here before) is not held by the account-wide lock or wait, which
     guesses from elsewhere could otherwise use to keep the owner out."""
-    lockout.lock_user_row(db, user)
+    if lock:
+        lockout.lock_user_row(db, user)
     if trusted:
         return None
     until = lockout.is_locked(user, now)

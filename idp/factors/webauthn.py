@@ -24,30 +24,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    generate_challenge,
-    options_to_json_dict,
-    parse_authentication_credential_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
-from idp import audit
+from idp import audit, factor_rows
 from idp.audit import Actor
 from idp.clock import now as clock_now
 from idp.models import SecondFactor, User, WebAuthnChallenge, WebAuthnCredential
@@ -56,7 +34,12 @@ from idp.security.secrets import digest
 from .binding import binding  # noqa: F401  (re-exported: webauthn.binding)
 
 if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
     from idp.config import AppConfig
+
+# py_webauthn (and the cbor2, pyOpenSSL and pyasn1 it loads) is imported by the functions that run a
+# ceremony: a worker that never sees a security key or passkey does not keep it in memory.
 
 KIND = "webauthn"
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -149,6 +132,8 @@ def amr_for(credential: WebAuthnCredential) -> str:
 
 def new_challenge(db: Session, purpose: str, bound_to: str, user_id: int | None = None) -> WebAuthnChallenge:
     """A fresh random challenge for one ceremony; challenges expired for a day are removed."""
+    from webauthn.helpers import bytes_to_base64url, generate_challenge
+
     current = clock_now()
     db.execute(sa.delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < current - timedelta(days=1)))
     row = WebAuthnChallenge(challenge=bytes_to_base64url(generate_challenge()), purpose=purpose, binding=bound_to,
@@ -173,6 +158,8 @@ def open_challenge(db: Session, challenge_id: Any, purpose: str, bound_to: str) 
 
 def consume_challenge(db: Session, challenge_id: Any, purpose: str, bound_to: str) -> bytes:
     """Use the challenge up (whatever the answer turns out to be); of two concurrent uses one wins."""
+    from webauthn.helpers import base64url_to_bytes
+
     row = open_challenge(db, challenge_id, purpose, bound_to)
     if row is None:
         raise WebAuthnError(GONE, "challenge")
@@ -189,7 +176,9 @@ def consume_challenge(db: Session, challenge_id: Any, purpose: str, bound_to: st
 # --------------------------------------------------------------------------- the person's keys
 
 def keys(db: Session, user: User) -> list[tuple[SecondFactor, WebAuthnCredential]]:
-    """The user's confirmed security keys and passkeys, oldest first."""
+    """The user's confirmed security keys and passkeys, oldest first (none without a confirmed webauthn factor)."""
+    if not any(f.kind == KIND for f in factor_rows.confirmed(db, user)):
+        return []
     rows = db.execute(sa.select(SecondFactor, WebAuthnCredential)
                       .join(WebAuthnCredential, WebAuthnCredential.factor_id == SecondFactor.id)
                       .where(SecondFactor.user_id == user.id, SecondFactor.kind == KIND,
@@ -228,6 +217,8 @@ def rename(db: Session, user: User, factor_id: int, name: str) -> SecondFactor |
 
 
 def _descriptor(credential: WebAuthnCredential) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     transports = []
     for value in credential.transports or []:
         try:
@@ -238,6 +229,8 @@ def _descriptor(credential: WebAuthnCredential) -> PublicKeyCredentialDescriptor
 
 
 def _options_json(options: Any, **extra: Any) -> str:
+    from webauthn.helpers import options_to_json_dict
+
     data = options_to_json_dict(options)
     data.update(extra)
     return json.dumps(data)
@@ -249,6 +242,14 @@ def registration_options(db: Session, config: "AppConfig", user: User, bound_to:
     """(challenge id, PublicKeyCredentialCreationOptions as JSON) for adding a key to `user`: a
     discoverable credential when the authenticator can (passkey), user verification preferred, the keys
     already registered excluded, credProps asked for (to know whether it is discoverable)."""
+    from webauthn import generate_registration_options
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     rp = relying_party(config)
     challenge = new_challenge(db, "register", bound_to, user.id)
     options = generate_registration_options(
@@ -275,6 +276,10 @@ def _posted(credential_json: str | None) -> dict[str, Any]:
 def register(db: Session, config: "AppConfig", user: User, bound_to: str, challenge_id: Any,
              credential_json: str | None, name: str | None, actor: Actor) -> SecondFactor:
     """Check a registration response (py_webauthn) and store the new key as a confirmed SecondFactor."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url, parse_registration_credential_json
+    from webauthn.helpers.exceptions import WebAuthnException
+
     label = checked_name(name)
     data = _posted(credential_json)
     expected = consume_challenge(db, challenge_id, "register", bound_to)
@@ -317,6 +322,10 @@ def authentication_options(db: Session, config: "AppConfig", challenge: WebAuthn
                            *, user_verification: str = "preferred") -> str:
     """PublicKeyCredentialRequestOptions as JSON for an existing challenge: the user's keys as
     allowCredentials, or none (a discoverable credential: "Sign in with a passkey")."""
+    from webauthn import generate_authentication_options
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     allowed = [_descriptor(c) for _, c in keys(db, user)] if user is not None else []
     options = generate_authentication_options(
         rp_id=relying_party(config).id, challenge=base64url_to_bytes(challenge.challenge), timeout=TIMEOUT_MS,
@@ -329,6 +338,10 @@ def authenticate(db: Session, config: "AppConfig", *, purpose: str, bound_to: st
                  require_user_verification: bool = False) -> Verified:
     """Check an assertion (py_webauthn) for `user` (None: whoever owns the discoverable credential) and
     record its use: new sign count (it must go up, unless the authenticator keeps none), last used."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json
+    from webauthn.helpers.exceptions import WebAuthnException
+
     data = _posted(credential_json)
     expected = consume_challenge(db, challenge_id, purpose, bound_to)
     try:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -104,6 +103,8 @@ def _client(services: "Services", provider: Provider, metadata: Metadata) -> Lin
                       "redirect_uri": callback_url(services.config.issuer), "code_verifier": "x" * 43})
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     uri, headers, body = auth.prepare("POST", metadata.token_endpoint, headers, body)
+    import httpx  # loaded by the provider check, not by every worker
+
     try:
         with httpx.Client(timeout=provider.timeout_seconds, follow_redirects=False) as http:
             response = http.post(uri, content=body, headers=headers)

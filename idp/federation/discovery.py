@@ -11,16 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import FederationError, UpstreamUnavailable
 from .key_sets import KeySetStore, current_store
 from .providers import LOOPBACK, Provider
+
+if TYPE_CHECKING:
+    import httpx
 
 METADATA_TTL = 3600.0
 REACHABILITY_TTL = 30.0     # how long "the provider answered" (or did not) is believed
@@ -51,6 +53,8 @@ class _Entry:
 def call_upstream(provider: Provider, where: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One HTTP request to the provider (its timeout, no redirects); a timeout or a connection failure
     becomes UpstreamUnavailable with a message for the person and `where` for the audit log."""
+    import httpx  # loaded by the workers that talk to a provider, not by every worker
+
     who = provider.display_name
     try:
         with httpx.Client(timeout=provider.timeout_seconds, follow_redirects=False) as http:

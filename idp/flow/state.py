@@ -1,9 +1,14 @@
 """The progress of one sign-in through a flow, stored as JSON in its login transaction."""
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field
 from typing import Any
+
+
+def _copy(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of JSON-shaped data (the C encoder and decoder: faster than copy.deepcopy or asdict)."""
+    return json.loads(json.dumps(data))
 
 
 @dataclass
@@ -33,13 +38,13 @@ class FlowState:
     set_up_second_factor: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _copy(vars(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "FlowState":
         # A deep copy: changing the state in place must not change the loaded column value too, or the
         # database layer sees "no change" and a step's scratch space is silently not saved.
-        return cls(**copy.deepcopy(data or {}))
+        return cls(**_copy(data or {}))
 
     def restart(self) -> None:
         """Forget the progress through the flow (another flow takes over); who is known stays."""

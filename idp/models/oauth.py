@@ -100,7 +100,7 @@ class SigningKey(Base):
     private_jwk_encrypted: Mapped[bytes] = mapped_column(sa.LargeBinary)
     public_jwk: Mapped[dict] = mapped_column(sa.JSON)
     created_at: Mapped[datetime]
-    retired_at: Mapped[datetime | None]      # no longer signs
+    retired_at: Mapped[datetime | None]      # signs until then (a rotation sets it ahead: idp.oauth.keys)
     unpublish_after: Mapped[datetime | None]  # removed from the JWKS after this
 
 

@@ -39,8 +39,10 @@ class User(Base):
     password_retry_after: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
-    groups: Mapped[list["UserGroup"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    permissions: Mapped[list["UserPermission"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # loaded when first read (most requests never read them: a sign-in asks for groups only when a
+    # condition or the exempt list names one)
+    groups: Mapped[list["UserGroup"]] = relationship(cascade="all, delete-orphan")
+    permissions: Mapped[list["UserPermission"]] = relationship(cascade="all, delete-orphan")
 
     # flask-login protocol
     @property

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from idp.clock import now
 from idp.models import AuthorizationCode, Token, User
 from idp.oauth import tokens
-from idp.oauth.claims import public_sid, user_claims
+from idp.oauth.claims import user_claims
 from idp.security.secrets import digest, new_token
 
 if TYPE_CHECKING:
@@ -147,8 +147,7 @@ class OpenIDCode(_OpenIDCode):
 
     def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)
-        db = Session.object_session(authorization_code)
-        sid = public_sid(db, authorization_code.sid) if authorization_code.sid and db is not None else None
+        sid = getattr(authorization_code, "public_sid", None)   # loaded with the code (idp.oauth.tokens)
         if sid:
             claims["sid"] = sid
         return claims

@@ -1,12 +1,17 @@
-"""ID token signing keys: kept in the database (private part encrypted), loaded once as key objects."""
+"""ID token signing keys: in the database (private part encrypted), published before they sign.
+
+A rotation publishes the new key in the JWKS at once, and the new key signs only PUBLICATION_DELAY later.
+A worker reads the key table at most CHECK_INTERVAL seconds late and a relying party may keep a JWKS for
+JWKS_MAX_AGE seconds (its Cache-Control), so by the time a key signs, every JWKS any worker serves, and
+every copy a relying party may still use, contains it: no token names a kid its verifier cannot find."""
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from joserfc.jwk import ECKey, KeySet, RSAKey
@@ -17,6 +22,9 @@ from idp.models import SigningKey
 from idp.security.encryption import KeyEncryption
 
 SUPPORTED_ALGS = ("RS256", "ES256")
+JWKS_MAX_AGE = 300                         # seconds: Cache-Control max-age of the JWKS response
+CHECK_INTERVAL = 5.0                       # seconds: a worker's key table copy is at most this old
+PUBLICATION_DELAY = timedelta(minutes=10)  # > JWKS_MAX_AGE + CHECK_INTERVAL, with room for clock skew
 
 
 def create_signing_key(db: Session, kek: KeyEncryption, alg: str) -> SigningKey:
@@ -40,79 +48,118 @@ def ensure_signing_keys(db: Session, kek: KeyEncryption) -> None:
             create_signing_key(db, kek, alg)
 
 
-def rotate_keys(db: Session, kek: KeyEncryption, keep_published: timedelta) -> list[SigningKey]:
-    """Add a new active key per algorithm; old ones stop signing but stay published for keep_published."""
-    current = now()
+def rotate_keys(db: Session, kek: KeyEncryption, keep_published: timedelta,
+                delay: timedelta = PUBLICATION_DELAY) -> list[SigningKey]:
+    """Add a new key per algorithm, published at once; it starts signing after `delay`, when the current
+    key stops (`retired_at`); that one stays published for keep_published after. A delay shorter than
+    PUBLICATION_DELAY lets a relying party see a token signed by a key its cached JWKS lacks."""
+    switch = now() + delay
     for row in db.scalars(sa.select(SigningKey).where(SigningKey.retired_at.is_(None))):
-        row.retired_at = current
-        row.unpublish_after = current + keep_published
+        row.retired_at = switch
+        row.unpublish_after = switch + keep_published
     return [create_signing_key(db, kek, alg) for alg in SUPPORTED_ALGS]
 
 
 @dataclass(frozen=True)
+class PublishedKey:
+    kid: str
+    alg: str
+    retired_at: datetime | None    # signs until then (None: no successor yet)
+
+
+@dataclass(frozen=True)
 class LoadedKeys:
-    signing: dict[str, object]   # alg -> joserfc key with private part
-    jwks: dict                   # the public JWK set document
-    version: tuple
-    public: KeySet | None = None  # the same as joserfc keys, to verify what we signed (id_token_hint)
+    """A worker's copy of the published keys: which one signs is decided at signing time (`signing_kid`)."""
+
+    published: tuple[PublishedKey, ...]   # oldest first
+    jwks: dict                            # the public JWK set document
+    body: bytes                           # ... serialised (the same bytes on every worker)
+    etag: str                             # a strong validator of `body`
+    public: KeySet                        # the same as joserfc keys, to verify what we signed (id_token_hint)
+
+    def signing_kid(self, alg: str, at: datetime) -> str:
+        """The oldest key of `alg` not retired at `at`: a rotated key signs until its successor's turn."""
+        for key in self.published:
+            if key.alg == alg and (key.retired_at is None or key.retired_at > at):
+                return key.kid
+        raise RuntimeError(f"no active signing key for {alg}; run `idp db upgrade` or `idp keys rotate`")
+
+    @property
+    def signing_algs(self) -> frozenset[str]:
+        return frozenset(key.alg for key in self.published if key.retired_at is None)
 
 
 class KeyRing:
-    """Per-process cache of key objects; reloaded when the key table changes (checked every few seconds)."""
+    """A worker's cache of the key table, read again every `check_interval` seconds (one small query), and
+    of parsed private keys by kid (a key never changes once created, so that part is kept for good)."""
 
-    def __init__(self, kek: KeyEncryption, check_interval: float = 5.0) -> None:
+    def __init__(self, kek: KeyEncryption, check_interval: float = CHECK_INTERVAL) -> None:
         self._kek = kek
         self._interval = check_interval
         self._loaded: LoadedKeys | None = None
-        self._checked_at = 0.0
+        self._version: tuple | None = None
+        self._checked_at: datetime | None = None
+        self._private: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def get(self, db: Session | Callable[[], Session]) -> LoadedKeys:
-        """The keys; `db` is a session, or a function giving one (called only when the table is checked,
-        so that serving the JWKS from the cache opens no database session at all)."""
-        if self._loaded is not None and time.monotonic() - self._checked_at < self._interval:
+        """The published keys; `db` is a session, or a function giving one (called only when the table is
+        read, so that serving the JWKS from the cache opens no database session at all)."""
+        if self._fresh():
             return self._loaded
         with self._lock:
-            if callable(db):
-                db = db()
-            version = _version(db)
-            if self._loaded is None or self._loaded.version != version:
-                self._loaded = self._load(db, version)
-            self._checked_at = time.monotonic()
+            if not self._fresh():
+                self._refresh(db() if callable(db) else db)
             return self._loaded
 
-    def _load(self, db: Session, version: tuple) -> LoadedKeys:
-        rows = list(db.scalars(sa.select(SigningKey).order_by(SigningKey.id)))
+    def _fresh(self) -> bool:
+        """Read less than check_interval ago, by the application's clock (tests move it)."""
+        age = (now() - self._checked_at).total_seconds() if self._checked_at is not None else None
+        return self._loaded is not None and age is not None and 0 <= age < self._interval
+
+    def signing_key(self, db: Session | Callable[[], Session], alg: str, at: datetime | None = None) -> object:
+        """The joserfc private key that signs `alg` at `at` (now): parsed once per key in this process."""
+        kid = self.get(db).signing_kid(alg, at or now())
+        key = self._private.get(kid)
+        if key is None:
+            session = db() if callable(db) else db
+            encrypted = session.scalar(sa.select(SigningKey.private_jwk_encrypted).where(SigningKey.kid == kid))
+            private = json.loads(self._kek.decrypt(encrypted))
+            key = self._private[kid] = RSAKey.import_key(private) if private["kty"] == "RSA" \
+                else ECKey.import_key(private)
+        return key
+
+    def _refresh(self, db: Session) -> None:
         current = now()
-        signing = {}
-        published = []
-        for row in rows:
-            if row.retired_at is None:
-                signing[row.alg] = RSAKey.import_key(self._private(row)) if row.alg == "RS256" \
-                    else ECKey.import_key(self._private(row))
-            if row.unpublish_after is None or row.unpublish_after > current:
-                published.append(row.public_jwk)
-        if not all(alg in signing for alg in SUPPORTED_ALGS):
-            raise RuntimeError("no active signing key; run `idp db upgrade` or `idp keys rotate`")
-        jwks = {"keys": published}
-        return LoadedKeys(signing=signing, jwks=jwks, version=version, public=KeySet.import_key_set(jwks))
-
-    def _private(self, row: SigningKey) -> dict:
-        return json.loads(self._kek.decrypt(row.private_jwk_encrypted))
+        rows = db.execute(sa.select(SigningKey.id, SigningKey.kid, SigningKey.alg, SigningKey.public_jwk,
+                                    SigningKey.retired_at, SigningKey.unpublish_after)
+                          .where(sa.or_(SigningKey.unpublish_after.is_(None), SigningKey.unpublish_after > current))
+                          .order_by(SigningKey.id)).all()
+        version = tuple((row.id, row.retired_at) for row in rows)
+        if version != self._version:
+            self._loaded = _loaded(rows)
+            self._version = version
+        self._checked_at = current
 
 
-def _version(db: Session) -> tuple:
-    """Changes whenever a key is added, retired or unpublished."""
-    count, max_id, retired = db.execute(sa.select(
-        sa.func.count(SigningKey.id), sa.func.max(SigningKey.id),
-        sa.func.count(SigningKey.retired_at))).one()
-    hour = int(now().timestamp() // 3600)  # unpublishing happens with time passing
-    return (count, max_id, retired, hour)
+def _loaded(rows: list) -> LoadedKeys:
+    published = tuple(PublishedKey(row.kid, row.alg, row.retired_at) for row in rows)
+    if not all(any(k.alg == alg and k.retired_at is None for k in published) for alg in SUPPORTED_ALGS):
+        raise RuntimeError("no active signing key; run `idp db upgrade` or `idp keys rotate`")
+    jwks = {"keys": [row.public_jwk for row in rows]}
+    body = json.dumps(jwks, separators=(",", ":"), sort_keys=True).encode()
+    return LoadedKeys(published=published, jwks=jwks, body=body, etag=etag_of(body),
+                      public=KeySet.import_key_set(jwks))
+
+
+def etag_of(body: bytes) -> str:
+    """A strong entity tag for a document: the same bytes give the same tag on every worker."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def public_key_set(keys: LoadedKeys) -> KeySet:
-    return keys.public or KeySet.import_key_set(keys.jwks)
+    return keys.public
 
 
-__all__ = ["KeyRing", "LoadedKeys", "create_signing_key", "ensure_signing_keys", "rotate_keys",
-           "public_key_set"]
+__all__ = ["CHECK_INTERVAL", "JWKS_MAX_AGE", "PUBLICATION_DELAY", "KeyRing", "LoadedKeys", "PublishedKey",
+           "create_signing_key", "ensure_signing_keys", "etag_of", "public_key_set", "rotate_keys"]

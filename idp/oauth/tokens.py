@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload
 
 from idp.clock import now
-from idp.models import AuthorizationCode, Token, User
+from idp.models import AuthorizationCode, BrowserSession, Token, User
 from idp.security.secrets import digest, new_token
 
 
@@ -18,19 +18,26 @@ def _with_user(relationship):  # noqa: ANN001, ANN202
                                             lazyload(User.permissions))
 
 
+# The code exchange's one lookup: the code, its user and the public id of its browser session (`sid`).
+_CODE_LOOKUP = (
+    sa.select(AuthorizationCode, BrowserSession.public_sid)
+    .outerjoin(BrowserSession, BrowserSession.sid == AuthorizationCode.sid)
+    .options(_with_user(AuthorizationCode.user))
+    .where(AuthorizationCode.code_digest == sa.bindparam("digest")))
+_CLAIM_CODE = (sa.update(AuthorizationCode)
+               .where(AuthorizationCode.id == sa.bindparam("code_id"), AuthorizationCode.used_at.is_(None))
+               .values(used_at=sa.bindparam("at")))
+
+
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
-    """Return the code's row and mark it used, atomically; a second use revokes what it issued."""
-    row = db.scalar(sa.select(AuthorizationCode).options(_with_user(AuthorizationCode.user))
-                    .where(AuthorizationCode.code_digest == digest(code)))
-    if row is None or row.client_id != client_id:
+    """Return the code's row and mark it used, atomically; a second use revokes what it issued. The row's
+    `public_sid` (not a column) is the `sid` claim for its browser session (None when it has none)."""
+    found = db.execute(_CODE_LOOKUP, {"digest": digest(code)}).first()
+    if found is None or found[0].client_id != client_id:
         return None
+    row, row.public_sid = found
     current = now()
-    claimed = db.execute(
-        sa.update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=current)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = db.connection().execute(_CLAIM_CODE, {"code_id": row.id, "at": current}).rowcount
     if claimed != 1:
         revoke_tokens(db, Token.code_id == row.id)
         return None
@@ -47,12 +54,26 @@ def revoke_tokens(db: Session, *where: sa.ColumnElement[bool]) -> int:
     ).rowcount
 
 
+# The refresh grant's one lookup: the token, its user with the organisation (the session policy reads both)
+# and the browser session it came from (what the sign-in proved), in one indexed query.
+_REFRESH_LOOKUP = (
+    sa.select(Token, BrowserSession)
+    .join(Token.user).join(User.organisation)
+    .outerjoin(BrowserSession, BrowserSession.sid == Token.sid)
+    .options(contains_eager(Token.user).contains_eager(User.organisation),
+             lazyload(Token.user, User.groups), lazyload(Token.user, User.permissions))
+    .where(Token.refresh_token_digest == sa.bindparam("digest")))
+_ROTATE = (sa.update(Token).where(Token.id == sa.bindparam("token_id"), Token.refresh_used_at.is_(None))
+           .values(refresh_used_at=sa.bindparam("at")))
+
+
 def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
-    """The token row for a refresh token; a reused (already rotated) one revokes its whole family."""
-    row = db.scalar(sa.select(Token).options(_with_user(Token.user))
-                    .where(Token.refresh_token_digest == digest(refresh_token)))
-    if row is None or row.client_id != client_id:
+    """The token row for a refresh token; a reused (already rotated) one revokes its whole family. The row's
+    `sign_in_session` (not a column) is its browser session, loaded in the same query (None when gone)."""
+    found = db.execute(_REFRESH_LOOKUP, {"digest": digest(refresh_token)}).first()
+    if found is None or found[0].client_id != client_id:
         return None
+    row, row.sign_in_session = found
     if row.refresh_used_at is not None:
         revoke_tokens(db, Token.family_id == row.family_id)
         return None
@@ -63,20 +84,25 @@ def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token
 
 def mark_rotated(db: Session, row: Token) -> bool:
     """Mark a refresh token used; False when another request rotated it first (then: family revoked)."""
-    claimed = db.execute(
-        sa.update(Token).where(Token.id == row.id, Token.refresh_used_at.is_(None)).values(refresh_used_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = db.connection().execute(_ROTATE, {"token_id": row.id, "at": now()}).rowcount
     if claimed != 1:
         revoke_tokens(db, Token.family_id == row.family_id)
     return claimed == 1
 
 
-def find_access_token(db: Session, access_token: str) -> Token | None:
-    """A live (unexpired, unrevoked) access token's row, or None."""
-    row = db.scalar(sa.select(Token).options(_with_user(Token.user))
-                    .where(Token.access_token_digest == digest(access_token)))
-    if row is None or row.revoked_at is not None or row.access_expires_at <= now():
+# userinfo's one lookup: what the claims need, as plain columns (no ORM objects, no relationship loading)
+_ACCESS_LOOKUP = (
+    sa.select(Token.scope, Token.revoked_at, Token.access_expires_at, User.is_active, User.subject, User.email,
+              User.email_verified, User.name)
+    .join(User, User.id == Token.user_id)
+    .where(Token.access_token_digest == sa.bindparam("digest")))
+
+
+def find_access_token(db: Session, access_token: str) -> sa.Row | None:
+    """A live (unexpired, unrevoked) access token of an active user: its `scope` and the user's claim
+    columns (`subject`, `email`, `email_verified`, `name`), or None."""
+    row = db.connection().execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first()
+    if row is None or row.revoked_at is not None or row.access_expires_at <= now() or not row.is_active:
         return None
     return row
 

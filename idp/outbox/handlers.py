@@ -7,8 +7,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from idp.delivery import DeliveryError
 
 from .registry import handler
@@ -40,6 +38,8 @@ def post_form(services: "Services", payload: dict[str, Any]) -> None:
 
 def send_form(url: str, form: dict[str, str], timeout: float, receiver: str = "the receiver") -> None:
     """POST `form` to `url` (no redirects followed); DeliveryError, in words, unless it answers 2xx."""
+    import httpx  # loaded when a form is sent, not by every worker
+
     try:
         response = httpx.post(url, data=form, timeout=timeout, follow_redirects=False)
     except httpx.TimeoutException:

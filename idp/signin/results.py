@@ -24,11 +24,6 @@ class ShowStep:
 
 
 @dataclass(frozen=True, slots=True)
-class NextStep:
-    """The flow moved on: show the step that is current now (post/redirect/get to the sign-in page)."""
-
-
-@dataclass(frozen=True, slots=True)
 class Redirect:
     """Send the browser elsewhere (an upstream identity provider) and come back."""
 
@@ -66,4 +61,4 @@ class Problem:
     message: str
 
 
-Result = ShowStep | NextStep | Redirect | Completed | Failed | Problem
+Result = ShowStep | Redirect | Completed | Failed | Problem

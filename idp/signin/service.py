@@ -25,7 +25,7 @@ from idp.signin import flows, transactions
 from .completion import complete
 from .contexts import Contexts
 from .request import RequestFacts
-from .results import Failed, NextStep, Problem, Redirect, Result, ShowStep
+from .results import Failed, Problem, Redirect, Result, ShowStep
 
 STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
              "tab started a new one). Continue below with the current sign-in.")
@@ -143,7 +143,7 @@ class SignIn:
             return self.show(NOT_OFFERED)
         self._position = None
         self.save()
-        return NextStep()
+        return self.show()
 
     def resend(self, form: Mapping[str, str]) -> Result:
         """Send the current step's code again (email, SMS)."""
@@ -156,13 +156,14 @@ class SignIn:
         return self.render(position, outcome)
 
     def advance(self) -> Result:
-        """After a step succeeded: the next page, the end of the sign-in, or why it cannot go on."""
+        """After a step succeeded: the next page (shown at once, as a POST's answer), the end of the sign-in,
+        or why it cannot go on."""
         position = self.position()
         self.save()
         if isinstance(position, Blocked):
             return self.fail(position.reason)
         if isinstance(position, Pending):
-            return NextStep()
+            return self.show()      # the next page in this response: no redirect and second request
         return complete(self.service.db, self.service.services, self.tx, self.state,
                         self.contexts.user(self.state.user_id), position, self.request)
 

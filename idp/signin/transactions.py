@@ -54,8 +54,7 @@ def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, tt
         user_id=user_id, provider=provider, state=(state or FlowState(user_id=user_id)).to_json(), status=status,
         created_at=now(), expires_at=now() + timedelta(minutes=ttl_minutes))
     db.add(tx)
-    db.flush()
-    return Started(tx, handle)
+    return Started(tx, handle)     # inserted at the next flush (with what the first page records in it)
 
 
 def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True,

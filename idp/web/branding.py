@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask, url_for
 from flask_login import current_user
 
+from idp import clients
 from idp.models import (
     Client,
     LoginTransaction,
@@ -45,7 +45,7 @@ class SignInContext:
 def _client(tx: LoginTransaction | None) -> Client | None:
     if not isinstance(tx, LoginTransaction) or not tx.client_id:
         return None
-    return db().scalar(sa.select(Client).where(Client.client_id == tx.client_id))
+    return clients.by_client_id(db(), tx.client_id)
 
 
 def sign_in_context(tx: Any = None, user: Any = None) -> SignInContext:

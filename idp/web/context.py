@@ -34,11 +34,16 @@ def browser_secret() -> str:
 
 def client_ip() -> str | None:
     """The client's address: X-Forwarded-For is trusted only through the configured proxies."""
-    hops = services().config.server.trusted_proxies
-    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    return address_of(request.headers.get("X-Forwarded-For", ""), request.remote_addr,
+                      services().config.server.trusted_proxies)
+
+
+def address_of(forwarded_for: str, remote_addr: str | None, hops: int) -> str | None:
+    """client_ip from the raw values (also for requests answered before Flask)."""
+    forwarded = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     if hops and len(forwarded) >= hops:
         return forwarded[-hops]
-    return request.remote_addr
+    return remote_addr
 
 
 def device_cookie() -> str | None:

@@ -35,3 +35,9 @@ def init_app(app: Flask) -> None:
         if "cache-control" not in present and response.mimetype == "text/html":
             headers.add("Cache-Control", "no-store")
         return response
+
+
+def document_headers(https: bool) -> list[tuple[str, str]]:
+    """The headers `_headers` gives a non-HTML response outside Profile > Security and Administration:
+    for responses made before Flask (idp.web.oauth.front)."""
+    return list(defaults(same_site_forms=False, https=https))

@@ -71,7 +71,7 @@ def test_the_demo_app_refuses_a_token_that_is_not_valid(demo, services, change):
         claims["iat"] -= 3600
         claims["exp"] -= 3600
     with services.database.session() as db:
-        key = services.keys.get(db).signing["RS256"]
+        key = services.keys.signing_key(db, "RS256")
     token = encode_logout_token(claims, key, "RS256")
     if change == "typ":
         token = tokens["id_token"]                         # an ID token is not a Logout Token

@@ -113,8 +113,7 @@ class TestHttps:
             cookies.extend(response.headers.getlist("Set-Cookie"))
             return response
 
-        response = get(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-        page = get(response.headers["Location"])
+        page = get(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))   # the sign-in page itself
         from tests.support.forms import form_with
         form = form_with(page.get_data(as_text=True), "password")
         done = client.post("/login", data={**form.fields, "email": EMAIL, "password": "correct horse battery staple"},

@@ -103,8 +103,9 @@ def test_metrics_count_sign_ins_tokens_latency_and_rate_limits(app, factory, rp,
     assert delta("idp_sign_ins_total", outcome="success", method="mfa+otp+pwd") == 1
     assert delta("idp_sign_ins_total", outcome="retry", method="password") == 1
     assert delta("idp_tokens_issued_total", grant_type="authorization_code") == 1
-    assert delta("idp_http_requests_total", endpoint="login.submit", method="POST", status="200") == 1
-    assert delta("idp_http_requests_total", endpoint="login.submit", method="POST", status="302") == 2
+    # the wrong password and the right one are answered with a page (the password again, then the code's)
+    assert delta("idp_http_requests_total", endpoint="login.submit", method="POST", status="200") == 2
+    assert delta("idp_http_requests_total", endpoint="login.submit", method="POST", status="302") == 1
     assert delta("idp_http_request_duration_seconds_count", endpoint="login.submit", method="POST") == 3
     assert delta("idp_http_request_duration_seconds_bucket", endpoint="oauth.token", method="POST", le="+Inf") == 1
     # one sign-in refused by the limiter: counted by rule and scope
@@ -205,7 +206,7 @@ class TestJsonLogs:
         client.get("/authorize?login_hint=alice@example.com&client_id=x&redirect_uri=http://a/b")
         output = stream.getvalue()
         lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-        assert len(lines) >= 8
+        assert len(lines) >= 7
         access = [line for line in lines if line["logger"] == "idp.access"]
         assert {"method", "path", "endpoint", "status", "duration_ms", "client_ip"} <= set(access[0]["http"])
         assert any(line["request_id"] == "rp-call-1" and line["http"]["endpoint"] == "oauth.token" for line in access)

@@ -131,7 +131,7 @@ def test_cli_usage_error_from_the_real_command_line():
 def test_cli_usage_errors_are_one_line_and_exit_2(idp, tmp_path):
     unused = str(tmp_path / "unused.toml")
     for args in (["--bogus"], ["frobnicate"], ["--config", unused, "client", "create"],
-                 ["--config", unused, "serve", "--workers", "0"], ["--config", unused, "keys", "rotate", "--now"],
+                 ["--config", unused, "serve", "--workers", "0"], ["--config", unused, "keys", "rotate", "--soon"],
                  ["init", "--issuer"]):
         code, out, err = idp(*args)
         assert code == 2, (args, code, err)

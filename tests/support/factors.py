@@ -72,6 +72,7 @@ def audit_events(services: Services, event: str) -> list[AuditEvent]:
 def user_row(services: Services, email: str) -> User:
     with services.database.session() as db:
         user = _user(db, email)
+        user.groups, user.permissions   # noqa: B018  (loaded while attached: they load on first read)
         db.expunge_all()
         return user
 

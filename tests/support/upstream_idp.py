@@ -41,9 +41,10 @@ class UpstreamIdp:
         return enrol_totp(self.services, email)
 
     def rotate_keys(self) -> None:
-        """`idp keys rotate` on the upstream: new signing keys; with keep=0 the old ones leave its JWKS."""
+        """`idp keys rotate` on the upstream, switching at once (no publication delay): new signing
+        keys; with keep=0 the old ones leave its JWKS."""
         with self.services.database.session() as db:
-            rotate_keys(db, self.services.kek, timedelta(0))
+            rotate_keys(db, self.services.kek, timedelta(0), delay=timedelta(0))
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 that only holds an application's request for a person already signed in (while they consent)."""
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, url_for
+from flask import Response, current_app
 
 from idp.flow.state import FlowState
 from idp.models import Client, User
@@ -18,7 +18,8 @@ def policies():  # noqa: ANN201
 
 def start_login(params: dict[str, str], client: Client | None, *, session_user: User | None = None,
                 prior_amr: list[str] | None = None, purpose: str = "authorize") -> Response:
-    """Begin a transaction for the flow bound to this client (or organisation), then show its first step."""
+    """Begin a transaction for the flow bound to this client (or organisation), and answer with its first
+    step's page (no redirect: the page's forms post to /login, where the handle in the cookie finds it)."""
     config = services().config
     org = session_user.organisation.slug if session_user else None
     client_id = client.client_id if client else None
@@ -31,7 +32,11 @@ def start_login(params: dict[str, str], client: Client | None, *, session_user: 
         browser_secret=browser_secret(), ttl_minutes=config.login.transaction_ttl_minutes, purpose=purpose,
         client_id=client_id, params=params, state=state, user_id=state.user_id, provider=provider)
     session_state.set_tx_handle(started.handle)
-    return redirect(url_for("login.page"))
+    from .views import request_facts, respond, service  # views imports this module
+
+    page = service().show(started.transaction, request_facts())
+    db().flush()                                           # the page's form carries the transaction's id
+    return respond(started.transaction, page)
 
 
 def hold_request(params: dict[str, str], client: Client, user: User) -> None:

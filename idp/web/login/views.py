@@ -14,7 +14,7 @@ from idp.models import LoginTransaction, User
 from idp.signin import transactions
 from idp.signin.contexts import Contexts
 from idp.signin.request import RequestFacts
-from idp.signin.results import Completed, Failed, NextStep, Problem, Redirect, Result, ShowStep
+from idp.signin.results import Completed, Failed, Problem, Redirect, Result, ShowStep
 from idp.signin.service import STALE_TAB, SignInService
 from idp.web.attachments import text_attachment
 from idp.web.context import browser_secret, client_ip, db, device_cookie, give_device_cookie, services
@@ -132,8 +132,6 @@ def respond(tx: LoginTransaction, result: Result) -> Response:
                                    message=result.message, notice=result.notice,
                                    alternatives=list(result.alternatives), view=result.view, user=result.user,
                                    remember_days=result.remember_days)
-        case NextStep():
-            return redirect(url_for("login.page"))
         case Redirect():
             return redirect(result.url)
         case Completed():
@@ -150,8 +148,9 @@ def _signed_in(tx: LoginTransaction, done: Completed) -> Response:
     transaction's stored request (its handle is rotated with the cookie, for consent or a notice page)."""
     session_state.sign_in(done.session)
     if done.for_application:
-        session_state.set_tx_handle(transactions.rebind(tx, browser_secret()))
         response = make_response(current_app.extensions[ANSWER_APPLICATION](tx, done.session))
+        if tx.status == transactions.SIGNED_IN:   # still waiting (consent, a notice): a new handle for the new cookie
+            session_state.set_tx_handle(transactions.rebind(tx, browser_secret()))
     else:
         response = redirect(_safe_next(done.next_url))
     cookie = done.cookie

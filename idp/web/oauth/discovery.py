@@ -1,13 +1,15 @@
-"""OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414) and the JWKS, built once per change."""
+"""OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414) and the JWKS, built once per change
+and served with an ETag (mostly by idp.web.oauth.front, before Flask)."""
 from __future__ import annotations
 
 import json
 
-from flask import Response, current_app
+from flask import Flask, Response, current_app, request
 
 from idp.config import AppConfig
 from idp.oauth.keys import SUPPORTED_ALGS
 from idp.web.context import db, services
+from idp.web.oauth.front import Documents, InFront, document_response_headers, not_modified
 
 from . import bp
 
@@ -51,26 +53,30 @@ def metadata(config: AppConfig) -> dict:
     }
 
 
-def _json(key: str, version: object, build) -> Response:  # noqa: ANN001
-    """The document for `key`, serialised once per version (per app: tests run several apps)."""
-    cache = current_app.extensions.setdefault("idp.documents", {})
-    cached = cache.get(key)
-    if cached is None or cached[0] != version:
-        cached = (version, json.dumps(build(), separators=(",", ":")).encode())
-        cache[key] = cached
-    response = Response(cached[1], mimetype="application/json")
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
+def init_app(app: Flask) -> None:
+    """Build the documents once and answer them in front of Flask (idp.web.oauth.front)."""
+    services = app.extensions["idp"]
+    body = json.dumps(metadata(services.config), separators=(",", ":")).encode()
+    documents = app.extensions["idp.documents"] = Documents(services, body)
+    app.wsgi_app = InFront(app.wsgi_app, documents, services)
+
+
+def _document(body: bytes, etag: str) -> Response:
+    """The same answer as the one in front of Flask, for requests that reach Flask (a query string...)."""
+    response = Response(b"", status=304) if not_modified(request.headers.get("If-None-Match"), etag) \
+        else Response(body, mimetype="application/json")
+    for name, value in document_response_headers(etag, services().config.is_https):
+        response.headers[name] = value
     return response
 
 
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
-    config = services().config
-    return _json("discovery", config.issuer, lambda: metadata(config))
+    documents = current_app.extensions["idp.documents"]
+    return _document(documents.discovery, documents.discovery_etag)
 
 
 @bp.get("/jwks")
 def jwks() -> Response:
     keys = services().keys.get(db)
-    return _json("jwks", keys.version, lambda: keys.jwks)
+    return _document(keys.body, keys.etag)

@@ -38,11 +38,11 @@ def userinfo() -> Response:
     if value is None:
         return _unauthorized("invalid_request", "Send the access token as 'Authorization: Bearer <token>'.")
     row = tokens.find_access_token(db(), value)
-    if row is None or not row.user.is_active:
+    if row is None:
         return _unauthorized("invalid_token", "The access token is not valid (expired, revoked or unknown).")
     if "openid" not in row.scope.split():
         return _unauthorized("insufficient_scope", "The access token was not issued with the 'openid' scope.", 403)
-    response = jsonify(user_claims(row.user, row.scope))
+    response = jsonify(user_claims(row, row.scope))
     response.headers["Cache-Control"] = "no-store"
     return response
 

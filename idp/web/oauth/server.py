@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -17,6 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
+from idp import clients
 from idp.adminapi.scopes import requested_problem
 from idp.browser import session_policy
 from idp.clock import now
@@ -60,10 +60,7 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
 def query_client(client_id: str) -> Client | None:
     """The active client; looked up once per request (authlib asks several times while validating)."""
-    known = g.setdefault("idp_clients", {})
-    if client_id not in known:
-        known[client_id] = db().scalar(sa.select(Client).where(Client.client_id == client_id))
-    client = known[client_id]
+    client = clients.by_client_id(db(), client_id)
     return client if client is not None and client.is_active else None
 
 
@@ -75,7 +72,7 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
     current = now()
     refresh = token.get("refresh_token")
     cfg = services().config.tokens
-    row = Token(
+    row = dict(
         access_token_digest=digest(token["access_token"]),
         refresh_token_digest=digest(refresh) if refresh else None,
         client_id=request.client.client_id, user_id=request.user.id, scope=token.get("scope", ""),
@@ -85,8 +82,10 @@ def save_token(token: dict, request) -> None:  # noqa: ANN001
         amr=list(source.amr or []) if source else [], acr=source.acr if source else None,
         issued_at=current, access_expires_at=current + timedelta(seconds=token["expires_in"]),
         refresh_expires_at=current + timedelta(seconds=cfg.refresh_token_ttl) if refresh else None)
-    db().add(row)
-    db().flush()
+    db().connection().execute(_INSERT_TOKEN, row)   # Core: nothing reads the row back in this request
+
+
+_INSERT_TOKEN = Token.__table__.insert()
 
 
 class Revocation(RevocationEndpoint):
@@ -211,7 +210,11 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
         return client.issue_refresh_tokens or "offline_access" in scope.split() or config.tokens.refresh_for_all_clients
 
     def signing_key(alg: str):  # noqa: ANN202
-        return services().keys.get(db).signing[alg]
+        """Chosen once per request: the ID token header's kid and its signature come from the same key."""
+        chosen = g.setdefault("idp_signing_keys", {})
+        if alg not in chosen:
+            chosen[alg] = services().keys.signing_key(db, alg)
+        return chosen[alg]
 
     code_grant = make_code_grant(db, config.tokens.authorization_code_ttl, issues_refresh)
     server.register_grant(code_grant, [PkceS256(required=True),

@@ -62,7 +62,7 @@ def _signing_keys(services) -> str:  # noqa: ANN001
         return f"{exc}"
     except Exception as exc:  # noqa: BLE001 - e.g. a key that the key-encryption key cannot decrypt
         return f"could not be loaded ({type(exc).__name__}); is [secrets] key_encryption_key right?"
-    if alg not in loaded.signing:
+    if alg not in loaded.signing_algs:
         return f"no active {alg} signing key (run `idp keys rotate` or `idp db upgrade`)"
     return "ok"
 

@@ -68,16 +68,20 @@ def current_request_id() -> str | None:
     data = g._get_current_object()
     request_id = getattr(data, "request_id", None)
     if request_id is None:
-        incoming = request.headers.get(HEADER, "")
-        request_id = data.request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = data.request_id = request_id_from(request.headers.get(HEADER, ""))
     return request_id
+
+
+def request_id_from(incoming: str) -> str:
+    """The request's id: the incoming `X-Request-ID` when well formed, else a random one."""
+    return incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
 
 
 class RequestContextFilter(logging.Filter):
     """Adds `request_id` to every record ("-" outside a request) and masks secrets in the message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id() or "-"
+        record.request_id = current_request_id() or getattr(record, "request_id", None) or "-"
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not lose the record
@@ -183,8 +187,14 @@ def _log_access(response: Response) -> None:
         ip = client_ip()
     except Exception:  # noqa: BLE001 - never lose the line over the address
         ip = req.remote_addr
-    status = response.status_code
-    access_log.log(level, "%s %s %s %sms", req.method, path, status, duration_ms,
-                   extra={"http": {"method": req.method, "path": path, "endpoint": endpoint,
-                                   "status": status, "duration_ms": duration_ms, "client_ip": ip,
-                                   "user_agent": (req.headers.get("User-Agent") or "")[:200]}})
+    log_access(level, req.method, path, endpoint, response.status_code, duration_ms, ip, req.headers.get("User-Agent"))
+
+
+def log_access(level: int, method: str, path: str, endpoint: str, status: int, duration_ms: float | None,
+               ip: str | None, user_agent: str | None, request_id: str | None = None) -> None:
+    """The access line; `request_id` for requests answered outside Flask (idp.web.oauth.front)."""
+    extra = {"http": {"method": method, "path": path, "endpoint": endpoint, "status": status,
+                      "duration_ms": duration_ms, "client_ip": ip, "user_agent": (user_agent or "")[:200]}}
+    if request_id is not None:
+        extra["request_id"] = request_id
+    access_log.log(level, "%s %s %s %sms", method, path, status, duration_ms, extra=extra)

@@ -93,6 +93,13 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(get().registry), CONTENT_TYPE_LATEST
 
 
+def observe(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Count and time a request answered outside Flask (idp.web.oauth.front), as `_observe` does."""
+    counter, histogram = get().series(endpoint, method, status)
+    counter.inc()
+    histogram.observe(seconds)
+
+
 def rate_limit_hit(rule: str, scope: str) -> None:
     get().rate_limit_hits.labels(rule=rule, scope=scope).inc()
 

@@ -3,24 +3,26 @@ token, SCIM error responses, JSON bodies, and the scoped context every view work
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, g, json, request
-from scim2_models import Error, SCIMException, UnauthorizedException
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from idp.clock import now
 from idp.models import ScimToken
 from idp.provisioning import tokens
-from idp.provisioning.context import ScimContext
-from idp.provisioning.schema import MEDIA_TYPE
 from idp.security.secrets import digest
 from idp.web.context import client_ip, db, services
 from idp.web.rate_limits import api_refusal
 
 from . import bp
 
+if TYPE_CHECKING:
+    from idp.provisioning.context import ScimContext
+
+# scim2-models and pydantic are imported inside the functions (see views.py): not by every worker.
+MEDIA_TYPE = "application/scim+json"        # RFC 7644 §8.1 (idp.provisioning.schema.MEDIA_TYPE)
 log = logging.getLogger("idp.scim")
 
 
@@ -34,6 +36,8 @@ def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(status: int, detail: str, scim_type: str | None = None,
                    headers: dict[str, str] | None = None) -> Response:
+    from scim2_models import Error
+
     error = Error(status=status, scim_type=scim_type, detail=detail)
     return scim_response(error.model_dump(), status, headers)
 
@@ -46,6 +50,8 @@ def _bearer() -> str | None:
 @bp.before_request
 def _authenticate() -> Response | None:
     """Rate limit (per address and per presented token), then the token: 401 unless it is live."""
+    from scim2_models import UnauthorizedException
+
     presented = _bearer()
     refused = _rate_limited(presented)
     if refused is not None:
@@ -69,6 +75,8 @@ def _rate_limited(presented: str | None) -> Response | None:
 
 
 def context() -> ScimContext:
+    from idp.provisioning.context import ScimContext
+
     token: ScimToken = g.scim_token
     config = services().config
     return ScimContext(db=db(), services=services(), organisation_id=token.organisation_id,
@@ -78,6 +86,8 @@ def context() -> ScimContext:
 
 def body() -> Any:
     """The request's JSON body (application/scim+json or application/json); invalidSyntax otherwise."""
+    from scim2_models import SCIMException
+
     data = request.get_json(force=True, silent=True)
     if data is None:
         error = SCIMException(detail="the request body must be JSON")
@@ -86,9 +96,14 @@ def body() -> Any:
     return data
 
 
-@bp.errorhandler(SCIMException)
-def _scim_error(error: SCIMException) -> Response:
-    """Nothing of a refused request is kept."""
+@bp.errorhandler(Exception)
+def _scim_error(error: Exception) -> Response:
+    """A SCIMException: nothing of the refused request is kept. (Registered for Exception, so that
+    scim2-models need not be imported to register it; any other exception goes on as if unhandled.)"""
+    from scim2_models import SCIMException
+
+    if not isinstance(error, SCIMException):
+        raise error
     db().rollback()
     headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if error.status == 401 else None
     return error_response(error.status, error.detail, error.scim_type or None, headers)

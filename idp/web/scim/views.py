@@ -1,23 +1,29 @@
 """/scim/v2 endpoints: discovery (ServiceProviderConfig, ResourceTypes, Schemas), Users and Groups."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
-from pydantic import ValidationError
-from scim2_models import Context, NotFoundException, NotImplementedException, ResponseParameters, SearchRequest
-
-from idp.provisioning import groups, schema, users
-from idp.provisioning.context import as_scim_error, parse
 
 from . import bp
 from .protocol import body, context, error_response, scim_response
+
+if TYPE_CHECKING:
+    from scim2_models import Context, ResponseParameters
+
+# scim2-models, pydantic and idp.provisioning (about 15 MB) are imported by the first SCIM request, inside
+# the views: a worker that never serves SCIM does not keep them in memory.
 
 KNOWN = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups"}
 
 
 def _parameters() -> ResponseParameters:
     """`attributes` / `excludedAttributes` of the query (RFC 7644 §3.9)."""
+    from pydantic import ValidationError
+    from scim2_models import ResponseParameters
+
+    from idp.provisioning.context import as_scim_error
+
     raw = {key: request.args[key] for key in ("attributes", "excludedAttributes") if request.args.get(key)}
     try:
         return ResponseParameters.model_validate(raw)
@@ -39,32 +45,44 @@ def _listing(resources: list[dict[str, Any]], total: int, start: int) -> Respons
 
 @bp.get("/ServiceProviderConfig")
 def service_provider_config() -> Response:
+    from idp.provisioning import schema
+
     return scim_response(schema.service_provider_config(context().base_url))
 
 
 @bp.get("/ResourceTypes")
 def resource_types() -> Response:
+    from idp.provisioning import schema
+
     found = schema.resource_types(context().base_url)
     return _listing(found, len(found), 1)
 
 
 @bp.get("/ResourceTypes/<name>")
 def resource_type(name: str) -> Response:
+    from idp.provisioning import schema
+
     return _one_of(schema.resource_types(context().base_url), name)
 
 
 @bp.get("/Schemas")
 def schemas() -> Response:
+    from idp.provisioning import schema
+
     found = schema.schemas(context().base_url)
     return _listing(found, len(found), 1)
 
 
 @bp.get("/Schemas/<path:name>")
 def schema_by_id(name: str) -> Response:
+    from idp.provisioning import schema
+
     return _one_of(schema.schemas(context().base_url), name)
 
 
 def _one_of(items: list[dict[str, Any]], wanted: str) -> Response:
+    from scim2_models import NotFoundException
+
     for item in items:
         if item.get("id") == wanted:
             return scim_response(item)
@@ -73,17 +91,23 @@ def _one_of(items: list[dict[str, Any]], wanted: str) -> Response:
 
 # --- Users and Groups (RFC 7644 §3.2-3.6) -------------------------------------------------------------------
 
-KINDS = {"Users": users, "Groups": groups}
-
-
 def _kind(kind: str) -> Any:
-    if kind not in KINDS:
+    from scim2_models import NotFoundException
+
+    from idp.provisioning import groups, users
+
+    found = {"Users": users, "Groups": groups}.get(kind)
+    if found is None:
         raise NotFoundException(detail=f"there is nothing at /{kind}")
-    return KINDS[kind]
+    return found
 
 
 @bp.get("/<any(Users, Groups):kind>")
 def search(kind: str) -> Response:
+    from scim2_models import Context
+
+    from idp.provisioning import schema
+
     module = _kind(kind)
     page = schema.page_request(request.args)
     ctx = context()
@@ -95,6 +119,11 @@ def search(kind: str) -> Response:
 @bp.post("/<any(Users, Groups):kind>/.search")
 def search_by_post(kind: str) -> Response:
     """POST /Users/.search (RFC 7644 §3.4.3): the query parameters in a SearchRequest body."""
+    from scim2_models import Context, SearchRequest
+
+    from idp.provisioning import schema
+    from idp.provisioning.context import parse
+
     module = _kind(kind)
     request_ = parse(SearchRequest, body(), Context.SEARCH_REQUEST)
     page = schema.page_request({"startIndex": str(request_.start_index or 1),
@@ -110,11 +139,15 @@ def search_by_post(kind: str) -> Response:
 
 @bp.post("/.search")
 def search_everything() -> Response:
+    from scim2_models import NotImplementedException
+
     raise NotImplementedException(detail="search /Users/.search or /Groups/.search; not several types at once")
 
 
 @bp.post("/<any(Users, Groups):kind>")
 def create(kind: str) -> Response:
+    from scim2_models import Context
+
     module = _kind(kind)
     ctx = context()
     row = module.create(ctx, body())
@@ -125,6 +158,8 @@ def create(kind: str) -> Response:
 
 @bp.get("/<any(Users, Groups):kind>/<scim_id>")
 def read(kind: str, scim_id: str) -> Response:
+    from scim2_models import Context
+
     module = _kind(kind)
     ctx = context()
     return scim_response(_dump(module.as_resource(ctx, module.get(ctx, scim_id)), Context.RESOURCE_QUERY_RESPONSE))
@@ -132,6 +167,8 @@ def read(kind: str, scim_id: str) -> Response:
 
 @bp.put("/<any(Users, Groups):kind>/<scim_id>")
 def replace(kind: str, scim_id: str) -> Response:
+    from scim2_models import Context
+
     module = _kind(kind)
     ctx = context()
     row = module.replace(ctx, module.get(ctx, scim_id), body())
@@ -140,6 +177,8 @@ def replace(kind: str, scim_id: str) -> Response:
 
 @bp.patch("/<any(Users, Groups):kind>/<scim_id>")
 def patch(kind: str, scim_id: str) -> Response:
+    from scim2_models import Context
+
     module = _kind(kind)
     ctx = context()
     row = module.patch(ctx, module.get(ctx, scim_id), body())
@@ -158,6 +197,8 @@ def delete(kind: str, scim_id: str) -> Response:
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def elsewhere(rest: str) -> Response:
     """Anything else: 405 on a known endpoint (another method), else 404 — as SCIM errors."""
+    from scim2_models import NotFoundException
+
     if rest.split("/", 1)[0] in KNOWN:
         return error_response(405, f"{request.method} is not supported on /{rest}")
     raise NotFoundException(detail=f"there is nothing at /{rest}")

@@ -9,7 +9,7 @@ import pyotp
 from idp.clock import now
 from idp.flow.state import FlowState
 from idp.signin import transactions
-from idp.signin.results import Completed, Failed, NextStep, ShowStep
+from idp.signin.results import Completed, Failed, ShowStep
 from idp.signin.service import NOT_OFFERED, OUT_OF_DATE, STALE_TAB
 from tests.support.factors import EMAIL, enrol_totp, give_recovery_codes
 from tests.support.factory import PASSWORD
@@ -59,9 +59,9 @@ def test_password_then_authenticator_app_with_remember_browser(harness, factory,
     factory.user(EMAIL)
     secret = enrol_totp(services, EMAIL)
     tx = harness.start()
-    assert isinstance(harness.submit(tx, _password_page(harness, tx), email=EMAIL, password=PASSWORD), NextStep)
-    page = harness.show(tx)
+    page = harness.submit(tx, _password_page(harness, tx), email=EMAIL, password=PASSWORD)  # the next page at once
     assert isinstance(page, ShowStep) and page.template == "steps/totp.html" and page.user.email == EMAIL
+    assert harness.show(tx) == page
     assert "recovery_choice" not in page.view   # no recovery codes given yet
     code = pyotp.TOTP(secret).at(frozen_clock.current)
     done = harness.submit(tx, page, code=code, remember_browser="yes")
@@ -82,9 +82,8 @@ def test_recovery_code_records_where_to_go_after_login_as_a_typed_fact(harness, 
     recovery = page.view["recovery_choice"]   # "Use a recovery code instead", on the prompt itself
     assert isinstance(harness.service.choose(tx, harness.request, "browser/nothing"), ShowStep)
     assert harness.service.choose(tx, harness.request, "browser/nothing").notice == NOT_OFFERED
-    assert isinstance(harness.service.choose(tx, harness.request, recovery), NextStep)
-    page = harness.show(tx)
-    assert page.template == "steps/recovery_code.html"
+    page = harness.service.choose(tx, harness.request, recovery)
+    assert isinstance(page, ShowStep) and page.template == "steps/recovery_code.html"
     done = harness.submit(tx, page, code=codes[0])
     assert isinstance(done, Completed) and done.for_application
     state = transactions.flow_state(tx)

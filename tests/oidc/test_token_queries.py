@@ -1,0 +1,52 @@
+"""How many SQL statements the back-channel hot paths cost: a refresh, a userinfo call, a code exchange.
+
+A refresh is one indexed lookup (the token with its user and sign-in), one conditional update (the
+rotation) and one insert (the new token); userinfo is one lookup. Rate limiting (idp.ratelimit) adds its
+own statements to /token; they are counted apart so this test only follows the grant's own work."""
+from __future__ import annotations
+
+import re
+
+from tests.web.test_signin_queries import counted
+
+OFFLINE = "openid email offline_access"
+
+
+def _own(statements: list[str]) -> list[str]:
+    """The grant's statements: without rate limiting's counters (and their own transaction's setting on
+    PostgreSQL), and without reading the signing keys (each worker reads them once every few seconds,
+    idp.oauth.keys.KeyRing, not once per request)."""
+    return [s for s in statements
+            if not re.search(r"\b(rate_limit\w*|signing_key)\b|^SET LOCAL synchronous_commit", s.strip())]
+
+
+def _listing(statements: list[str]) -> str:
+    return "\n".join(" ".join(s.split())[:160] for s in statements)
+
+
+def test_a_refresh_is_one_lookup_one_update_one_insert(rp, services):
+    refresh_token = rp.tokens(scope=OFFLINE)["refresh_token"]
+    with counted(services) as statements:
+        reply = rp.refresh(refresh_token)
+    assert reply.status == 200, reply.json
+    own = _own(statements)
+    assert len(own) <= 4, _listing(own)   # the client, the token (with user and sign-in), the rotation, the insert
+    assert sum(s.lstrip().upper().startswith("UPDATE") for s in own) == 1, _listing(own)
+    assert sum(s.lstrip().upper().startswith("INSERT") for s in own) == 1, _listing(own)
+
+
+def test_userinfo_is_one_lookup(rp, services):
+    access_token = rp.tokens()["access_token"]
+    with counted(services) as statements:
+        reply = rp.userinfo(access_token)
+    assert reply.status == 200
+    assert len(statements) == 1, _listing(statements)
+
+
+def test_a_code_exchange_reads_the_code_once(rp, services):
+    done = rp.code_for()
+    with counted(services) as statements:
+        reply = rp.exchange(done)
+    assert reply.status == 200, reply.json
+    own = _own(statements)
+    assert len(own) <= 4, _listing(own)   # the client, the code (with user and session id), its use, the insert

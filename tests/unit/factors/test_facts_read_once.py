@@ -1,0 +1,66 @@
+"""A user's second factors and recovery codes are read once per request, and read again as soon as the request
+changes them: an answer never outlives a write (idp.session_memo)."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from idp.enforcement import has_second_factor
+from idp.factors import enrolled, recovery
+from idp.models import SecondFactor, User
+from tests.support.factors import enrol_totp
+
+EMAIL = "alice@example.com"
+
+
+@pytest.fixture
+def db(factory, services):  # noqa: ANN001, ANN201
+    """A request's session, for a user who set up an authenticator app (before the session began)."""
+    factory.user(EMAIL)
+    enrol_totp(services, EMAIL)
+    with services.database.session() as session:
+        yield session
+
+
+@pytest.fixture
+def user(db):  # noqa: ANN001, ANN201
+    return db.scalar(sa.select(User).where(User.email == EMAIL))
+
+
+def _counting(db):  # noqa: ANN001, ANN202
+    seen: list[str] = []
+    sa.event.listen(db.get_bind(), "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    return seen
+
+
+def test_asking_again_in_one_request_costs_no_statement(db, services, user):  # noqa: ANN001
+    recovery.generate(db, services, user)
+    seen = _counting(db)
+    answers = [(len(enrolled.active_factors(db, user)), has_second_factor(db, user), recovery.remaining(db, user))
+               for _ in range(3)]
+    assert answers == [(1, True, 10)] * 3
+    assert len(seen) == 2      # one read of the factors, one count of the codes
+
+
+def test_a_removed_factor_is_seen_at_once_in_the_same_request(db, services, user):  # noqa: ANN001
+    factor = enrolled.active_factors(db, user)[0]
+    assert has_second_factor(db, user)
+    enrolled.remove_factor(db, user, factor.id)
+    assert not has_second_factor(db, user) and enrolled.active_factors(db, user) == []
+
+
+def test_a_bulk_delete_and_a_used_code_are_seen_at_once(db, services, user):  # noqa: ANN001
+    codes = recovery.generate(db, services, user)
+    assert recovery.remaining(db, user) == 10 and has_second_factor(db, user)
+    assert recovery.consume(db, services, user, codes[0])
+    assert recovery.remaining(db, user) == 9
+    db.execute(sa.delete(SecondFactor).where(SecondFactor.user_id == user.id))
+    assert not has_second_factor(db, user)
+
+
+def test_nothing_is_kept_after_the_transaction_ends(db, services, user):  # noqa: ANN001
+    assert has_second_factor(db, user)
+    db.commit()
+    seen = _counting(db)
+    assert has_second_factor(db, user)
+    assert any("second_factor" in s for s in seen)
