@@ -124,6 +124,8 @@ class InFront:
         db = self._services.database.sessions()
         try:
             row = tokens.find_access_token(db, value.strip())
+        except Exception:  # noqa: BLE001 - e.g. the database is down: Flask's view answers (503 JSON, logs)
+            return None
         finally:
             db.close()
         if row is None or "openid" not in row.scope.split():
