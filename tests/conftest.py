@@ -89,7 +89,10 @@ def services(config) -> Iterator[Services]:  # noqa: ANN001
 def app(config, services):  # noqa: ANN001, ANN201
     app = create_app(config, services)
     app.config["TESTING"] = True
-    return app
+    yield app
+    # a test that served the app as a server does (app.testing = False) started this worker's outbox
+    # drainer thread: stop it, or it sweeps the next test's database (PostgreSQL: the same database, emptied)
+    app.extensions["idp.outbox"].stop()
 
 
 @pytest.fixture

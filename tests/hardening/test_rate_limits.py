@@ -126,7 +126,7 @@ def test_attempts_that_end_in_a_server_error_still_count(app, factory, rp, servi
         raise RuntimeError("the password check failed")
 
     monkeypatch.setattr(accounts, "verify_password", broken)
-    app.testing = False          # a server error page instead of the exception
+    app.config["PROPAGATE_EXCEPTIONS"] = False   # a server error page instead of the exception
     client, fields = login_form(app, rp)
     for _ in range(3):
         assert client.post("/login", data={**fields, "email": EMAIL, "password": "guess"}).status_code == 500
