@@ -4,8 +4,10 @@ they were read from, and at every commit or rollback.
 A sign-in asks "which second factors does this user have?" from many places in one request (each step's
 `is_applicable`, the enforcement status, the page's alternatives). `remember` runs the query the first
 time and hands out the answer after that, until the session itself changes one of the tables the answer
-came from (ORM flush or a bulk INSERT/UPDATE/DELETE through the session), or its transaction ends. Nothing
-outlives the session, so nothing is shared between requests or workers."""
+came from (ORM flush or a bulk INSERT/UPDATE/DELETE through the session; a change still waiting to be
+flushed counts too), or its transaction ends. Nothing outlives the session, so nothing is shared between
+requests or workers. Writes through `db.connection()` bypass the session's events: never use that for a
+table an answer is remembered from."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
@@ -26,6 +28,9 @@ UNCHANGED_ANSWERS = {_UNCHANGED: True}
 def remember(db: Session, key: Hashable, tables: Iterable[str], compute: Callable[[], T]) -> T:
     """The answer for `key`, computed once per session while none of `tables` was written."""
     memo: dict[Hashable, tuple[frozenset[str], Any]] = db.info.setdefault(KEY, {})
+    if key in memo and (db.new or db.dirty or db.deleted) and memo[key][0] & _tables_of(
+            [*db.new, *db.dirty, *db.deleted]):
+        del memo[key]       # a change not flushed yet: ask again (the query flushes it first, as any query does)
     if key not in memo:
         value = compute()
         memo[key] = (frozenset(tables), value)

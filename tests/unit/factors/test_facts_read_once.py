@@ -64,3 +64,10 @@ def test_nothing_is_kept_after_the_transaction_ends(db, services, user):  # noqa
     seen = _counting(db)
     assert has_second_factor(db, user)
     assert any("second_factor" in s for s in seen)
+
+
+def test_a_removal_not_yet_flushed_is_seen_too(db, services, user):  # noqa: ANN001
+    factor = enrolled.active_factors(db, user)[0]
+    assert has_second_factor(db, user)
+    db.delete(factor)                       # no flush: the next question must still see it gone
+    assert not has_second_factor(db, user)
