@@ -132,3 +132,23 @@ def frozen_clock() -> Iterator[FrozenClock]:
     clock.set_clock(fake)
     yield fake
     clock.set_clock(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_outbox_drainers(monkeypatch) -> Iterator[None]:  # noqa: ANN001
+    """Every outbox drainer a test made (an app served as a server runs one thread) stops with the test:
+    a thread left running sweeps the next test's database (on PostgreSQL the same database, emptied) and
+    takes its jobs with the wrong configuration."""
+    from idp.outbox import worker
+
+    made: list[worker.Drainer] = []
+    original = worker.Drainer.__init__
+
+    def recording(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(worker.Drainer, "__init__", recording)
+    yield
+    for drainer in made:
+        drainer.stop()
