@@ -212,12 +212,7 @@ def test_two_writers_at_once_never_fork_the_chain(orgs, services, is_postgres):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    _two_writers(writer, errors)
     with services.database.session() as db:
         rows = list(db.scalars(sa.select(AuditEvent).where(AuditEvent.organisation_id == org_id)
                                .order_by(AuditEvent.seq)))
@@ -227,6 +222,16 @@ def test_two_writers_at_once_never_fork_the_chain(orgs, services, is_postgres):
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     assert result.intact, result.problem
 
+
+
+def _two_writers(writer, errors: list[BaseException]) -> None:  # noqa: ANN001
+    """Run writer("a") and writer("b") in two threads at once; neither may have failed."""
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
 
 
 def test_two_writers_start_a_new_chain_at_once(services, frozen_clock):
@@ -251,12 +256,7 @@ def test_two_writers_start_a_new_chain_at_once(services, frozen_clock):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    _two_writers(writer, errors)
     with services.database.session() as db:
         result = audit.verify(db, org_id)
         head = db.get(AuditChainHead, f"org:{org_id}")
