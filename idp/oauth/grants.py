@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from authlib.oidc.core import UserInfo
@@ -158,3 +159,9 @@ class OpenIDCode(_OpenIDCode):
 
 def random_token(*_args, **_kwargs) -> str:  # noqa: ANN002, ANN003
     return new_token()
+
+
+def bearer_tokens(access_token_ttl: int) -> BearerTokenGenerator:
+    """The token endpoint's access and refresh token values (random_token) and lifetime, for the authlib
+    server (idp.web.oauth.server) and the refresh answered before it (idp.oauth.refresh)."""
+    return BearerTokenGenerator(random_token, random_token, lambda client, grant_type: access_token_ttl)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload
 
 from idp.clock import now
-from idp.models import AuthorizationCode, BrowserSession, Token, User
+from idp.models import AuthorizationCode, BrowserSession, Client, Token, User
 from idp.security.secrets import digest, new_token
 
 
@@ -67,13 +67,30 @@ _ROTATE = (sa.update(Token).where(Token.id == sa.bindparam("token_id"), Token.re
            .values(refresh_used_at=sa.bindparam("at")))
 
 
+# The same lookup with the token's client, for the refresh answered before Flask (idp.oauth.refresh).
+_REFRESH_LOOKUP_WITH_CLIENT = _REFRESH_LOOKUP.add_columns(Client).join(Client, Client.client_id == Token.client_id)
+
+
 def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
     """The token row for a refresh token; a reused (already rotated) one revokes its whole family. The row's
     `sign_in_session` (not a column) is its browser session, loaded in the same query (None when gone)."""
     found = db.execute(_REFRESH_LOOKUP, {"digest": digest(refresh_token)}).first()
-    if found is None or found[0].client_id != client_id:
+    return None if found is None else _usable(db, *found, client_id=client_id)
+
+
+def find_refresh_token_and_client(db: Session, refresh_token: str, client_id: str) -> tuple[Token, Client] | None:
+    """find_refresh_token, with the token's client (not yet authenticated) from the same query."""
+    found = db.execute(_REFRESH_LOOKUP_WITH_CLIENT, {"digest": digest(refresh_token)}).first()
+    if found is None:
         return None
-    row, row.sign_in_session = found
+    row = _usable(db, found[0], found[1], client_id=client_id)
+    return None if row is None else (row, found[2])
+
+
+def _usable(db: Session, row: Token, sign_in_session: BrowserSession | None, *, client_id: str) -> Token | None:
+    if row.client_id != client_id:
+        return None
+    row.sign_in_session = sign_in_session
     if row.refresh_used_at is not None:
         revoke_tokens(db, Token.family_id == row.family_id)
         return None
@@ -133,6 +150,33 @@ def is_live(row: Token, kind: str) -> bool:
     if kind == "refresh_token":
         return row.refresh_used_at is None and row.refresh_expires_at is not None and row.refresh_expires_at > current
     return row.access_expires_at > current
+
+
+_INSERT_TOKEN = Token.__table__.insert()
+
+
+def issued_row(token: dict, *, client_id: str, user_id: int, refresh_ttl: int, code: AuthorizationCode | None = None,
+               previous: Token | None = None) -> dict:
+    """The row (digests only) of a token response `token`, with where it came from: the code it was
+    exchanged for, or the refresh token it rotates (same family, code and sign-in)."""
+    source = code or previous
+    current = now()
+    refresh = token.get("refresh_token")
+    return dict(
+        access_token_digest=digest(token["access_token"]),
+        refresh_token_digest=digest(refresh) if refresh else None,
+        client_id=client_id, user_id=user_id, scope=token.get("scope", ""),
+        family_id=previous.family_id if previous else new_family_id(),
+        code_id=code.id if code else (previous.code_id if previous else None),
+        sid=source.sid if source else None, auth_time=source.auth_time if source else None,
+        amr=list(source.amr or []) if source else [], acr=source.acr if source else None,
+        issued_at=current, access_expires_at=current + timedelta(seconds=token["expires_in"]),
+        refresh_expires_at=current + timedelta(seconds=refresh_ttl) if refresh else None)
+
+
+def insert_issued(db: Session, row: dict) -> None:
+    """Insert an issued_row (Core: nothing reads the row back in the request)."""
+    db.connection().execute(_INSERT_TOKEN, row)
 
 
 def new_family_id() -> str:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, OAuth2Request
-from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -25,8 +24,7 @@ from idp.models import Client, Token, UsedNonce
 from idp.models.client import ClientAccessToken
 from idp.oauth import client_auth, client_tokens, tokens
 from idp.oauth.client_credentials import ApiTokenGenerator, make_client_credentials_grant
-from idp.oauth.grants import OpenIDCode, PkceS256, make_code_grant, make_refresh_grant, random_token
-from idp.security.secrets import digest
+from idp.oauth.grants import OpenIDCode, PkceS256, bearer_tokens, make_code_grant, make_refresh_grant, random_token
 from idp.web.context import db, services
 
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -66,26 +64,11 @@ def query_client(client_id: str) -> Client | None:
 
 def save_token(token: dict, request) -> None:  # noqa: ANN001
     """Store digests of what authlib generated, with where it came from (code, family, session)."""
-    code = getattr(request, "authorization_code", None)
-    previous: Token | None = getattr(request, "refresh_token", None)
-    source = code or previous
-    current = now()
-    refresh = token.get("refresh_token")
-    cfg = services().config.tokens
-    row = dict(
-        access_token_digest=digest(token["access_token"]),
-        refresh_token_digest=digest(refresh) if refresh else None,
-        client_id=request.client.client_id, user_id=request.user.id, scope=token.get("scope", ""),
-        family_id=previous.family_id if previous else tokens.new_family_id(),
-        code_id=code.id if code else (previous.code_id if previous else None),
-        sid=source.sid if source else None, auth_time=source.auth_time if source else None,
-        amr=list(source.amr or []) if source else [], acr=source.acr if source else None,
-        issued_at=current, access_expires_at=current + timedelta(seconds=token["expires_in"]),
-        refresh_expires_at=current + timedelta(seconds=cfg.refresh_token_ttl) if refresh else None)
-    db().connection().execute(_INSERT_TOKEN, row)   # Core: nothing reads the row back in this request
-
-
-_INSERT_TOKEN = Token.__table__.insert()
+    row = tokens.issued_row(token, client_id=request.client.client_id, user_id=request.user.id,
+                            refresh_ttl=services().config.tokens.refresh_token_ttl,
+                            code=getattr(request, "authorization_code", None),
+                            previous=getattr(request, "refresh_token", None))
+    tokens.insert_issued(db(), row)
 
 
 class Revocation(RevocationEndpoint):
@@ -203,8 +186,7 @@ def create_server(app: Flask, config: AppConfig) -> AuthorizationServer:
     """The authorization server with code+PKCE+OIDC, rotating refresh and client credentials grants,
     revocation, introspection."""
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
-    server.register_token_generator("default", BearerTokenGenerator(
-        random_token, random_token, lambda client, grant_type: config.tokens.access_token_ttl))
+    server.register_token_generator("default", bearer_tokens(config.tokens.access_token_ttl))
 
     def issues_refresh(client: Client, scope: str) -> bool:
         return client.issue_refresh_tokens or "offline_access" in scope.split() or config.tokens.refresh_for_all_clients
