@@ -115,7 +115,14 @@ class DatabaseBackend:
             counts = {(row.key, row.window_start): row.count for row in db.execute(statement)}
             if not (db.new or db.dirty or db.deleted):
                 db.commit()
-        self._maybe_purge()
+        self.maybe_purge()
+        return [counts[(b.key, b.window_start)] for b in buckets]
+
+    def count_in(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
+        """Add one to each bucket in `db`'s transaction, uncommitted: the caller commits the counts with its
+        own changes or rolls them back with them (then call maybe_purge after the commit, never before)."""
+        ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
+        counts = {(row.key, row.window_start): row.count for row in db.execute(self._statement(ordered))}
         return [counts[(b.key, b.window_start)] for b in buckets]
 
     def _statement(self, buckets: Sequence[Bucket]):  # noqa: ANN202
@@ -128,7 +135,8 @@ class DatabaseBackend:
                                                 set_={"count": table.c.count + 1})
                 .returning(table.c.key, table.c.window_start, table.c.count))
 
-    def _maybe_purge(self) -> None:
+    def maybe_purge(self) -> None:
+        """Every PURGE_EVERY calls, delete the rows of ended windows (its own transaction)."""
         with self._lock:
             self._calls += 1
             if self._calls % PURGE_EVERY:
@@ -189,14 +197,42 @@ class Limiter:
         """Count this request under each check (see `DatabaseBackend` for `db`, the request's session)."""
         if not checks:
             return Verdict(True)
-        current = self.clock().astimezone(UTC)
-        epoch = current.timestamp()
+        epoch = self.clock().astimezone(UTC).timestamp()
+        buckets = self._buckets(checks, epoch)
+        return self._verdict(checks, buckets, self.backend.hit(buckets, db), epoch)
+
+    @property
+    def counts_in_transactions(self) -> bool:
+        """Can count_in share a caller's transaction (the database backend; Redis cannot roll back)?"""
+        return isinstance(self.backend, DatabaseBackend)
+
+    def count_in(self, checks: Sequence[Check], db: Session) -> Verdict:
+        """hit, in `db`'s transaction and uncommitted (DatabaseBackend.count_in): refused or not, the counts
+        stand only if the caller commits; after a commit, call `after_commit`."""
+        if not isinstance(self.backend, DatabaseBackend):
+            raise TypeError("only the database backend counts in a caller's transaction")
+        if not checks:
+            return Verdict(True)
+        epoch = self.clock().astimezone(UTC).timestamp()
+        buckets = self._buckets(checks, epoch)
+        return self._verdict(checks, buckets, self.backend.count_in(db, buckets), epoch)
+
+    def after_commit(self) -> None:
+        """What `hit` does after counting: now and then, delete expired rows."""
+        if isinstance(self.backend, DatabaseBackend):
+            self.backend.maybe_purge()
+
+    @staticmethod
+    def _buckets(checks: Sequence[Check], epoch: float) -> list[Bucket]:
         buckets = []
         for check in checks:
             start = int(epoch // check.limit.seconds) * check.limit.seconds
             end = datetime.fromtimestamp(start + check.limit.seconds, tz=UTC)
             buckets.append(Bucket(check.key, start, check.limit.seconds, end + timedelta(seconds=1)))
-        counts = self.backend.hit(buckets, db)
+        return buckets
+
+    @staticmethod
+    def _verdict(checks: Sequence[Check], buckets: Sequence[Bucket], counts: Sequence[int], epoch: float) -> Verdict:
         exceeded = tuple(c for c, n in zip(checks, counts, strict=True) if n > c.limit.count)
         if not exceeded:
             return Verdict(True, counts=tuple(counts))

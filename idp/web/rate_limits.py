@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -108,10 +109,16 @@ def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
     if endpoint in ADDRESS_ENDPOINTS:
         return _pair(rules, ADDRESS_ENDPOINTS[endpoint], client_ip(), None)
     if endpoint in CLIENT_ENDPOINTS:
-        client_id = _client_id()
-        rule = CLIENT_ENDPOINTS[endpoint]
-        return _pair(rules, rule, client_ip(), f"client:{client_id}" if client_id else None, other_scope="client")
+        client_id = claimed_client_id(request.headers.get("Authorization", ""), request.form)
+        return client_checks(rules, endpoint, client_ip(), client_id)
     return []
+
+
+def client_checks(rules: dict, endpoint: str, ip: str | None, client_id: str | None) -> list[Check]:
+    """The counters of a /token or /introspect request (also for the refresh answered before Flask,
+    idp.web.oauth.front_refresh): per address and per claimed client."""
+    return _pair(rules, CLIENT_ENDPOINTS[endpoint], ip, f"client:{client_id}" if client_id else None,
+                 other_scope="client")
 
 
 def _pair(rules: dict, rule: str, ip: str | None, other: str | None, other_scope: str = "account") -> list[Check]:
@@ -148,9 +155,9 @@ def _signed_in_user() -> int | None:
     return db().execute(query).scalar()
 
 
-def _client_id() -> str | None:
-    """Who the client says it is (not yet verified: only a key for counting)."""
-    header = request.headers.get("Authorization", "")
+def claimed_client_id(header: str, form: Mapping[str, str]) -> str | None:
+    """Who the client says it is (not yet verified: only a key for counting), from the Authorization header
+    and the form."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic" and value:
         try:
@@ -159,9 +166,9 @@ def _client_id() -> str | None:
             decoded = ""
         if ":" in decoded:
             return unquote(decoded.split(":", 1)[0])[:200] or None
-    if request.form.get("client_id"):
-        return request.form["client_id"][:200]
-    assertion = request.form.get("client_assertion") or ""
+    if form.get("client_id"):
+        return form["client_id"][:200]
+    assertion = form.get("client_assertion") or ""
     parts = assertion.split(".")
     if len(parts) == 3 and len(assertion) <= MAX_ASSERTION_BYTES:
         try:
