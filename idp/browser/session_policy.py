@@ -170,6 +170,12 @@ def record_refusal(db: Session, user: User, verdict: Verdict, actor: Actor, *, a
                  details={"at": at, "client_id": client_id, "reason": str(verdict.reason), "detail": verdict.detail})
 
 
+def family_still_counts(db: Session, config: "AppConfig", row: Token) -> bool:
+    """Does the sign-in behind refresh token `row` still satisfy its user's current policy? (The question
+    alone: refuse_outdated_family also revokes and audits.)"""
+    return check_session(db, config, row.user, SignIn.of_token(db, row), now=clock_now()).ok
+
+
 def refuse_outdated_family(db: Session, config: "AppConfig", row: Token) -> None:
     """Raise invalid_grant, with the family revoked and the refusal audited, when the sign-in behind `row`
     no longer satisfies its user's current policy (never a silent new token)."""

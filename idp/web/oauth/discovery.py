@@ -10,6 +10,7 @@ from idp.config import AppConfig
 from idp.oauth.keys import SUPPORTED_ALGS
 from idp.web.context import db, services
 from idp.web.oauth.front import Documents, InFront, document_response_headers, not_modified
+from idp.web.oauth.front_refresh import RefreshInFront
 
 from . import bp
 
@@ -54,11 +55,12 @@ def metadata(config: AppConfig) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    """Build the documents once and answer them in front of Flask (idp.web.oauth.front)."""
+    """Build the documents once and answer them (and good refreshes) in front of Flask (idp.web.oauth.front)."""
     services = app.extensions["idp"]
     body = json.dumps(metadata(services.config), separators=(",", ":")).encode()
     documents = app.extensions["idp.documents"] = Documents(services, body)
-    app.wsgi_app = InFront(app.wsgi_app, documents, services)
+    refresh = RefreshInFront(services, app.extensions.get("idp.ratelimit"))   # after idp.web.rate_limits
+    app.wsgi_app = InFront(app.wsgi_app, documents, services, refresh)
 
 
 def _document(body: bytes, etag: str) -> Response:

@@ -1,10 +1,11 @@
 """Requests answered in front of Flask, skipping the request hooks they do not need: discovery and the
-JWKS (precomputed bodies, ETag, Cache-Control, 304) and a successful `GET /userinfo` (one lookup).
+JWKS (precomputed bodies, ETag, Cache-Control, 304), a successful `GET /userinfo` (one lookup) and a
+plainly good refresh at `POST /token` (idp.web.oauth.front_refresh).
 
 Only `GET`/`HEAD` of exactly these paths with no query string are answered here (userinfo: `GET` with a
-bearer header, when the token is good), with the same security headers, request id, access line and
-metrics as any response; anything else (an error, a refusal, a query string) goes on to Flask, whose views
-answer the same way (idp.web.oauth.discovery, idp.web.oauth.endpoints)."""
+bearer header, when the token is good; /token: `POST`), with the same security headers, request id, access
+line and metrics as any response; anything else (an error, a refusal, a query string) goes on to Flask,
+whose views answer the same way (idp.web.oauth.discovery, idp.web.oauth.endpoints)."""
 from __future__ import annotations
 
 import json
@@ -23,12 +24,15 @@ from idp.web.observability.logging import HEADER, log_access, request_id_from
 
 if TYPE_CHECKING:
     from idp.services import Services
+    from idp.web.oauth.front_refresh import RefreshInFront
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks"
 CACHE_CONTROL = f"public, max-age={JWKS_MAX_AGE}"
 USERINFO_PATH = "/userinfo"
-ENDPOINTS = {DISCOVERY_PATH: "oauth.openid_configuration", JWKS_PATH: "oauth.jwks", USERINFO_PATH: "oauth.userinfo"}
+TOKEN_PATH = "/token"
+ENDPOINTS = {DISCOVERY_PATH: "oauth.openid_configuration", JWKS_PATH: "oauth.jwks", USERINFO_PATH: "oauth.userinfo",
+             TOKEN_PATH: "oauth.token"}
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:
@@ -79,12 +83,14 @@ class Documents:
 
 
 class InFront:
-    """WSGI middleware: answers the documents and good userinfo requests itself, passes the rest to `app`."""
+    """WSGI middleware: answers the documents, good userinfo and refresh requests itself, passes the rest to `app`."""
 
-    def __init__(self, app: Callable, documents: Documents, services: Services) -> None:
+    def __init__(self, app: Callable, documents: Documents, services: Services,
+                 refresh: RefreshInFront | None = None) -> None:
         self._app = app
         self._documents = documents
         self._services = services
+        self._refresh = refresh
         self._https = services.config.is_https
         self._hops = services.config.server.trusted_proxies
 
@@ -96,6 +102,8 @@ class InFront:
             started = time.perf_counter()
             if path == USERINFO_PATH:
                 answer = self._userinfo(environ) if method == "GET" else None
+            elif path == TOKEN_PATH:
+                answer = self._refresh.answer(environ) if method == "POST" and self._refresh else None
             elif method in ("GET", "HEAD"):
                 answer = self._document(environ, path)
         if answer is None:
