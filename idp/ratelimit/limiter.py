@@ -15,6 +15,8 @@ Backends:
   PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A session
   that already holds changes is not committed: the counts then ride in its transaction. Without a session
   (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
+  `Limiter.count_in` counts in the caller's transaction and never commits (the refresh answered before
+  Flask, idp.web.oauth.front_refresh: its counts stand only with its rotation).
 - `RedisBackend` (`[rate_limit] redis_url`): `SET key 0 EX ttl NX` + `INCR key` in one MULTI/EXEC (the
   window start is part of the key).
 
