@@ -7,7 +7,7 @@ them went over its limit; `Retry-After` is the time left in the fullest window.
 Backends:
 - `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), ONE
   multi-row `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING` for all
-  the counters of a request (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
+  the counters of a request (a cached single-row statement, sent for all rows at once) (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
   requests that share two keys). Given the request's own database session (the web layer does), the
   statement runs on the request's connection as its first write and is committed at once: no connection or
   transaction of its own, yet the count is visible to every worker at once, survives a request that is
@@ -97,6 +97,7 @@ class DatabaseBackend:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"rate limits in the database need PostgreSQL or SQLite, not {engine.dialect.name}")
         self.engine = engine
+        self._upsert = None
         self._calls = 0
         self._lock = threading.Lock()
 
@@ -108,34 +109,39 @@ class DatabaseBackend:
         return insert
 
     def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:
-        ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
-        statement = self._statement(ordered)
         if db is None:
             with self.engine.begin() as conn:
-                counts = {(row.key, row.window_start): row.count for row in conn.execute(statement)}
+                counts = self._count(conn, buckets)
         else:
-            counts = {(row.key, row.window_start): row.count for row in db.execute(statement)}
+            counts = self._count(db, buckets)
             if not (db.new or db.dirty or db.deleted):
                 db.commit()
         self.maybe_purge()
-        return [counts[(b.key, b.window_start)] for b in buckets]
+        return counts
 
     def count_in(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
         """Add one to each bucket in `db`'s transaction, uncommitted: the caller commits the counts with its
         own changes or rolls them back with them (then call maybe_purge after the commit, never before)."""
+        return self._count(db, buckets)
+
+    def _count(self, executor: Session | sa.Connection, buckets: Sequence[Bucket]) -> list[int]:
+        """One multi-row upsert (SQLAlchemy's "insertmanyvalues": the single-row statement, compiled once,
+        sent as one INSERT for all rows), rows in key order."""
         ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
-        counts = {(row.key, row.window_start): row.count for row in db.execute(self._statement(ordered))}
+        rows = [{"key": b.key, "window_start": b.window_start, "expires_at": b.expires_at} for b in ordered]
+        counts = {(row.key, row.window_start): row.count for row in executor.execute(self._statement(), rows)}
         return [counts[(b.key, b.window_start)] for b in buckets]
 
-    def _statement(self, buckets: Sequence[Bucket]):  # noqa: ANN202
-        from idp.models import RateLimitBucket
+    def _statement(self):  # noqa: ANN202
+        if self._upsert is None:
+            from idp.models import RateLimitBucket
 
-        table = RateLimitBucket.__table__
-        statement = self._insert()(table).values([
-            {"key": b.key, "window_start": b.window_start, "count": 1, "expires_at": b.expires_at} for b in buckets])
-        return (statement.on_conflict_do_update(index_elements=[table.c.key, table.c.window_start],
-                                                set_={"count": table.c.count + 1})
-                .returning(table.c.key, table.c.window_start, table.c.count))
+            table = RateLimitBucket.__table__
+            self._upsert = (self._insert()(table).values(count=1)
+                            .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start],
+                                                   set_={"count": table.c.count + 1})
+                            .returning(table.c.key, table.c.window_start, table.c.count))
+        return self._upsert
 
     def maybe_purge(self) -> None:
         """Every PURGE_EVERY calls, delete the rows of ended windows (its own transaction)."""
