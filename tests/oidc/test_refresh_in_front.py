@@ -264,6 +264,32 @@ class TestRateLimits:
         assert rp.refresh(third.json["refresh_token"]).status == 200            # nor used the token up
 
 
+class TestBehindAProxy:
+    @pytest.fixture
+    def config_overrides(self) -> dict:
+        return {"server": {"trusted_proxies": 1},
+                "rate_limit": {"token_per_ip": "50/minute", "token_per_client": "50/minute"}}
+
+    def test_the_address_the_proxy_saw_is_the_key_as_in_flask(self, rp, app, services):
+        from idp.models import RateLimitBucket
+        from idp.ratelimit.limiter import Check
+        from idp.rate_limit_rules import Limit
+
+        tokens = rp.tokens(scope=OFFLINE)                  # the code exchange, through Flask, from 127.0.0.1
+        forwarded = {**basic(rp.client_id, rp.reg.secret), "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
+        with flask_answers(app) as through_flask:
+            assert rp.client.post("/token", data=_refresh_data(tokens["refresh_token"]),
+                                  headers=forwarded).status_code == 200
+        assert through_flask == []
+        keys = {Check("token", "ip", "203.0.113.9", Limit(50, 60)).key: 1,
+                Check("token", "ip", "127.0.0.1", Limit(50, 60)).key: 1,
+                Check("token", "client", f"client:{rp.client_id}", Limit(50, 60)).key: 2}
+        with services.database.session() as db:
+            rows = db.execute(sa.select(RateLimitBucket.key, RateLimitBucket.count)
+                              .where(RateLimitBucket.key.like("token:%"))).all()
+        assert dict(rows) == keys
+
+
 class TestRedisCounters:
     """Counts in Redis cannot be rolled back with an attempt before Flask: Flask answers every refresh."""
 
