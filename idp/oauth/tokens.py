@@ -98,10 +98,10 @@ _ACCESS_LOOKUP = (
     .where(Token.access_token_digest == sa.bindparam("digest")))
 
 
-def find_access_token(db: Session, access_token: str) -> sa.Row | None:
+def find_access_token(conn: sa.Connection, access_token: str) -> sa.Row | None:
     """A live (unexpired, unrevoked) access token of an active user: its `scope` and the user's claim
     columns (`subject`, `email`, `email_verified`, `name`), or None."""
-    row = db.connection().execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first()
+    row = conn.execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first()
     if row is None or row.revoked_at is not None or row.access_expires_at <= now() or not row.is_active:
         return None
     return row

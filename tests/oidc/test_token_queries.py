@@ -6,6 +6,7 @@ own statements to /token; they are counted apart so this test only follows the g
 from __future__ import annotations
 
 import re
+import threading
 
 from tests.web.test_signin_queries import counted
 
@@ -37,10 +38,34 @@ def test_a_refresh_is_one_lookup_one_update_one_insert(rp, services):
 
 def test_userinfo_is_one_lookup(rp, services):
     access_token = rp.tokens()["access_token"]
-    with counted(services) as statements:
+    with counted(services, transaction_control=True) as statements:
         reply = rp.userinfo(access_token)
     assert reply.status == 200
-    assert len(statements) == 1, _listing(statements)
+    # PostgreSQL: no BEGIN and no ROLLBACK either (the lookup runs in autocommit); SQLite: a plain
+    # (deferred) BEGIN, so the lookup takes no write lock (test_userinfo_answers_while_a_writer_holds_the_lock)
+    lookups = [s for s in statements if s.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    assert len(lookups) == 1, _listing(statements)
+    if services.database.is_sqlite:
+        assert [s.strip().upper() for s in statements][0] == "BEGIN", _listing(statements)
+    else:
+        assert lookups == statements, _listing(statements)
+
+
+def test_userinfo_answers_while_a_writer_holds_the_lock(rp, services):
+    """A sign-in writing at the same moment (SQLite: one writer at a time) does not hold userinfo up."""
+    access_token = rp.tokens()["access_token"]
+    with services.database.engine.connect() as writer:
+        writer.begin()                       # SQLite: BEGIN IMMEDIATE (idp.db), the write lock is taken
+        writer.exec_driver_sql("UPDATE user_account SET name = name")
+        answered = []
+        asking = threading.Thread(target=lambda: answered.append(rp.userinfo(access_token)), daemon=True)
+        asking.start()
+        asking.join(timeout=10)
+        finished_first = bool(answered)
+        writer.rollback()
+    asking.join(timeout=30)
+    assert finished_first, "userinfo waited for the writer"
+    assert answered[0].status == 200
 
 
 def test_a_code_exchange_reads_the_code_once(rp, services):
