@@ -21,11 +21,12 @@ e.g. a second-factor code, needs its entry in KINDS/`limits` and, for now, its o
 
 `account` is the normalised identifier as typed (an email address). Unknown identifiers get the very same
 rows, statements and answers as real accounts: neither the page nor its timing tells whether one exists.
-`check` reads the try's counters in one SELECT and locks them (FOR UPDATE) until the transaction ends, so
-concurrent tries for one account run one at a time on every worker and server, and none is lost; a counter
-not stored yet reads as no failures. On PostgreSQL a missing counter is created by the same check (one
-upsert that locks it: a row that does not exist cannot be locked); SQLite's BEGIN IMMEDIATE already runs
-the whole transaction alone. Each outcome is then one statement: an upsert of every counter of the try.
+`check` reads the try's counters in one statement and holds them until the transaction ends, so concurrent
+tries for one account run one at a time on every worker and server, and none is lost; a counter not stored
+yet reads as no failures. On PostgreSQL that statement is an upsert that creates the missing counters and
+locks all of them in key order (a row that does not exist cannot be locked; two statements could deadlock);
+on SQLite it is a SELECT (BEGIN IMMEDIATE already runs the whole transaction alone). Each outcome is then
+one statement: an upsert of every counter of the try.
 
 Counters (table attempt_counter; emails and addresses are stored only inside SHA-256 digests):
 * account: consecutive failures from anywhere. From `password_free_failures` on, every try of an UNTRUSTED
@@ -245,12 +246,14 @@ def _states(rows) -> dict[str, _State]:  # noqa: ANN001
 
 
 def _read(db: Session, kind: str, account: str, keys: dict[str, str]) -> dict[str, _State]:
-    """The try's counters by scope, locked until the transaction ends: one SELECT. On PostgreSQL, counters
-    that do not exist yet are created by one upsert that locks them (see the module doc)."""
-    found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))
-                               .order_by(AttemptCounter.key).with_for_update()))
-    if len(found) < len(keys) and db.get_bind().dialect.name == "postgresql":
+    """The try's counters by scope, locked until the transaction ends, in one statement. PostgreSQL: one
+    upsert creates the missing ones and locks them all in key order (a SELECT ... FOR UPDATE of the existing
+    ones followed by an upsert of the rest could deadlock two tries that share counters: each would hold some
+    while waiting for the other's). SQLite: one SELECT (its writers are serialised by BEGIN IMMEDIATE)."""
+    if db.get_bind().dialect.name == "postgresql":
         found = _upsert(db, kind, account, keys, now(), right=None)
+    else:
+        found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))))
     return {scope: found.get(scope) or _State(scope) for scope in keys}
 
 
