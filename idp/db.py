@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idp.config import DatabaseConfig
 
-READ_ONLY = "idp_read_only"    # execution option of Database.read's connections
-
 
 def create_engine(config: DatabaseConfig) -> sa.Engine:
     """An engine for config.url; SQLite gets WAL, foreign keys and a busy timeout for several workers."""
@@ -44,8 +42,7 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
-        # writers queue instead of failing on upgrade; a read-only lookup (Database.read) takes no write lock
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # writers queue instead of failing on upgrade
 
     return engine
 
@@ -56,15 +53,6 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.engine = create_engine(config)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # PostgreSQL: autocommit, so a lookup is one round trip (besides the pool's pre-ping) instead of three
-        # (BEGIN, SELECT, ROLLBACK); SQLite: a deferred BEGIN (autocommit there would change how the pooled
-        # connection begins its later transactions)
-        self._reader = self.engine.execution_options(
-            **{READ_ONLY: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
-
-    def read(self) -> sa.Connection:
-        """A connection for one read-only lookup (no write lock, no transaction to end on PostgreSQL)."""
-        return self._reader.connect()
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from idp import fast_lookup
+
 from tests.support.factors import EMAIL, code_at, enrol_totp, rp, start  # noqa: F401 (fixture)
 
 # Measured (statements from /authorize to the code, transaction control not counted): 113 on SQLite before
@@ -27,7 +29,7 @@ def _short(statement: str) -> str:
 
 @contextmanager
 def counted(services, transaction_control: bool = False) -> Iterator[list[str]]:  # noqa: ANN001
-    """The SQL statements run meanwhile. Transaction control is left out unless `transaction_control`:
+    """The SQL statements run meanwhile (idp.fast_lookup's too). Transaction control is left out unless `transaction_control`:
     then it is listed as the database gets it (SQLite: our BEGIN statements; PostgreSQL: the BEGIN, COMMIT
     and ROLLBACK psycopg sends, read from the driver's own transaction state)."""
     statements: list[str] = []
@@ -50,7 +52,13 @@ def counted(services, transaction_control: bool = False) -> Iterator[list[str]]:
                 statements.append(name)
         return listener
 
+    def count_fast(statement: str, driver_connection) -> None:  # noqa: ANN001 - idp.fast_lookup's listener
+        if transaction_control and postgres and not driver_connection.autocommit and _idle(driver_connection):
+            statements.append("BEGIN")
+        statements.append(statement)
+
     engine = services.database.engine
+    fast_lookup.listeners.append(count_fast)
     listeners = [("before_cursor_execute", count)]
     if transaction_control and postgres:
         listeners += [("commit", ending("COMMIT")), ("rollback", ending("ROLLBACK"))]
@@ -59,6 +67,7 @@ def counted(services, transaction_control: bool = False) -> Iterator[list[str]]:
     try:
         yield statements
     finally:
+        fast_lookup.listeners.remove(count_fast)
         for name, listener in listeners:
             sa.event.remove(engine, name, listener)
 

@@ -122,8 +122,7 @@ class InFront:
         if scheme.lower() != "bearer" or not value.strip():
             return None
         try:
-            with self._services.database.read() as conn:
-                row = tokens.find_access_token(conn, value.strip())
+            row = tokens.look_up_access_token(self._services.database.engine, value.strip())
         except Exception:  # noqa: BLE001 - e.g. the database is down: Flask's view answers (503 JSON, logs)
             return None
         if row is None or "openid" not in row.scope.split():
