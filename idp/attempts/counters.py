@@ -219,12 +219,33 @@ def _keys(services: "Services", kind: str, account: str, client: Client) -> dict
     return keys
 
 
-def _insert(db: Session):  # noqa: ANN202
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+_UPSERTS: dict[tuple[str, bool | None], sa.Insert] = {}   # (dialect, right) -> the statement, built once
+
+
+def _upsert_statement(dialect: str, right: bool | None) -> sa.Insert:
+    """The single-row upsert of a `right` (True), wrong (False) or no (None: only create and lock) answer,
+    RETURNING the counter; built once per dialect and answer, so SQLAlchemy compiles it once (sent for all of
+    a try's rows at once: its "insertmanyvalues")."""
+    statement = _UPSERTS.get((dialect, right))
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = AttemptCounter.__table__
+        new = insert(table).excluded
+        if right is None:
+            change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
+        elif right:
+            change = {"failures": 0, "updated_at": new.updated_at,
+                      "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
+        else:
+            change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
+                      "updated_at": new.updated_at}
+        statement = (insert(table).on_conflict_do_update(index_elements=[table.c.key], set_=change)
+                     .returning(table.c.scope, table.c.failures, table.c.last_failure_at, table.c.last_success_at))
+        _UPSERTS[(dialect, right)] = statement
+    return statement
 
 
 @dataclass(frozen=True)
@@ -268,20 +289,7 @@ def _upsert(db: Session, kind: str, account: str, keys: dict[str, str], current:
                "last_failure_at": current if right is False else None,
                "last_success_at": current if right and scope in known else None}
               for scope, key in sorted(keys.items(), key=lambda item: item[1])]
-    table = AttemptCounter.__table__
-    statement = _insert(db)(table).values(values)
-    new = statement.excluded
-    if right is None:
-        change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
-    elif right:
-        change = {"failures": 0, "updated_at": new.updated_at,
-                  "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
-    else:
-        change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
-                  "updated_at": new.updated_at}
-    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_=change)
-    return _states(db.execute(statement.returning(table.c.scope, table.c.failures, table.c.last_failure_at,
-                                                  table.c.last_success_at)))
+    return _states(db.execute(_upsert_statement(db.get_bind().dialect.name, right), values))
 
 
 # --- verdicts ----------------------------------------------------------------------------------------------
