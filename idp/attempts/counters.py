@@ -21,11 +21,12 @@ e.g. a second-factor code, needs its entry in KINDS/`limits` and, for now, its o
 
 `account` is the normalised identifier as typed (an email address). Unknown identifiers get the very same
 rows, statements and answers as real accounts: neither the page nor its timing tells whether one exists.
-`check` reads the try's counters in one SELECT and locks them (FOR UPDATE) until the transaction ends, so
-concurrent tries for one account run one at a time on every worker and server, and none is lost; a counter
-not stored yet reads as no failures. On PostgreSQL a missing counter is created by the same check (one
-upsert that locks it: a row that does not exist cannot be locked); SQLite's BEGIN IMMEDIATE already runs
-the whole transaction alone. Each outcome is then one statement: an upsert of every counter of the try.
+`check` reads the try's counters in one statement and holds them until the transaction ends, so concurrent
+tries for one account run one at a time on every worker and server, and none is lost; a counter not stored
+yet reads as no failures. On PostgreSQL that statement is an upsert that creates the missing counters and
+locks all of them in key order (a row that does not exist cannot be locked; two statements could deadlock);
+on SQLite it is a SELECT (BEGIN IMMEDIATE already runs the whole transaction alone). Each outcome is then
+one statement: an upsert of every counter of the try.
 
 Counters (table attempt_counter; emails and addresses are stored only inside SHA-256 digests):
 * account: consecutive failures from anywhere. From `password_free_failures` on, every try of an UNTRUSTED
@@ -218,12 +219,33 @@ def _keys(services: "Services", kind: str, account: str, client: Client) -> dict
     return keys
 
 
-def _insert(db: Session):  # noqa: ANN202
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+_UPSERTS: dict[tuple[str, bool | None], sa.Insert] = {}   # (dialect, right) -> the statement, built once
+
+
+def _upsert_statement(dialect: str, right: bool | None) -> sa.Insert:
+    """The single-row upsert of a `right` (True), wrong (False) or no (None: only create and lock) answer,
+    RETURNING the counter; built once per dialect and answer, so SQLAlchemy compiles it once (sent for all of
+    a try's rows at once: its "insertmanyvalues")."""
+    statement = _UPSERTS.get((dialect, right))
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = AttemptCounter.__table__
+        new = insert(table).excluded
+        if right is None:
+            change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
+        elif right:
+            change = {"failures": 0, "updated_at": new.updated_at,
+                      "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
+        else:
+            change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
+                      "updated_at": new.updated_at}
+        statement = (insert(table).on_conflict_do_update(index_elements=[table.c.key], set_=change)
+                     .returning(table.c.scope, table.c.failures, table.c.last_failure_at, table.c.last_success_at))
+        _UPSERTS[(dialect, right)] = statement
+    return statement
 
 
 @dataclass(frozen=True)
@@ -245,12 +267,14 @@ def _states(rows) -> dict[str, _State]:  # noqa: ANN001
 
 
 def _read(db: Session, kind: str, account: str, keys: dict[str, str]) -> dict[str, _State]:
-    """The try's counters by scope, locked until the transaction ends: one SELECT. On PostgreSQL, counters
-    that do not exist yet are created by one upsert that locks them (see the module doc)."""
-    found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))
-                               .order_by(AttemptCounter.key).with_for_update()))
-    if len(found) < len(keys) and db.get_bind().dialect.name == "postgresql":
+    """The try's counters by scope, locked until the transaction ends, in one statement. PostgreSQL: one
+    upsert creates the missing ones and locks them all in key order (a SELECT ... FOR UPDATE of the existing
+    ones followed by an upsert of the rest could deadlock two tries that share counters: each would hold some
+    while waiting for the other's). SQLite: one SELECT (its writers are serialised by BEGIN IMMEDIATE)."""
+    if db.get_bind().dialect.name == "postgresql":
         found = _upsert(db, kind, account, keys, now(), right=None)
+    else:
+        found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))))
     return {scope: found.get(scope) or _State(scope) for scope in keys}
 
 
@@ -265,20 +289,7 @@ def _upsert(db: Session, kind: str, account: str, keys: dict[str, str], current:
                "last_failure_at": current if right is False else None,
                "last_success_at": current if right and scope in known else None}
               for scope, key in sorted(keys.items(), key=lambda item: item[1])]
-    table = AttemptCounter.__table__
-    statement = _insert(db)(table).values(values)
-    new = statement.excluded
-    if right is None:
-        change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
-    elif right:
-        change = {"failures": 0, "updated_at": new.updated_at,
-                  "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
-    else:
-        change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
-                  "updated_at": new.updated_at}
-    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_=change)
-    return _states(db.execute(statement.returning(table.c.scope, table.c.failures, table.c.last_failure_at,
-                                                  table.c.last_success_at)))
+    return _states(db.execute(_upsert_statement(db.get_bind().dialect.name, right), values))
 
 
 # --- verdicts ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload
 
 from idp.clock import now
+from idp.fast_lookup import Lookup
 from idp.models import AuthorizationCode, BrowserSession, Client, Token, User
 from idp.security.secrets import digest, new_token
 
@@ -115,10 +116,21 @@ _ACCESS_LOOKUP = (
     .where(Token.access_token_digest == sa.bindparam("digest")))
 
 
-def find_access_token(db: Session, access_token: str) -> sa.Row | None:
+_ACCESS = Lookup(_ACCESS_LOOKUP)
+
+
+def find_access_token(conn: sa.Connection, access_token: str) -> sa.Row | None:
     """A live (unexpired, unrevoked) access token of an active user: its `scope` and the user's claim
     columns (`subject`, `email`, `email_verified`, `name`), or None."""
-    row = db.connection().execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first()
+    return _live(conn.execute(_ACCESS_LOOKUP, {"digest": digest(access_token)}).first())
+
+
+def look_up_access_token(engine: sa.Engine, access_token: str) -> tuple | None:
+    """find_access_token outside any transaction, on the DBAPI cursor (idp.fast_lookup): userinfo's hot path."""
+    return _live(_ACCESS.first(engine, digest=digest(access_token)))
+
+
+def _live(row):  # noqa: ANN001, ANN202
     if row is None or row.revoked_at is not None or row.access_expires_at <= now() or not row.is_active:
         return None
     return row

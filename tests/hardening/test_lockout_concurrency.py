@@ -52,3 +52,40 @@ def test_concurrent_wrong_passwords_never_exceed_the_limit(tmp_path, database_ur
     with services.database.session() as db:
         failures = db.scalar(sa.select(AttemptCounter.failures).where(AttemptCounter.scope == "account"))
     assert failures == LIMIT
+
+
+def test_first_tries_racing_on_shared_counters_never_deadlock(is_postgres, services):
+    """Tries that share some counters (one account from several addresses, two tabs from one address)
+    arriving together while the counters are being created: each locks all of its counters in one
+    statement, in key order, so none waits for another in a cycle (PostgreSQL would abort one with a
+    deadlock error: a server error for the person signing in)."""
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL (IDP_TEST_DATABASE_URL): SQLite serialises whole transactions")
+    from idp.attempts import counters
+
+    errors: list[BaseException] = []
+
+    def attempt(account: str, address: str, barrier: threading.Barrier) -> None:
+        db = services.database.sessions()
+        try:
+            barrier.wait()
+            client = counters.Client(address=address)
+            counters.check(db, services, "password", account, client)
+            counters.record_failure(db, services, "password", account, client)
+            db.commit()
+        except BaseException as exc:  # noqa: BLE001 - collected, the test fails on any
+            errors.append(exc)
+            db.rollback()
+        finally:
+            db.close()
+
+    for round_ in range(40):
+        account = f"race{round_}-{uuid.uuid4().hex[:6]}@example.com"
+        tries = [(account, f"192.0.2.{i % 3}") for i in range(6)]
+        barrier = threading.Barrier(len(tries), timeout=20)
+        threads = [threading.Thread(target=attempt, args=(*t, barrier)) for t in tries]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors[:3]

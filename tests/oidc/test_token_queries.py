@@ -7,6 +7,7 @@ adds its own statements to /token; they are counted apart so those tests only fo
 from __future__ import annotations
 
 import re
+import threading
 
 from tests.web.test_signin_queries import counted
 
@@ -39,10 +40,28 @@ def test_a_refresh_is_one_lookup_one_update_one_insert_and_the_rate_limit(rp, se
 
 def test_userinfo_is_one_lookup(rp, services):
     access_token = rp.tokens()["access_token"]
-    with counted(services) as statements:
+    with counted(services, transaction_control=True) as statements:
         reply = rp.userinfo(access_token)
     assert reply.status == 200
-    assert len(statements) == 1, _listing(statements)
+    # outside any transaction: no BEGIN (SQLite: no write lock, see the next test) and no ROLLBACK
+    assert len(statements) == 1 and "oauth_token" in statements[0], _listing(statements)
+
+
+def test_userinfo_answers_while_a_writer_holds_the_lock(rp, services):
+    """A sign-in writing at the same moment (SQLite: one writer at a time) does not hold userinfo up."""
+    access_token = rp.tokens()["access_token"]
+    with services.database.engine.connect() as writer:
+        writer.begin()                       # SQLite: BEGIN IMMEDIATE (idp.db), the write lock is taken
+        writer.exec_driver_sql("UPDATE user_account SET name = name")
+        answered = []
+        asking = threading.Thread(target=lambda: answered.append(rp.userinfo(access_token)), daemon=True)
+        asking.start()
+        asking.join(timeout=10)
+        finished_first = bool(answered)
+        writer.rollback()
+    asking.join(timeout=30)
+    assert finished_first, "userinfo waited for the writer"
+    assert answered[0].status == 200
 
 
 def test_a_code_exchange_reads_the_code_once(rp, services):

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import SecondFactor, User
-from tests.support.factors import EMAIL, require_2fa
+from tests.support.factors import EMAIL, sign_in_in_grace_period
 from tests.support.factory import PASSWORD
-from tests.support.forms import forms
+from tests.support.forms import forms, post_form
 from tests.support.smtp import email_config, smtp  # noqa: F401
 
 
@@ -21,20 +21,13 @@ def config_overrides(smtp):  # noqa: ANN001, ANN201, F811
     return {"email": email_config(smtp)}
 
 
-def _post(browser, page, action, **values):  # noqa: ANN001, ANN202
-    form = next(f for f in forms(page.text) if f.action == action)
-    return browser.open(action, "POST", {**form.fields, **values})
-
-
 def test_password_only_session_cannot_enrol_first_factor_without_email_check(browser, factory, services, smtp,  # noqa: F811
                                                                               frozen_clock):
     factory.user(EMAIL)
-    require_2fa(services, grace_days=14)          # grace period running: the password alone signs in
-    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)   # the attacker knows the password
-    if "Continue" in page.text and "days left" in page.text:                      # grace notice
-        page = browser.submit(page, "step", {})
+    # grace period running: the password alone signs in (the attacker knows the password)
+    sign_in_in_grace_period(browser, services, "/account/security")
     chooser = browser.open("/account/security/enable")
-    qr_page = _post(browser, chooser, "/account/security/enable/totp")
+    qr_page = post_form(browser, chooser, "/account/security/enable/totp")
     found = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', qr_page.text)
     # The secure behaviour: a first factor set up from a password-only session first proves the mailbox.
     assert found is None, "authenticator set-up offered with no emailed code (password only)"

@@ -13,12 +13,7 @@ from idp.factors import totp
 from idp.models import SecondFactor, User
 from tests.support.factors import EMAIL, enrol_totp
 from tests.support.factory import PASSWORD
-from tests.support.forms import forms
-
-
-def _post(browser, page, action, **values):  # noqa: ANN001, ANN202
-    form = next(f for f in forms(page.text) if f.action == action)
-    return browser.open(action, "POST", {**form.fields, **values})
+from tests.support.forms import forms, post_form
 
 
 def test_stale_session_cannot_confirm_pending_authenticator_without_fresh_proof(browser, factory, services,

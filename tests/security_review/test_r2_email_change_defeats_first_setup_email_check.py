@@ -18,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import SecondFactor, User
-from tests.support.factors import EMAIL, require_2fa
+from tests.support.factors import EMAIL, sign_in_in_grace_period
 from tests.support.factory import PASSWORD
-from tests.support.forms import forms
+from tests.support.forms import forms, post_form
 from tests.support.smtp import email_config, latest_code, smtp  # noqa: F401
 
 THIEF = "thief@evil.example"
@@ -32,18 +32,11 @@ def config_overrides(smtp):  # noqa: ANN001, ANN201, F811
     return {"email": email_config(smtp)}
 
 
-def _post(browser, page, action, **values):  # noqa: ANN001, ANN202
-    form = next(f for f in forms(page.text) if f.action == action)
-    return browser.open(action, "POST", {**form.fields, **values})
-
-
 def test_password_alone_changes_the_email_then_enrols_the_thiefs_authenticator(browser, factory, services,
                                                                                smtp, frozen_clock):  # noqa: F811
     factory.user(EMAIL)
-    require_2fa(services, grace_days=14)          # grace period running: the password alone signs in
-    page = browser.sign_in(browser.open("/account/security"), EMAIL, PASSWORD)   # the thief knows the password
-    if "Continue" in page.text and "days left" in page.text:                      # grace notice
-        page = browser.submit(page, "step", {})
+    # grace period running: the password alone signs in (the thief knows the password)
+    sign_in_in_grace_period(browser, services, "/account/security")
 
     # 1. the thief tries to make the account's address theirs (a link goes to the new address only)
     page = browser.open("/account/security/email")
@@ -51,13 +44,13 @@ def test_password_alone_changes_the_email_then_enrols_the_thiefs_authenticator(b
     if "Change email address" not in page.text:
         # the fix: with no second factor yet, a code sent to the CURRENT address comes first
         assert "Confirm your email address" in page.text and len(smtp.to(EMAIL)) >= 1, page.text[:2000]
-        refused = _post(browser, page, "/account/security/check-email", code="000000")
+        refused = post_form(browser, page, "/account/security/check-email", code="000000")
         assert "Change email address" not in refused.text
     else:
-        _post(browser, page, "/account/security/email", email=THIEF)
+        post_form(browser, page, "/account/security/email", email=THIEF)
         body = smtp.wait_for(THIEF, "Confirm your email").get_body(("plain",)).get_content()
         path = VERIFY.search(body).group(1)
-        _post(browser, browser.open(path), path)
+        post_form(browser, browser.open(path), path)
         with services.database.session() as db:
             moved = db.scalar(sa.select(User).where(User.email == THIEF)) is not None
         enrolled = _enrol_through_the_thiefs_mailbox(browser, smtp, frozen_clock, services)
@@ -72,11 +65,11 @@ def test_password_alone_changes_the_email_then_enrols_the_thiefs_authenticator(b
 def _enrol_through_the_thiefs_mailbox(browser, smtp, frozen_clock, services) -> bool:  # noqa: ANN001, F811
     """2. the first-set-up email check goes to the thief, who enrols their own authenticator."""
     chooser = browser.open("/account/security/enable")
-    page = _post(browser, chooser, "/account/security/enable/totp")
+    page = post_form(browser, chooser, "/account/security/enable/totp")
     if "check-email" in (page.url or "") or "Confirm your email address" in page.text:
-        page = _post(browser, page, "/account/security/check-email", code=latest_code(smtp, THIEF))
+        page = post_form(browser, page, "/account/security/check-email", code=latest_code(smtp, THIEF))
         if "/account/security/enable" in (page.url or "") and 'id="totp-secret"' not in page.text:
-            page = _post(browser, browser.open("/account/security/enable"), "/account/security/enable/totp")
+            page = post_form(browser, browser.open("/account/security/enable"), "/account/security/enable/totp")
     found = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text)
     if not found:
         return False

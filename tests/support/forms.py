@@ -49,3 +49,9 @@ def form_with(html: str, name: str) -> Form:
         if name in form.fields or any(i.get("name") == name for i in form.inputs):
             return form
     raise AssertionError(f"no form with a field {name!r} in page:\n{html[:2000]}")
+
+
+def post_form(browser, page, action: str, **values: str):  # noqa: ANN001, ANN201
+    """Submit the page's form whose action is `action`, with its own fields (CSRF token included) and `values`."""
+    form = next(f for f in forms(page.text) if f.action == action)
+    return browser.open(action, "POST", {**form.fields, **values})

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from idp import fast_lookup
+
 from tests.support.factors import EMAIL, code_at, enrol_totp, rp, start  # noqa: F401 (fixture)
 
 # Measured (statements from /authorize to the code, transaction control not counted): 113 on SQLite before
@@ -26,20 +28,54 @@ def _short(statement: str) -> str:
 
 
 @contextmanager
-def counted(services) -> Iterator[list[str]]:  # noqa: ANN001
+def counted(services, transaction_control: bool = False) -> Iterator[list[str]]:  # noqa: ANN001
+    """The SQL statements run meanwhile (idp.fast_lookup's too). Transaction control is left out unless `transaction_control`:
+    then it is listed as the database gets it (SQLite: our BEGIN statements; PostgreSQL: the BEGIN, COMMIT
+    and ROLLBACK psycopg sends, read from the driver's own transaction state)."""
     statements: list[str] = []
+    postgres = not services.database.is_sqlite
+
+    def driver(conn):  # noqa: ANN001, ANN202
+        return conn.connection.dbapi_connection
 
     def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202, PLR0913
-        # transaction control is not counted: SQLite's BEGIN IMMEDIATE is a statement, PostgreSQL's is not
         if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            if transaction_control and postgres and not driver(conn).autocommit and _idle(driver(conn)):
+                statements.append("BEGIN")       # psycopg opens a transaction before this statement
+            statements.append(statement)
+        elif transaction_control:
             statements.append(statement)
 
+    def ending(name: str):  # noqa: ANN202
+        def listener(conn) -> None:  # noqa: ANN001
+            if not _idle(driver(conn)):
+                statements.append(name)
+        return listener
+
+    def count_fast(statement: str, driver_connection) -> None:  # noqa: ANN001 - idp.fast_lookup's listener
+        if transaction_control and postgres and not driver_connection.autocommit and _idle(driver_connection):
+            statements.append("BEGIN")
+        statements.append(statement)
+
     engine = services.database.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
+    fast_lookup.listeners.append(count_fast)
+    listeners = [("before_cursor_execute", count)]
+    if transaction_control and postgres:
+        listeners += [("commit", ending("COMMIT")), ("rollback", ending("ROLLBACK"))]
+    for name, listener in listeners:
+        sa.event.listen(engine, name, listener)
     try:
         yield statements
     finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+        fast_lookup.listeners.remove(count_fast)
+        for name, listener in listeners:
+            sa.event.remove(engine, name, listener)
+
+
+def _idle(dbapi_connection) -> bool:  # noqa: ANN001
+    import psycopg
+
+    return dbapi_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_password_and_totp_sign_in_stays_under_the_statement_bound(browser, factory, rp, services,  # noqa: F811

@@ -37,7 +37,7 @@ def userinfo() -> Response:
     value = _bearer()
     if value is None:
         return _unauthorized("invalid_request", "Send the access token as 'Authorization: Bearer <token>'.")
-    row = tokens.find_access_token(db(), value)
+    row = tokens.find_access_token(db().connection(), value)
     if row is None:
         return _unauthorized("invalid_token", "The access token is not valid (expired, revoked or unknown).")
     if "openid" not in row.scope.split():

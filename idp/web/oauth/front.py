@@ -129,13 +129,10 @@ class InFront:
         scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             return None
-        db = self._services.database.sessions()
         try:
-            row = tokens.find_access_token(db, value.strip())
+            row = tokens.look_up_access_token(self._services.database.engine, value.strip())
         except Exception:  # noqa: BLE001 - e.g. the database is down: Flask's view answers (503 JSON, logs)
             return None
-        finally:
-            db.close()
         if row is None or "openid" not in row.scope.split():
             return None
         body = json.dumps(user_claims(row, row.scope), separators=(",", ":"), sort_keys=True).encode() + b"\n"

@@ -1,0 +1,64 @@
+"""idp.fast_lookup: the same row SQLAlchemy would return (aware datetimes, booleans, JSON, None), on SQLite
+and PostgreSQL, outside any transaction."""
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from idp import fast_lookup
+from idp.browser import sessions
+from idp.models import BrowserSession, User
+
+LOOKUP = sa.select(User.email, User.is_active, User.email_verified, User.created_at, User.last_login_at,
+                   BrowserSession.amr, BrowserSession.auth_time, BrowserSession.idle_minutes) \
+    .join(BrowserSession, BrowserSession.user_id == User.id).where(BrowserSession.sid == sa.bindparam("sid"))
+
+
+@pytest.fixture
+def sid(factory, services) -> str:  # noqa: ANN001
+    user_id = factory.user("alice@example.com")
+    with services.database.session() as db:
+        row = sessions.create(db, db.get(User, user_id), amr=["pwd", "otp", "mfa"], acr=None, ttl_hours=1)
+        return row.sid
+
+
+def test_a_row_is_what_sqlalchemy_returns(services, sid):
+    engine = services.database.engine
+    with engine.connect() as conn:
+        expected = conn.execute(LOOKUP, {"sid": sid}).one()
+    found = fast_lookup.Lookup(LOOKUP).first(engine, sid=sid)
+    assert tuple(found) == tuple(expected)
+    assert found.amr == ["pwd", "otp", "mfa"] and found.auth_time.tzinfo is not None
+    assert found.is_active is True and found.email == "alice@example.com"
+
+
+def test_no_row_is_none_and_nothing_is_left_open(services, sid):  # noqa: ARG001
+    lookup = fast_lookup.Lookup(LOOKUP)
+    assert lookup.first(services.database.engine, sid="nobody") is None
+    assert services.database.engine.pool.checkedout() == 0
+
+
+def test_a_failing_lookup_closes_its_connection_instead_of_pooling_it(services):
+    used = []
+    fast_lookup.listeners.append(lambda sql, driver: used.append(driver))
+    try:
+        broken = fast_lookup.Lookup(sa.select(sa.column("nothing")).select_from(sa.table("no_such_table")))
+        with pytest.raises((sqlite3.Error, psycopg.Error)):
+            broken.first(services.database.engine)
+    finally:
+        fast_lookup.listeners.pop()
+    assert services.database.engine.pool.checkedout() == 0
+    assert _closed(used[0])
+
+
+def _closed(driver) -> bool:  # noqa: ANN001
+    if isinstance(driver, sqlite3.Connection):
+        try:
+            driver.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            return True
+        return False
+    return driver.closed
