@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from idp import fast_lookup
 from idp.browser import sessions
-from idp.models import BrowserSession, User
+from idp.models import BrowserSession, Organisation, User, UserGroup
 
 LOOKUP = sa.select(User.email, User.is_active, User.email_verified, User.created_at, User.last_login_at,
                    BrowserSession.amr, BrowserSession.auth_time, BrowserSession.idle_minutes) \
@@ -62,3 +62,56 @@ def _closed(driver) -> bool:  # noqa: ANN001
             return True
         return False
     return driver.closed
+
+
+SESSION_AND_USER = fast_lookup.EntityLookup(
+    (BrowserSession, User, Organisation),
+    lambda columns: columns.select_from(BrowserSession).join(User, User.id == BrowserSession.user_id)
+    .join(Organisation, Organisation.id == User.organisation_id).where(BrowserSession.sid == sa.bindparam("sid")))
+
+
+def _statements(services):  # noqa: ANN001, ANN202
+    from tests.web.test_signin_queries import counted
+    return counted(services)
+
+
+def test_entities_come_back_as_the_orm_loads_them(services, sid):
+    with services.database.session() as db:
+        expected = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid))
+        expected_values = {c.key: getattr(expected, c.key) for c in sa.inspect(BrowserSession).column_attrs}
+        expected_user = {c.key: getattr(expected.user, c.key) for c in sa.inspect(User).column_attrs}
+    with services.database.session() as db, _statements(services) as statements:
+        found, user, organisation = SESSION_AND_USER.first_in(db, sid=sid)
+        assert len(statements) == 1                                     # the lookup only
+        assert {c.key: getattr(found, c.key) for c in sa.inspect(BrowserSession).column_attrs} == expected_values
+        assert {c.key: getattr(user, c.key) for c in sa.inspect(User).column_attrs} == expected_user
+        assert found.user is user and user.organisation is organisation   # linked, no query
+        assert found in db and not (db.new or db.dirty)                   # as loaded: nothing to flush
+        assert len(statements) == 1
+        db.flush()
+        assert len(statements) == 1
+
+
+def test_what_the_lookup_did_not_bring_loads_when_read(services, sid):
+    with services.database.session() as db:
+        user = db.scalar(sa.select(User))
+        db.add(UserGroup(user_id=user.id, name="field-engineers"))
+    with services.database.session() as db, _statements(services) as statements:
+        _, user, _ = SESSION_AND_USER.first_in(db, sid=sid)
+        assert user.group_names == frozenset({"field-engineers"})
+        assert len(statements) == 2 and "user_group" in statements[1]    # the collection alone
+
+
+def test_an_instance_the_session_holds_is_kept(services, sid):
+    with services.database.session() as db:
+        held = db.scalar(sa.select(User))
+        held.name = "Changed, not flushed"
+        with db.no_autoflush:
+            _, user, _ = SESSION_AND_USER.first_in(db, sid=sid)
+        assert user is held and user.name == "Changed, not flushed"
+        db.rollback()
+
+
+def test_no_row_is_none(services, sid):  # noqa: ARG001
+    with services.database.session() as db:
+        assert SESSION_AND_USER.first_in(db, sid="nobody") is None
