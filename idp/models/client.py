@@ -78,13 +78,15 @@ class Client(Base):
         )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """Public clients: `none` at the token endpoint only. Confidential: their secret (basic or post),
-        or private_key_jwt when they registered keys."""
+        """Public clients: `none` at the token endpoint only. Confidential: private_key_jwt when they registered
+        keys; their secret (basic or post) unless they are registered for private_key_jwt (a secret left over
+        from before must not keep working)."""
         if self.is_public:
             return endpoint == "token" and method == "none"
         if method == "private_key_jwt":
             return bool(self.jwks)
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in ("client_secret_basic", "client_secret_post") and \
+            self.token_endpoint_auth_method != "private_key_jwt"
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"

@@ -121,6 +121,15 @@ def test_private_key_jwt_rsa(rp, services):
     assert reply.json["access_token"]
 
 
+def test_a_client_registered_for_private_key_jwt_cannot_use_its_old_secret(rp, services):
+    key = RSAKey.generate_key(2048, private=True)
+    _with_keys(services, rp, key)                     # registered for private_key_jwt; the secret is still stored
+    for auth in ("basic", "post"):
+        reply = rp.exchange(rp.code_for(), auth=auth)
+        _refused_401(reply)
+    assert counts(services)["tokens"] == 0
+
+
 def test_private_key_jwt_es256_with_issuer_as_audience(rp, services):
     key = ECKey.generate_key("P-256", private=True)
     _with_keys(services, rp, key)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import request_started
 
 from idp.models import Client, Token, User
+from idp.ratelimit.limiter import PURGE_EVERY
 from tests.hardening.helpers import bucket_total
 from tests.support.factors import audit_events, require_2fa
 from tests.support.oidc_client import Rp, basic, counts
@@ -65,6 +66,21 @@ def test_the_answer_in_front_is_the_answer_flask_gives(rp, app):
     assert same == {k: v for k, v in slow.headers.items() if k not in PER_RESPONSE}
     assert same["Cache-Control"] == "no-store" and same["Pragma"] == "no-cache"
     assert same["X-Frame-Options"] == "DENY" and same["Content-Security-Policy"]
+
+
+def test_a_failure_before_flask_is_logged_and_flask_answers(rp, app, monkeypatch, caplog):
+    from idp.oauth import refresh
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    tokens = rp.tokens(scope=OFFLINE)
+    monkeypatch.setattr(refresh, "refresh", broken)
+    with flask_answers(app) as through_flask, caplog.at_level(logging.WARNING, "idp.oauth"):
+        reply = rp.refresh(tokens["refresh_token"])
+    assert reply.status == 200 and through_flask == ["/token"]
+    assert "refresh before Flask failed (OperationalError)" in caplog.text
+    assert tokens["refresh_token"] not in caplog.text
 
 
 def test_a_refreshed_token_works_and_the_old_one_does_not(rp, app, services):
@@ -262,6 +278,26 @@ class TestRateLimits:
         assert counts(services)["tokens"] == 3                                  # and it issued nothing
         frozen_clock.advance(minutes=1)
         assert rp.refresh(third.json["refresh_token"]).status == 200            # nor used the token up
+
+
+    def test_a_failing_purge_after_the_rotation_does_not_lose_the_new_tokens(self, rp, app, services, caplog,
+                                                                          monkeypatch):
+        """The purge of expired counters runs after the commit now and then: its failure is logged, and the
+        answer with the rotated tokens still goes out (else the client would retry with the old token, and
+        reuse detection would end the family)."""
+        backend = app.extensions["idp.ratelimit"].backend
+
+        def broken() -> int:
+            raise sa.exc.OperationalError("DELETE", {}, Exception("database is locked"))
+
+        tokens = rp.tokens(scope=OFFLINE)
+        monkeypatch.setattr(backend, "purge", broken)
+        backend._calls = PURGE_EVERY - 1                       # the next count purges
+        with flask_answers(app) as through_flask, caplog.at_level(logging.WARNING, "idp.ratelimit"):
+            new = rp.refresh(tokens["refresh_token"])
+        assert new.status == 200 and through_flask == []
+        assert "rate-limit purge failed" in caplog.text
+        assert rp.refresh(new.json["refresh_token"]).status == 200
 
 
 class TestBehindAProxy:

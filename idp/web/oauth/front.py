@@ -131,7 +131,9 @@ class InFront:
             return None
         try:
             row = tokens.look_up_access_token(self._services.database.engine, value.strip())
-        except Exception:  # noqa: BLE001 - e.g. the database is down: Flask's view answers (503 JSON, logs)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: Flask's view answers (503 JSON, logs)
+            logging.getLogger("idp.oauth").warning("userinfo before Flask failed (%s); Flask answers",
+                                                   type(exc).__name__)
             return None
         if row is None or "openid" not in row.scope.split():
             return None

@@ -5,6 +5,7 @@ import base64
 import binascii
 import io
 import json
+import logging
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from idp.ratelimit.limiter import Limiter
     from idp.services import Services
 
+log = logging.getLogger("idp.oauth")
 MAX_BODY = 2048                 # a refresh is a few hundred bytes; anything larger goes to Flask unread
 FORM_TYPE = "application/x-www-form-urlencoded"
 PLAIN = re.compile(r"[\x21-\x7e]{1,512}")      # printable ASCII, no space: generated ids, secrets and tokens
@@ -108,7 +110,8 @@ class RefreshInFront:
                 db.rollback()
                 return None
             db.commit()
-        except Exception:  # noqa: BLE001 - e.g. the database is down: Flask answers (and logs) as always
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: Flask answers (and logs) as always
+            log.warning("refresh before Flask failed (%s); Flask answers", type(exc).__name__)
             return None
         finally:
             db.close()     # rolls back whatever was not committed
