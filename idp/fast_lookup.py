@@ -149,8 +149,9 @@ def _attached(db: Session, model: type, values: dict[str, Any]) -> object | None
     known = db.identity_map.get(mapper.identity_key_from_primary_key(key))
     if known is not None:
         return known                               # what this session already holds wins, as in a query
-    instance = model(**values)
-    make_transient_to_detached(instance)           # as loaded: no pending change, identity from the key
+    instance = mapper.class_manager.new_instance()  # as the ORM loads a row: no __init__, no attribute events,
+    instance.__dict__.update(values)                # so nothing is pending
+    make_transient_to_detached(instance)            # the identity from the key; anything not loaded expires
     db.add(instance)
     return instance
 
