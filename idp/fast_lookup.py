@@ -55,14 +55,7 @@ class Lookup:
         connection = db.connection()
         compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
         driver = connection.connection.driver_connection
-        for listener in listeners:
-            listener(compiled.sql, driver)
-        cursor = driver.cursor()
-        try:
-            cursor.execute(compiled.sql, self._parameters(compiled, params))
-            return self._row(compiled, cursor.fetchone())
-        finally:
-            cursor.close()
+        return self._row(compiled, _execute_one(driver, compiled.sql, self._parameters(compiled, params)))
 
     @staticmethod
     def _parameters(compiled: _Compiled, params: dict[str, Any]) -> list | dict:
@@ -98,14 +91,7 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         switch = engine.dialect.name == "postgresql"
         if switch:
             driver.autocommit = True        # one statement: no BEGIN and ROLLBACK round trips
-        for listener in listeners:
-            listener(sql, driver)
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql, parameters)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = _execute_one(driver, sql, parameters)
         if switch:
             driver.autocommit = False
     except BaseException:
@@ -114,6 +100,18 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
     finally:
         connection.close()
     return row
+
+
+def _execute_one(driver: Any, sql: str, parameters: list | dict) -> tuple | None:
+    """The first row of `sql` on the DBAPI connection `driver` (the listeners are told first)."""
+    for listener in listeners:
+        listener(sql, driver)
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 class EntityLookup:
