@@ -1,12 +1,17 @@
-"""Read-only lookups on the hottest paths, run on the DBAPI cursor with SQL that SQLAlchemy compiled once.
+"""Lookups and single writes on the hottest paths, run on the DBAPI cursor with SQL that SQLAlchemy compiled once.
 
 A SQLAlchemy `Connection.execute` costs far more than the query it runs (measured on one indexed lookup:
-about 100 µs of Python against 5 µs on SQLite, 250 µs against 60 µs on PostgreSQL). A `Lookup` keeps what
-does not change between executions: the SQL of its Core SELECT compiled for the engine's dialect, the order
-of its parameters, and SQLAlchemy's own bind and result processors for their types (so values come back
-exactly as SQLAlchemy would return them: aware datetimes, booleans, JSON). It runs outside any transaction
-(PostgreSQL: autocommit for the one statement; SQLite: no BEGIN, so no write lock) on a pooled connection.
-Use it only for a single read whose failure the caller handles by taking the ordinary path.
+about 100 µs of Python against 5 µs on SQLite, 250 µs against 60 µs on PostgreSQL). A `Lookup` (a SELECT)
+or a `Statement` (an INSERT, UPDATE or upsert, with or without RETURNING) keeps what does not change between
+executions: its SQL compiled for the engine's dialect, the order of its parameters, and SQLAlchemy's own bind
+and result processors for their types (so values go in and come back exactly as with SQLAlchemy: aware
+datetimes, booleans, JSON). `Lookup.first` runs outside any transaction (PostgreSQL: autocommit for the one
+statement; SQLite: no BEGIN, so no write lock) on a pooled connection: use it only for a single read whose
+failure the caller handles by taking the ordinary path. `first_in`, `rowcount_in` and `rows_in` run in a
+session's transaction, on its connection, after flushing its pending changes (as an ORM query would).
+
+A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones;
+one that needs a Python-side column default computed by SQLAlchemy is refused when compiled.
 
 SQLAlchemy's engine events do not see these statements: whoever counts statements (the tests, bench/run.py)
 also adds a callable to `listeners`, told `(sql, driver_connection)` before each execution."""
@@ -23,44 +28,38 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 listeners: list[Callable[[str, Any], None]] = []
 
+_REQUIRED = object()
+
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     names: tuple[str, ...]                            # the parameters, in the order the driver takes them
     binds: tuple[Callable[[Any], Any] | None, ...]    # per parameter
+    defaults: tuple[Any, ...]                         # per parameter: a literal's value, else _REQUIRED
     results: tuple[Callable[[Any], Any] | None, ...]  # per column
     positional: bool
-    row: type
+    row: type | None                                  # the result rows' named tuple (None: no columns)
 
 
-class Lookup:
-    """One Core SELECT, compiled per dialect on first use; `first(engine, **params)` returns the first row
-    (a named tuple with the statement's column keys) or None."""
+class _Precompiled:
+    """A Core statement compiled once per dialect, run on a DBAPI connection."""
 
-    def __init__(self, statement: sa.Select) -> None:
+    def __init__(self, statement: sa.Executable, columns: list, *, flush_first: bool = True) -> None:
         self._statement = statement
+        self._columns = columns
+        self._flush_first = flush_first
         self._compiled: dict[str, _Compiled] = {}
 
-    def first(self, engine: sa.Engine, **params: Any) -> tuple | None:
-        """Outside any transaction, on a connection of `engine`'s pool."""
-        compiled = self._compiled.get(engine.dialect.name) or self._compile(engine.dialect)
-        return self._row(compiled, _fetch_one(engine, compiled.sql, self._parameters(compiled, params)))
-
-    def first_in(self, db: Session, **params: Any) -> tuple | None:
-        """In `db`'s transaction (begun if it was not), on its connection; pending changes are flushed first
-        unless autoflush is off, as before an ORM query."""
-        if db.autoflush and (db.new or db.dirty or db.deleted):
-            db.flush()
-        connection = db.connection()
-        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
-        driver = connection.connection.driver_connection
-        return self._row(compiled, _execute_one(driver, compiled.sql, self._parameters(compiled, params)))
+    def _for(self, dialect: sa.Dialect) -> _Compiled:
+        return self._compiled.get(dialect.name) or self._compile(dialect)
 
     @staticmethod
     def _parameters(compiled: _Compiled, params: dict[str, Any]) -> list | dict:
-        values = [params[name] if bind is None else bind(params[name])
-                  for name, bind in zip(compiled.names, compiled.binds, strict=True)]
+        values = []
+        for name, bind, default in zip(compiled.names, compiled.binds, compiled.defaults, strict=True):
+            value = params[name] if default is _REQUIRED or name in params else default
+            values.append(value if bind is None else bind(value))
         return values if compiled.positional else dict(zip(compiled.names, values, strict=True))
 
     @staticmethod
@@ -72,14 +71,61 @@ class Lookup:
 
     def _compile(self, dialect: sa.Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+            raise ValueError(f"{self._statement!r} needs column defaults computed in Python: pass every value")
         names = tuple(compiled.positiontup) if dialect.positional else tuple(compiled.binds)
-        binds = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
-        columns = list(self._statement.selected_columns)
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-        row = namedtuple("Row", [column.key for column in columns], rename=True)  # noqa: PYI024 - from the statement
-        done = _Compiled(compiled.string, names, binds, results, dialect.positional, row)
+        params = [compiled.binds[name] for name in names]
+        binds = tuple(param.type.dialect_impl(dialect).bind_processor(dialect) for param in params)
+        defaults = tuple(_REQUIRED if param.required else param.value for param in params)
+        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in self._columns)
+        row = namedtuple("Row", [column.key for column in self._columns], rename=True) if self._columns else None  # noqa: PYI024
+        done = _Compiled(compiled.string, names, binds, defaults, results, dialect.positional, row)
         self._compiled[dialect.name] = done
         return done
+
+    def _driver_in(self, db: Session) -> tuple[_Compiled, Any]:
+        """The compiled form and the DBAPI connection of `db`'s transaction (begun if it was not), its
+        pending changes flushed first unless autoflush is off (or this statement is made not to flush)."""
+        if self._flush_first and db.autoflush and (db.new or db.dirty or db.deleted):
+            db.flush()
+        connection = db.connection()
+        return self._for(connection.dialect), connection.connection.driver_connection
+
+
+class Lookup(_Precompiled):
+    """One Core SELECT, compiled per dialect on first use; `first(engine, **params)` returns the first row
+    (a named tuple with the statement's column keys) or None."""
+
+    def __init__(self, statement: sa.Select) -> None:
+        super().__init__(statement, list(statement.selected_columns))
+
+    def first(self, engine: sa.Engine, **params: Any) -> tuple | None:
+        """Outside any transaction, on a connection of `engine`'s pool."""
+        compiled = self._for(engine.dialect)
+        return self._row(compiled, _fetch_one(engine, compiled.sql, self._parameters(compiled, params)))
+
+    def first_in(self, db: Session, **params: Any) -> tuple | None:
+        """In `db`'s transaction, on its connection."""
+        compiled, driver = self._driver_in(db)
+        return self._row(compiled, _execute(driver, compiled.sql, self._parameters(compiled, params), _first))
+
+
+class Statement(_Precompiled):
+    """One Core INSERT, UPDATE or DELETE (RETURNING optional), compiled per dialect on first use, run in a
+    session's transaction: `rowcount_in` says how many rows it changed, `rows_in` returns the RETURNING rows.
+    `flush_first=False`: the session's pending changes stay pending (a write that must not decide for them)."""
+
+    def __init__(self, statement: sa.UpdateBase, *, flush_first: bool = True) -> None:
+        super().__init__(statement, list(statement.exported_columns), flush_first=flush_first)
+
+    def rowcount_in(self, db: Session, **params: Any) -> int:
+        compiled, driver = self._driver_in(db)
+        return _execute(driver, compiled.sql, self._parameters(compiled, params), _rowcount)
+
+    def rows_in(self, db: Session, **params: Any) -> list[tuple]:
+        compiled, driver = self._driver_in(db)
+        raw = _execute(driver, compiled.sql, self._parameters(compiled, params), _all)
+        return [self._row(compiled, row) for row in raw]
 
 
 def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:
@@ -91,7 +137,7 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         switch = engine.dialect.name == "postgresql"
         if switch:
             driver.autocommit = True        # one statement: no BEGIN and ROLLBACK round trips
-        row = _execute_one(driver, sql, parameters)
+        row = _execute(driver, sql, parameters, _first)
         if switch:
             driver.autocommit = False
     except BaseException:
@@ -102,26 +148,52 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
     return row
 
 
-def _execute_one(driver: Any, sql: str, parameters: list | dict) -> tuple | None:
-    """The first row of `sql` on the DBAPI connection `driver` (the listeners are told first)."""
+def _execute(driver: Any, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:
+    """`read(cursor)` after running `sql` on the DBAPI connection `driver` (the listeners are told first)."""
     for listener in listeners:
         listener(sql, driver)
     cursor = driver.cursor()
     try:
         cursor.execute(sql, parameters)
-        return cursor.fetchone()
+        return read(cursor)
     finally:
         cursor.close()
+
+
+def run_driver_sql(driver: Any, sql: str) -> None:
+    """Run `sql` (no parameters, no result: e.g. SQLite's BEGIN IMMEDIATE) on the DBAPI connection `driver`."""
+    _execute(driver, sql, (), _nothing)
+
+
+def _nothing(cursor: Any) -> None:
+    return None
+
+
+def _first(cursor: Any) -> tuple | None:
+    return cursor.fetchone()
+
+
+def _all(cursor: Any) -> list[tuple]:
+    return cursor.fetchall()
+
+
+def _rowcount(cursor: Any) -> int:
+    return cursor.rowcount
 
 
 class EntityLookup:
     """A Lookup of the columns of several mapped classes (an outer-joined one may come back all NULL: None);
     each found row is attached to the session as if the ORM had loaded it (identity map, relationships load
     as usual when read: a many-to-one to another of them from the identity map), without the ORM's loading
-    cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns."""
+    cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns.
+    The models named in `detached` come back detached instead (cheaper: for rows only read): every column
+    is there, a many-to-one to another of the row's instances is linked, and reading any other relationship
+    raises DetachedInstanceError (never a silent empty value)."""
 
-    def __init__(self, models: tuple[type, ...], joined: Callable[[sa.Select], sa.Select]) -> None:
+    def __init__(self, models: tuple[type, ...], joined: Callable[[sa.Select], sa.Select], *,
+                 detached: tuple[type, ...] = ()) -> None:
         self._models = models
+        self._detached = frozenset(detached)
         self._keys = [tuple(attr.key for attr in sa.inspect(model).column_attrs) for model in models]
         columns = [attr.columns[0] for model in models for attr in sa.inspect(model).column_attrs]
         self._lookup = Lookup(joined(sa.select(*columns)))
@@ -133,24 +205,27 @@ class EntityLookup:
             return None
         found, start = [], 0
         for model, keys in zip(self._models, self._keys, strict=True):
-            found.append(_attached(db, model, dict(zip(keys, row[start:start + len(keys)], strict=True))))
+            values = dict(zip(keys, row[start:start + len(keys)], strict=True))
+            found.append(_attached(None if model in self._detached else db, model, values))
             start += len(keys)
         _link([instance for instance in found if instance is not None])
         return tuple(found)
 
 
-def _attached(db: Session, model: type, values: dict[str, Any]) -> object | None:
+def _attached(db: Session | None, model: type, values: dict[str, Any]) -> object | None:
+    """The instance of `model` with `values`, in `db` (None: detached)."""
     mapper = sa.inspect(model)
     key = tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key)
     if all(part is None for part in key):
         return None                                # an outer join that found nothing
-    known = db.identity_map.get(mapper.identity_key_from_primary_key(key))
+    known = None if db is None else db.identity_map.get(mapper.identity_key_from_primary_key(key))
     if known is not None:
         return known                               # what this session already holds wins, as in a query
     instance = mapper.class_manager.new_instance()  # as the ORM loads a row: no __init__, no attribute events,
     instance.__dict__.update(values)                # so nothing is pending
     make_transient_to_detached(instance)            # the identity from the key; anything not loaded expires
-    db.add(instance)
+    if db is not None:
+        db.add(instance)
     return instance
 
 

@@ -6,8 +6,8 @@ A sign-in asks "which second factors does this user have?" from many places in o
 time and hands out the answer after that, until the session itself changes one of the tables the answer
 came from (ORM flush or a bulk INSERT/UPDATE/DELETE through the session; a change still waiting to be
 flushed counts too), or its transaction ends. Nothing outlives the session, so nothing is shared between
-requests or workers. Writes through `db.connection()` bypass the session's events: never use that for a
-table an answer is remembered from."""
+requests or workers. Writes through `db.connection()` or an `idp.fast_lookup.Statement` bypass the
+session's events: never use them for a table an answer is remembered from."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable

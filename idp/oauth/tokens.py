@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload
 
 from idp.clock import now
-from idp.fast_lookup import EntityLookup, Lookup
+from idp.fast_lookup import EntityLookup, Lookup, Statement
 from idp.models import AuthorizationCode, BrowserSession, Client, Organisation, Token, User
 from idp.security.secrets import digest, new_token
 
@@ -25,9 +25,9 @@ _CODE_LOOKUP = (
     .outerjoin(BrowserSession, BrowserSession.sid == AuthorizationCode.sid)
     .options(_with_user(AuthorizationCode.user))
     .where(AuthorizationCode.code_digest == sa.bindparam("digest")))
-_CLAIM_CODE = (sa.update(AuthorizationCode)
-               .where(AuthorizationCode.id == sa.bindparam("code_id"), AuthorizationCode.used_at.is_(None))
-               .values(used_at=sa.bindparam("at")))
+_CLAIM_CODE = Statement(sa.update(AuthorizationCode)
+                        .where(AuthorizationCode.id == sa.bindparam("code_id"), AuthorizationCode.used_at.is_(None))
+                        .values(used_at=sa.bindparam("at")))
 
 
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
@@ -38,7 +38,7 @@ def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | 
         return None
     row, row.public_sid = found
     current = now()
-    claimed = db.connection().execute(_CLAIM_CODE, {"code_id": row.id, "at": current}).rowcount
+    claimed = _CLAIM_CODE.rowcount_in(db, code_id=row.id, at=current)
     if claimed != 1:
         revoke_tokens(db, Token.code_id == row.id)
         return None
@@ -64,18 +64,20 @@ _REFRESH_LOOKUP = (
     .options(contains_eager(Token.user).contains_eager(User.organisation),
              lazyload(Token.user, User.groups), lazyload(Token.user, User.permissions))
     .where(Token.refresh_token_digest == sa.bindparam("digest")))
-_ROTATE = (sa.update(Token).where(Token.id == sa.bindparam("token_id"), Token.refresh_used_at.is_(None))
-           .values(refresh_used_at=sa.bindparam("at")))
+_ROTATE = Statement(sa.update(Token).where(Token.id == sa.bindparam("token_id"), Token.refresh_used_at.is_(None))
+                    .values(refresh_used_at=sa.bindparam("at")))
 
 
 # The same lookup with the token's client, for the refresh answered before Flask (idp.oauth.refresh): the
-# columns in one precompiled query, the rows attached to the session as the ORM would load them.
+# columns in one precompiled query. The user is attached to the session as the ORM would load it (the
+# session policy may read its groups or factors); the rest is only read, so it stays detached (cheaper).
 _REFRESH_ENTITIES = EntityLookup(
     (Token, User, Organisation, Client, BrowserSession),
     lambda columns: columns.select_from(Token).join(User, User.id == Token.user_id)
     .join(Organisation, Organisation.id == User.organisation_id).join(Client, Client.client_id == Token.client_id)
     .outerjoin(BrowserSession, BrowserSession.sid == Token.sid)
-    .where(Token.refresh_token_digest == sa.bindparam("digest")))
+    .where(Token.refresh_token_digest == sa.bindparam("digest")),
+    detached=(Token, Organisation, Client, BrowserSession))
 
 
 def find_refresh_token(db: Session, refresh_token: str, client_id: str) -> Token | None:
@@ -109,7 +111,7 @@ def _usable(db: Session, row: Token, sign_in_session: BrowserSession | None, *, 
 
 def mark_rotated(db: Session, row: Token) -> bool:
     """Mark a refresh token used; False when another request rotated it first (then: family revoked)."""
-    claimed = db.connection().execute(_ROTATE, {"token_id": row.id, "at": now()}).rowcount
+    claimed = _ROTATE.rowcount_in(db, token_id=row.id, at=now())
     if claimed != 1:
         revoke_tokens(db, Token.family_id == row.family_id)
     return claimed == 1
@@ -171,7 +173,10 @@ def is_live(row: Token, kind: str) -> bool:
     return row.access_expires_at > current
 
 
-_INSERT_TOKEN = Token.__table__.insert()
+# every column of an issued token (issued_row's keys): rotation and revocation fill the others later
+_ISSUED_COLUMNS = ("access_token_digest", "refresh_token_digest", "client_id", "user_id", "scope", "family_id",
+                   "code_id", "sid", "auth_time", "amr", "acr", "issued_at", "access_expires_at", "refresh_expires_at")
+_INSERT_TOKEN = Statement(Token.__table__.insert().values({name: sa.bindparam(name) for name in _ISSUED_COLUMNS}))
 
 
 def issued_row(token: dict, *, client_id: str, user_id: int, refresh_ttl: int, code: AuthorizationCode | None = None,
@@ -195,7 +200,7 @@ def issued_row(token: dict, *, client_id: str, user_id: int, refresh_ttl: int, c
 
 def insert_issued(db: Session, row: dict) -> None:
     """Insert an issued_row (Core: nothing reads the row back in the request)."""
-    db.connection().execute(_INSERT_TOKEN, row)
+    _INSERT_TOKEN.rowcount_in(db, **row)
 
 
 def new_family_id() -> str:

@@ -7,7 +7,8 @@ them went over its limit; `Retry-After` is the time left in the fullest window.
 Backends:
 - `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), ONE
   multi-row `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING` for all
-  the counters of a request (a cached single-row statement, sent for all rows at once) (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
+  the counters of a request (compiled once per number of rows, run on the DBAPI cursor: idp.fast_lookup)
+  (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
   requests that share two keys). Given the request's own database session (the web layer does), the
   statement runs on the request's connection as its first write and is committed at once: no connection or
   transaction of its own, yet the count is visible to every worker at once, survives a request that is
@@ -38,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now as clock_now
+from idp.fast_lookup import Statement
 from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
@@ -97,21 +99,14 @@ class DatabaseBackend:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"rate limits in the database need PostgreSQL or SQLite, not {engine.dialect.name}")
         self.engine = engine
-        self._upsert = None
+        self._upserts: dict[int, Statement] = {}    # by number of rows
         self._calls = 0
         self._lock = threading.Lock()
 
-    def _insert(self):  # noqa: ANN202
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert
-
     def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:
         if db is None:
-            with self.engine.begin() as conn:
-                counts = self._count(conn, buckets)
+            with Session(self.engine) as own, own.begin():
+                counts = self._count(own, buckets)
         else:
             counts = self._count(db, buckets)
             if not (db.new or db.dirty or db.deleted):
@@ -124,24 +119,21 @@ class DatabaseBackend:
         own changes or rolls them back with them (then call maybe_purge after the commit, never before)."""
         return self._count(db, buckets)
 
-    def _count(self, executor: Session | sa.Connection, buckets: Sequence[Bucket]) -> list[int]:
-        """One multi-row upsert (SQLAlchemy's "insertmanyvalues": the single-row statement, compiled once,
-        sent as one INSERT for all rows), rows in key order."""
+    def _count(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
+        """One multi-row upsert (idp.fast_lookup: compiled once per number of rows), rows in key order."""
         ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
-        rows = [{"key": b.key, "window_start": b.window_start, "expires_at": b.expires_at} for b in ordered]
-        counts = {(row.key, row.window_start): row.count for row in executor.execute(self._statement(), rows)}
+        params = {}
+        for i, bucket in enumerate(ordered):
+            params.update({f"key_{i}": bucket.key, f"window_start_{i}": bucket.window_start,
+                           f"expires_at_{i}": bucket.expires_at})
+        counts = {(row.key, row.window_start): row.count for row in self._upsert(len(ordered)).rows_in(db, **params)}
         return [counts[(b.key, b.window_start)] for b in buckets]
 
-    def _statement(self):  # noqa: ANN202
-        if self._upsert is None:
-            from idp.models import RateLimitBucket
-
-            table = RateLimitBucket.__table__
-            self._upsert = (self._insert()(table).values(count=1)
-                            .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start],
-                                                   set_={"count": table.c.count + 1})
-                            .returning(table.c.key, table.c.window_start, table.c.count))
-        return self._upsert
+    def _upsert(self, rows: int) -> Statement:
+        if rows not in self._upserts:
+            # the session's pending changes stay pending: `hit` commits only a session that holds none
+            self._upserts[rows] = Statement(_upsert_of(self.engine.dialect.name, rows), flush_first=False)
+        return self._upserts[rows]
 
     def maybe_purge(self) -> None:
         """Every PURGE_EVERY calls, delete the rows of ended windows (its own transaction). Housekeeping only:
@@ -165,6 +157,23 @@ class DatabaseBackend:
 
     def problem(self) -> str | None:
         return None  # the database itself is checked by /readyz
+
+
+def _upsert_of(dialect: str, rows: int) -> sa.Insert:
+    """INSERT `rows` buckets (parameters key_N, window_start_N, expires_at_N) with count 1, or add one to the
+    existing rows' counts; RETURNING each row's key, window_start and count."""
+    from idp.models import RateLimitBucket
+
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = RateLimitBucket.__table__
+    values = [{"key": sa.bindparam(f"key_{i}"), "window_start": sa.bindparam(f"window_start_{i}"),
+               "expires_at": sa.bindparam(f"expires_at_{i}"), "count": 1} for i in range(rows)]
+    return (insert(table).values(values)
+            .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1})
+            .returning(table.c.key, table.c.window_start, table.c.count))
 
 
 class RedisBackend:

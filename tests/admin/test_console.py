@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import AuditEvent, Organisation, User
+from tests.support.statements import recorded
 from tests.admin.helpers import (
     add_totp,
     audit_events,
@@ -122,13 +123,8 @@ def test_a_page_of_users_costs_the_same_queries_for_5_or_60_users(acme_admin, fa
     engine = services.database.engine
 
     def queries(path: str) -> int:
-        seen = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        sa.event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with recorded(engine) as seen:
             assert acme_admin.open(path).status == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listener)
         return len(seen)
 
     few = queries("/admin/users")

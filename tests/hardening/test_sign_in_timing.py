@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from idp.models import User
 from idp.security.passwords import Passwords
+from tests.support.statements import recorded
 from tests.support.browser import Browser
 from tests.support.configs import write_config_file
 from tests.support.factory import PASSWORD
@@ -33,16 +34,8 @@ def statements_of_a_wrong_sign_in(app, services, email: str) -> list[str]:  # no
     """The SQL statements (parameters aside) that one POST of the password form runs."""
     browser = Browser(client=app.test_client())
     page = browser.open("/login/restart")
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
-        seen.append(statement)
-
-    sa.event.listen(services.database.engine, "before_cursor_execute", note)
-    try:
+    with recorded(services.database.engine) as seen:
         answer = browser.sign_in(page, email, "not-the-password")
-    finally:
-        sa.event.remove(services.database.engine, "before_cursor_execute", note)
     assert "not correct" in answer.text
     return seen
 

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import AccountToken, OutboxJob
+from tests.support.statements import recorded
 from tests.support.browser import Browser
 from tests.support.slow_smtp import slow_smtp  # noqa: F401  (fixture: 2 s to accept a message)
 from tests.support.smtp import email_config, smtp  # noqa: F401  (fixture: a real SMTP server)
@@ -34,18 +35,8 @@ def ask(browser: Browser, email: str):  # noqa: ANN201
 def statements_of_request(services, browser: Browser, email: str) -> list[str]:  # noqa: ANN001
     """The SQL the request itself runs (this thread only: the drainer's delivery comes after, elsewhere)."""
     page = browser.open("/forgot-password")
-    seen: list[str] = []
-    me = threading.get_ident()
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
-        if threading.get_ident() == me:
-            seen.append(statement)
-
-    sa.event.listen(services.database.engine, "before_cursor_execute", record)
-    try:
+    with recorded(services.database.engine, this_thread_only=True) as seen:
         done = browser.submit(page, "email", {"email": email})
-    finally:
-        sa.event.remove(services.database.engine, "before_cursor_execute", record)
     assert done.status == 200 and "Check your email" in done.text
     return seen
 

@@ -115,3 +115,75 @@ def test_an_instance_the_session_holds_is_kept(services, sid):
 def test_no_row_is_none(services, sid):  # noqa: ARG001
     with services.database.session() as db:
         assert SESSION_AND_USER.first_in(db, sid="nobody") is None
+
+
+# --- Statement: a write on the session's connection ------------------------------------------------------
+
+RENAME = fast_lookup.Statement(
+    sa.update(User).where(User.email == sa.bindparam("email")).values(name=sa.bindparam("name"))
+    .returning(User.name, User.created_at, User.is_active))
+SESSION_SEEN = fast_lookup.Statement(
+    sa.update(BrowserSession).where(BrowserSession.sid == sa.bindparam("sid"))
+    .values(last_seen_at=sa.bindparam("at"), amr=sa.bindparam("amr")))
+
+
+def test_a_write_sends_values_as_sqlalchemy_would_and_stays_in_the_transaction(services, sid):
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 7, 5, 6, 7, 891011, tzinfo=UTC)
+    with services.database.session() as db:
+        assert SESSION_SEEN.rowcount_in(db, sid=sid, at=at, amr=["pwd", "hwk"]) == 1
+        assert SESSION_SEEN.rowcount_in(db, sid="nobody", at=at, amr=[]) == 0
+        db.rollback()                                                      # nothing was committed
+        assert db.scalar(sa.select(BrowserSession.amr).where(BrowserSession.sid == sid)) == ["pwd", "otp", "mfa"]
+        SESSION_SEEN.rowcount_in(db, sid=sid, at=at, amr=["pwd", "hwk"])
+    with services.database.session() as db:
+        row = db.scalar(sa.select(BrowserSession).where(BrowserSession.sid == sid))
+        assert row.last_seen_at == at and row.amr == ["pwd", "hwk"]        # read back through the ORM
+
+
+def test_returning_rows_come_back_as_sqlalchemy_returns_them(services, sid):  # noqa: ARG001
+    with services.database.session() as db:
+        expected_created = db.scalar(sa.select(User.created_at))
+        rows = RENAME.rows_in(db, email="alice@example.com", name="Alice B.")
+        assert [tuple(row) for row in rows] == [("Alice B.", expected_created, True)]
+        assert rows[0].created_at.tzinfo is not None
+        assert RENAME.rows_in(db, email="nobody@example.com", name="x") == []
+
+
+def test_pending_changes_are_flushed_first_unless_the_statement_says_not_to(services, sid):
+    keep_pending = fast_lookup.Statement(
+        sa.update(User).where(User.email == sa.bindparam("email")).values(name=sa.bindparam("name")),
+        flush_first=False)
+    with services.database.session() as db:
+        user = db.scalar(sa.select(User))
+        user.name = "Pending"
+        keep_pending.rowcount_in(db, email="alice@example.com", name="Written")
+        assert user in db.dirty                                            # left for the caller
+        RENAME.rows_in(db, email="nobody@example.com", name="x")
+        assert not db.dirty                                                # flushed before the write
+        db.rollback()
+
+
+def test_a_statement_that_needs_a_python_side_default_is_refused(services):
+    from idp.models import Token
+
+    needs_default = fast_lookup.Statement(Token.__table__.insert().values(scope=sa.bindparam("scope")))
+    with services.database.session() as db, pytest.raises(ValueError, match="column defaults"):
+        needs_default.rowcount_in(db, scope="openid")
+
+
+def test_detached_entities_are_read_only_and_never_load_silently(services, sid):
+    from sqlalchemy.orm.exc import DetachedInstanceError
+
+    lookup = fast_lookup.EntityLookup(SESSION_AND_USER._models, lambda columns: columns.select_from(BrowserSession)
+                                      .join(User, User.id == BrowserSession.user_id)
+                                      .join(Organisation, Organisation.id == User.organisation_id)
+                                      .where(BrowserSession.sid == sa.bindparam("sid")),
+                                      detached=(BrowserSession, Organisation))
+    with services.database.session() as db:
+        found, user, organisation = lookup.first_in(db, sid=sid)
+        assert user in db and found not in db and organisation not in db
+        assert found.sid == sid and found.user is user and user.organisation is organisation
+        with pytest.raises(DetachedInstanceError):
+            organisation.domains  # noqa: B018 - a relationship the row did not bring

@@ -53,6 +53,10 @@ def counted(services, transaction_control: bool = False) -> Iterator[list[str]]:
         return listener
 
     def count_fast(statement: str, driver_connection) -> None:  # noqa: ANN001 - idp.fast_lookup's listener
+        if statement.upper().startswith("BEGIN"):       # SQLite's BEGIN IMMEDIATE (idp.db)
+            if transaction_control:
+                statements.append(statement)
+            return
         if transaction_control and postgres and not driver_connection.autocommit and _idle(driver_connection):
             statements.append("BEGIN")
         statements.append(statement)
