@@ -193,8 +193,8 @@ class EntityLookup:
     def __init__(self, models: tuple[type, ...], joined: Callable[[sa.Select], sa.Select], *,
                  detached: tuple[type, ...] = ()) -> None:
         self._models = models
-        self._detached = frozenset(detached)
-        self._keys = [tuple(attr.key for attr in sa.inspect(model).column_attrs) for model in models]
+        self._entities = tuple(_Entity.of(model, detached=model in detached) for model in models)
+        self._links = tuple(_links(self._entities))
         columns = [attr.columns[0] for model in models for attr in sa.inspect(model).column_attrs]
         self._lookup = Lookup(joined(sa.select(*columns)))
 
@@ -204,40 +204,71 @@ class EntityLookup:
         if row is None:
             return None
         found, start = [], 0
-        for model, keys in zip(self._models, self._keys, strict=True):
-            values = dict(zip(keys, row[start:start + len(keys)], strict=True))
-            found.append(_attached(None if model in self._detached else db, model, values))
-            start += len(keys)
-        _link([instance for instance in found if instance is not None])
+        for entity in self._entities:
+            values = dict(zip(entity.keys, row[start:start + len(entity.keys)], strict=True))
+            found.append(entity.instance(None if entity.detached else db, values))
+            start += len(entity.keys)
+        for link in self._links:
+            link.apply(found[link.source], found[link.target])
         return tuple(found)
 
 
-def _attached(db: Session | None, model: type, values: dict[str, Any]) -> object | None:
-    """The instance of `model` with `values`, in `db` (None: detached)."""
-    mapper = sa.inspect(model)
-    key = tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key)
-    if all(part is None for part in key):
-        return None                                # an outer join that found nothing
-    known = None if db is None else db.identity_map.get(mapper.identity_key_from_primary_key(key))
-    if known is not None:
-        return known                               # what this session already holds wins, as in a query
-    instance = mapper.class_manager.new_instance()  # as the ORM loads a row: no __init__, no attribute events,
-    instance.__dict__.update(values)                # so nothing is pending
-    make_transient_to_detached(instance)            # the identity from the key; anything not loaded expires
-    if db is not None:
-        db.add(instance)
-    return instance
+@dataclass(frozen=True)
+class _Entity:
+    """How an EntityLookup makes one model's instance from its columns."""
+
+    mapper: Any
+    keys: tuple[str, ...]                  # the column attributes, in the SELECT's order
+    primary: tuple[str, ...]               # the attributes of the primary key
+    detached: bool
+
+    @classmethod
+    def of(cls, model: type, *, detached: bool) -> _Entity:
+        mapper = sa.inspect(model)
+        return cls(mapper, tuple(attr.key for attr in mapper.column_attrs),
+                   tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key), detached)
+
+    def instance(self, db: Session | None, values: dict[str, Any]) -> object | None:
+        """The instance with `values`, in `db` (None: detached); None when an outer join found nothing."""
+        key = tuple(values[name] for name in self.primary)
+        if all(part is None for part in key):
+            return None
+        known = None if db is None else db.identity_map.get(self.mapper.identity_key_from_primary_key(key))
+        if known is not None:
+            return known                                # what this session already holds wins, as in a query
+        instance = self.mapper.class_manager.new_instance()  # as the ORM loads a row: no __init__, no attribute
+        instance.__dict__.update(values)                # events, so nothing is pending
+        make_transient_to_detached(instance)            # the identity from the key; anything not loaded expires
+        if db is not None:
+            db.add(instance)
+        return instance
 
 
-def _link(instances: list) -> None:
-    """Set each many-to-one between the instances, as a joined load would (no change to flush)."""
-    by_class = {type(instance): instance for instance in instances}
-    for instance in instances:
-        mapper = sa.inspect(type(instance))
-        for relation in mapper.relationships:
-            target = by_class.get(relation.mapper.class_)
-            if relation.direction is MANYTOONE and target is not None and all(
-                    getattr(instance, mapper.get_property_by_column(local).key)
-                    == getattr(target, relation.mapper.get_property_by_column(remote).key)
-                    for local, remote in relation.local_remote_pairs):
-                set_committed_value(instance, relation.key, target)
+@dataclass(frozen=True)
+class _Link:
+    """A many-to-one from one of an EntityLookup's instances to another, set as a joined load would (no change
+    to flush) when their columns agree."""
+
+    source: int
+    target: int
+    relation: str
+    pairs: tuple[tuple[str, str], ...]     # (source attribute, target attribute)
+
+    def apply(self, source: object | None, target: object | None) -> None:
+        if source is not None and target is not None and all(
+                getattr(source, mine) == getattr(target, theirs) for mine, theirs in self.pairs):
+            set_committed_value(source, self.relation, target)
+
+
+def _links(entities: tuple[_Entity, ...]) -> list[_Link]:
+    position = {entity.mapper.class_: i for i, entity in enumerate(entities)}
+    links = []
+    for i, entity in enumerate(entities):
+        for relation in entity.mapper.relationships:
+            target = position.get(relation.mapper.class_)
+            if relation.direction is MANYTOONE and target is not None:
+                pairs = tuple((entity.mapper.get_property_by_column(local).key,
+                               relation.mapper.get_property_by_column(remote).key)
+                              for local, remote in relation.local_remote_pairs)
+                links.append(_Link(i, target, relation.key, pairs))
+    return links

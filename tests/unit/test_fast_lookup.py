@@ -176,7 +176,7 @@ def test_a_statement_that_needs_a_python_side_default_is_refused(services):
 def test_detached_entities_are_read_only_and_never_load_silently(services, sid):
     from sqlalchemy.orm.exc import DetachedInstanceError
 
-    lookup = fast_lookup.EntityLookup(SESSION_AND_USER._models, lambda columns: columns.select_from(BrowserSession)
+    lookup = fast_lookup.EntityLookup((BrowserSession, User, Organisation), lambda columns: columns.select_from(BrowserSession)
                                       .join(User, User.id == BrowserSession.user_id)
                                       .join(Organisation, Organisation.id == User.organisation_id)
                                       .where(BrowserSession.sid == sa.bindparam("sid")),
