@@ -8,16 +8,25 @@ from sqlalchemy.orm import Session
 
 from idp import session_memo
 from idp.clock import now
+from idp.fast_lookup import EntityLookup
 from idp.models import Client
 from idp.security.secrets import digest, new_token
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
+# every request of a sign-in reads its client: one precompiled query (idp.fast_lookup)
+_BY_CLIENT_ID = EntityLookup((Client,), lambda columns: columns.where(Client.client_id == sa.bindparam("client_id")))
+
+
 def by_client_id(db: Session, client_id: str) -> Client | None:
     """The client with this id, active or not; read once per request (idp.session_memo)."""
     return session_memo.remember(db, ("client", client_id), (Client.__tablename__,),
-                                 lambda: db.scalar(sa.select(Client).where(Client.client_id == client_id)))
+                                 lambda: _first(_BY_CLIENT_ID.first_in(db, client_id=client_id)))
+
+
+def _first(found: tuple | None) -> Client | None:
+    return None if found is None else found[0]
 
 
 def new_client_id() -> str:

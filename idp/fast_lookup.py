@@ -7,8 +7,9 @@ executions: its SQL compiled for the engine's dialect, the order of its paramete
 and result processors for their types (so values go in and come back exactly as with SQLAlchemy: aware
 datetimes, booleans, JSON). `Lookup.first` runs outside any transaction (PostgreSQL: autocommit for the one
 statement; SQLite: no BEGIN, so no write lock) on a pooled connection: use it only for a single read whose
-failure the caller handles by taking the ordinary path. `first_in`, `rowcount_in` and `rows_in` run in a
-session's transaction, on its connection, after flushing its pending changes (as an ORM query would).
+failure the caller handles by taking the ordinary path. `first_in`, `all_in`, `rowcount_in` and `rows_in`
+run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
+(as an ORM query would), a write does not (as a Core statement would not).
 
 A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones;
 one that needs a Python-side column default computed by SQLAlchemy is refused when compiled.
@@ -18,7 +19,7 @@ also adds a callable to `listeners`, told `(sql, driver_connection)` before each
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ class _Compiled:
 class _Precompiled:
     """A Core statement compiled once per dialect, run on a DBAPI connection."""
 
-    def __init__(self, statement: sa.Executable, columns: list, *, flush_first: bool = True) -> None:
+    def __init__(self, statement: sa.Executable, columns: list, *, flush_first: bool) -> None:
         self._statement = statement
         self._columns = columns
         self._flush_first = flush_first
@@ -84,8 +85,8 @@ class _Precompiled:
         return done
 
     def _driver_in(self, db: Session) -> tuple[_Compiled, Any]:
-        """The compiled form and the DBAPI connection of `db`'s transaction (begun if it was not), its
-        pending changes flushed first unless autoflush is off (or this statement is made not to flush)."""
+        """The compiled form and the DBAPI connection of `db`'s transaction (begun if it was not); a lookup
+        flushes the session's pending changes first unless autoflush is off."""
         if self._flush_first and db.autoflush and (db.new or db.dirty or db.deleted):
             db.flush()
         connection = db.connection()
@@ -97,7 +98,7 @@ class Lookup(_Precompiled):
     (a named tuple with the statement's column keys) or None."""
 
     def __init__(self, statement: sa.Select) -> None:
-        super().__init__(statement, list(statement.selected_columns))
+        super().__init__(statement, list(statement.selected_columns), flush_first=True)
 
     def first(self, engine: sa.Engine, **params: Any) -> tuple | None:
         """Outside any transaction, on a connection of `engine`'s pool."""
@@ -109,14 +110,21 @@ class Lookup(_Precompiled):
         compiled, driver = self._driver_in(db)
         return self._row(compiled, _execute(driver, compiled.sql, self._parameters(compiled, params), _first))
 
+    def all_in(self, db: Session, **params: Any) -> list[tuple]:
+        """Every row, in `db`'s transaction, on its connection."""
+        compiled, driver = self._driver_in(db)
+        return [self._row(compiled, raw)
+                for raw in _execute(driver, compiled.sql, self._parameters(compiled, params), _all)]
+
 
 class Statement(_Precompiled):
     """One Core INSERT, UPDATE or DELETE (RETURNING optional), compiled per dialect on first use, run in a
     session's transaction: `rowcount_in` says how many rows it changed, `rows_in` returns the RETURNING rows.
-    `flush_first=False`: the session's pending changes stay pending (a write that must not decide for them)."""
+    As a Core statement executed through the session, it leaves the session's pending changes pending (the
+    order of writes, and so of row locks, stays the caller's)."""
 
-    def __init__(self, statement: sa.UpdateBase, *, flush_first: bool = True) -> None:
-        super().__init__(statement, list(statement.exported_columns), flush_first=flush_first)
+    def __init__(self, statement: sa.UpdateBase) -> None:
+        super().__init__(statement, list(statement.exported_columns), flush_first=False)
 
     def rowcount_in(self, db: Session, **params: Any) -> int:
         compiled, driver = self._driver_in(db)
@@ -126,6 +134,23 @@ class Statement(_Precompiled):
         compiled, driver = self._driver_in(db)
         raw = _execute(driver, compiled.sql, self._parameters(compiled, params), _all)
         return [self._row(compiled, row) for row in raw]
+
+
+# A statement for several rows at once (a multi-row VALUES, an IN list) is made once per number of rows, with
+# the parameters of row i named `name_ri` (SQLAlchemy names its own anonymous parameters `name_1`, ...).
+
+def numbered_binds(names: Iterable[str], count: int) -> list[dict[str, sa.BindParameter]]:
+    """`count` rows of bind parameters, `name_ri` for each name of row i (a multi-row INSERT's VALUES)."""
+    return [{name: sa.bindparam(_numbered(name, i)) for name in names} for i in range(count)]
+
+
+def numbered(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters for numbered_binds: row i's `name` as `name_ri`."""
+    return {_numbered(name, i): value for i, row in enumerate(rows) for name, value in row.items()}
+
+
+def _numbered(name: str, row: int) -> str:
+    return f"{name}_r{row}"
 
 
 def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from idp.attempts import device_cookies
 from idp.clock import now
 from idp.config import LockoutConfig
+from idp.fast_lookup import Lookup, Statement, numbered, numbered_binds
 from idp.models import AttemptCounter
 from idp.security.secrets import digest
 
@@ -219,14 +220,17 @@ def _keys(services: "Services", kind: str, account: str, client: Client) -> dict
     return keys
 
 
-_UPSERTS: dict[tuple[str, bool | None], sa.Insert] = {}   # (dialect, right) -> the statement, built once
+_STATE = (AttemptCounter.scope, AttemptCounter.failures, AttemptCounter.last_failure_at,
+          AttemptCounter.last_success_at)
+_COLUMNS = ("key", "kind", "scope", "account_key", "failures", "updated_at", "last_failure_at", "last_success_at")
+_UPSERTS: dict[tuple[str, bool | None, int], Statement] = {}   # (dialect, right, rows) -> compiled once
+_READS: dict[int, Lookup] = {}                                  # rows -> compiled once (SQLite)
 
 
-def _upsert_statement(dialect: str, right: bool | None) -> sa.Insert:
-    """The single-row upsert of a `right` (True), wrong (False) or no (None: only create and lock) answer,
-    RETURNING the counter; built once per dialect and answer, so SQLAlchemy compiles it once (sent for all of
-    a try's rows at once: its "insertmanyvalues")."""
-    statement = _UPSERTS.get((dialect, right))
+def _upsert_statement(dialect: str, right: bool | None, rows: int) -> Statement:
+    """The upsert of `rows` counters after a `right` (True), wrong (False) or no (None: only create and lock)
+    answer, RETURNING the counters (idp.fast_lookup: compiled once per dialect, answer and number of rows)."""
+    statement = _UPSERTS.get((dialect, right, rows))
     if statement is None:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
@@ -242,10 +246,18 @@ def _upsert_statement(dialect: str, right: bool | None) -> sa.Insert:
         else:
             change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
                       "updated_at": new.updated_at}
-        statement = (insert(table).on_conflict_do_update(index_elements=[table.c.key], set_=change)
-                     .returning(table.c.scope, table.c.failures, table.c.last_failure_at, table.c.last_success_at))
-        _UPSERTS[(dialect, right)] = statement
+        statement = Statement(insert(table).values(numbered_binds(_COLUMNS, rows))
+                              .on_conflict_do_update(index_elements=[table.c.key], set_=change).returning(*_STATE))
+        _UPSERTS[(dialect, right, rows)] = statement
     return statement
+
+
+def _read_lookup(rows: int) -> Lookup:
+    """SELECT the counters whose keys are the parameters key_0 ... key_{rows-1}."""
+    if rows not in _READS:
+        keys = [binds["key"] for binds in numbered_binds(("key",), rows)]
+        _READS[rows] = Lookup(sa.select(*_STATE).where(AttemptCounter.key.in_(keys)))
+    return _READS[rows]
 
 
 @dataclass(frozen=True)
@@ -258,8 +270,6 @@ class _State:
     last_success_at: datetime | None = None
 
 
-_STATE = (AttemptCounter.scope, AttemptCounter.failures, AttemptCounter.last_failure_at,
-          AttemptCounter.last_success_at)
 
 
 def _states(rows) -> dict[str, _State]:  # noqa: ANN001
@@ -274,7 +284,7 @@ def _read(db: Session, kind: str, account: str, keys: dict[str, str]) -> dict[st
     if db.get_bind().dialect.name == "postgresql":
         found = _upsert(db, kind, account, keys, now(), right=None)
     else:
-        found = _states(db.execute(sa.select(*_STATE).where(AttemptCounter.key.in_(sorted(keys.values())))))
+        found = _states(_read_lookup(len(keys)).all_in(db, **numbered({"key": key} for key in sorted(keys.values()))))
     return {scope: found.get(scope) or _State(scope) for scope in keys}
 
 
@@ -289,7 +299,8 @@ def _upsert(db: Session, kind: str, account: str, keys: dict[str, str], current:
                "last_failure_at": current if right is False else None,
                "last_success_at": current if right and scope in known else None}
               for scope, key in sorted(keys.items(), key=lambda item: item[1])]
-    return _states(db.execute(_upsert_statement(db.get_bind().dialect.name, right), values))
+    statement = _upsert_statement(db.get_bind().dialect.name, right, len(values))
+    return _states(statement.rows_in(db, **numbered(values)))
 
 
 # --- verdicts ----------------------------------------------------------------------------------------------

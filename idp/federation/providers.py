@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from idp.identifiers import ascii_domain
 from idp.models import UpstreamProvider
@@ -109,7 +109,10 @@ def configured(config: "AppConfig") -> list[Provider]:
 
 
 def managed(db: Session) -> list[Provider]:
-    return [from_row(row) for row in db.scalars(sa.select(UpstreamProvider).order_by(UpstreamProvider.name))]
+    """Every administrator-added provider, with its organisation in the same query (one per sign-in page,
+    however many organisations have a provider)."""
+    query = sa.select(UpstreamProvider).options(joinedload(UpstreamProvider.organisation))
+    return [from_row(row) for row in db.scalars(query.order_by(UpstreamProvider.name))]
 
 
 def all_providers(db: Session, config: "AppConfig", *, enabled_only: bool = False) -> list[Provider]:
@@ -127,7 +130,8 @@ def find(db: Session, config: "AppConfig", name: str | None) -> Provider | None:
     for item in config.providers:
         if item.name == name:
             return from_config(item)
-    row = db.scalar(sa.select(UpstreamProvider).where(UpstreamProvider.name == name))
+    row = db.scalar(sa.select(UpstreamProvider).options(joinedload(UpstreamProvider.organisation))
+                    .where(UpstreamProvider.name == name))
     return from_row(row) if row is not None and row.enabled else None
 
 

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now as clock_now
-from idp.fast_lookup import Statement
+from idp.fast_lookup import Statement, numbered, numbered_binds
 from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
@@ -122,17 +122,14 @@ class DatabaseBackend:
     def _count(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
         """One multi-row upsert (idp.fast_lookup: compiled once per number of rows), rows in key order."""
         ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
-        params = {}
-        for i, bucket in enumerate(ordered):
-            params.update({f"key_{i}": bucket.key, f"window_start_{i}": bucket.window_start,
-                           f"expires_at_{i}": bucket.expires_at})
+        params = numbered({"key": b.key, "window_start": b.window_start, "expires_at": b.expires_at} for b in ordered)
         counts = {(row.key, row.window_start): row.count for row in self._upsert(len(ordered)).rows_in(db, **params)}
         return [counts[(b.key, b.window_start)] for b in buckets]
 
     def _upsert(self, rows: int) -> Statement:
         if rows not in self._upserts:
             # the session's pending changes stay pending: `hit` commits only a session that holds none
-            self._upserts[rows] = Statement(_upsert_of(self.engine.dialect.name, rows), flush_first=False)
+            self._upserts[rows] = Statement(_upsert_of(self.engine.dialect.name, rows))
         return self._upserts[rows]
 
     def maybe_purge(self) -> None:
@@ -169,8 +166,7 @@ def _upsert_of(dialect: str, rows: int) -> sa.Insert:
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = RateLimitBucket.__table__
-    values = [{"key": sa.bindparam(f"key_{i}"), "window_start": sa.bindparam(f"window_start_{i}"),
-               "expires_at": sa.bindparam(f"expires_at_{i}"), "count": 1} for i in range(rows)]
+    values = [{**binds, "count": 1} for binds in numbered_binds(("key", "window_start", "expires_at"), rows)]
     return (insert(table).values(values)
             .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1})
             .returning(table.c.key, table.c.window_start, table.c.count))

@@ -151,17 +151,14 @@ def test_returning_rows_come_back_as_sqlalchemy_returns_them(services, sid):  # 
         assert RENAME.rows_in(db, email="nobody@example.com", name="x") == []
 
 
-def test_pending_changes_are_flushed_first_unless_the_statement_says_not_to(services, sid):
-    keep_pending = fast_lookup.Statement(
-        sa.update(User).where(User.email == sa.bindparam("email")).values(name=sa.bindparam("name")),
-        flush_first=False)
+def test_a_write_leaves_pending_changes_pending_a_lookup_flushes_them(services, sid):
     with services.database.session() as db:
         user = db.scalar(sa.select(User))
         user.name = "Pending"
-        keep_pending.rowcount_in(db, email="alice@example.com", name="Written")
-        assert user in db.dirty                                            # left for the caller
         RENAME.rows_in(db, email="nobody@example.com", name="x")
-        assert not db.dirty                                                # flushed before the write
+        assert user in db.dirty                                            # as a Core statement: left pending
+        fast_lookup.Lookup(LOOKUP).first_in(db, sid=sid)
+        assert not db.dirty                                                # as an ORM query: flushed first
         db.rollback()
 
 
