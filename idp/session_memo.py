@@ -38,6 +38,11 @@ def remember(db: Session, key: Hashable, tables: Iterable[str], compute: Callabl
     return memo[key][1]
 
 
+def put(db: Session, key: Hashable, tables: Iterable[str], value: Any) -> None:
+    """Remember `value` as the answer for `key` (read from `tables` by another answer's query)."""
+    db.info.setdefault(KEY, {})[key] = (frozenset(tables), value)
+
+
 def forget(db: Session, tables: Iterable[str]) -> None:
     """Drop every answer read from one of `tables` (ALL: every answer)."""
     memo = db.info.get(KEY)

@@ -39,7 +39,15 @@ def test_asking_again_in_one_request_costs_no_statement(db, services, user):  # 
     answers = [(len(enrolled.active_factors(db, user)), has_second_factor(db, user), recovery.remaining(db, user))
                for _ in range(3)]
     assert answers == [(1, True, 10)] * 3
-    assert len(seen) == 2      # one read of the factors, one count of the codes
+    assert len(seen) == 1      # the factors, with the count of the codes
+
+
+def test_the_count_of_codes_read_with_the_factors_follows_a_used_code(db, services, user):  # noqa: ANN001
+    codes = recovery.generate(db, services, user)
+    db.commit()
+    assert has_second_factor(db, user) and recovery.remaining(db, user) == 10
+    assert recovery.consume(db, services, user, codes[0])
+    assert recovery.remaining(db, user) == 9
 
 
 def test_a_removed_factor_is_seen_at_once_in_the_same_request(db, services, user):  # noqa: ANN001
