@@ -1,7 +1,6 @@
-"""Database engine and sessions: SQLite file or PostgreSQL, pooled and pinged after being idle."""
+"""Database engine and sessions: SQLite file or PostgreSQL, pooled and pre-pinged."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,36 +18,12 @@ def create_engine(config: DatabaseConfig) -> sa.Engine:
     url = make_url(config.url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, config)
-    # connect_timeout: an unreachable server fails a request (503) within seconds instead of holding a worker
-    # until gunicorn kills it
+    # pre-ping: a connection that died with a restarted or failed-over server is replaced at checkout, so
+    # the process recovers by itself; connect_timeout: an unreachable server fails a request (503) within
+    # seconds instead of holding a worker until gunicorn kills it
     connect_args = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
-    engine = sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
-                              pool_timeout=10, echo=config.echo, connect_args=connect_args)
-    _ping_when_idle(engine)
-    return engine
-
-
-# A pooled connection is pinged when taken from the pool after being idle for longer than this: one that died
-# with a restarted or failed-over server is replaced at checkout, so the process recovers by itself. One that
-# was in use a moment ago is not pinged again (a round trip saved on every request under load); if it died
-# meanwhile, the request fails as one whose connection dies mid-way does (503, the connection is discarded).
-PING_AFTER_IDLE_SECONDS = 1.0
-
-
-def _ping_when_idle(engine: sa.Engine) -> None:
-    @sa.event.listens_for(engine, "checkin")
-    def _idle_from(_dbapi_connection, record) -> None:  # noqa: ANN001
-        record.info["idle_from"] = time.monotonic()
-
-    @sa.event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
-        idle_from = record.info.get("idle_from")   # none yet: connected for this checkout
-        if idle_from is None or time.monotonic() - idle_from <= PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            raise sa.exc.DisconnectionError("the pooled connection did not answer a ping") from exc
+    return sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
+                            pool_pre_ping=True, pool_timeout=10, echo=config.echo, connect_args=connect_args)
 
 
 def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
@@ -70,7 +45,7 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
     def _on_begin(conn) -> None:  # noqa: ANN001
         # writers queue instead of failing on upgrade; on the DBAPI connection (a Connection.exec_driver_sql
         # costs twice as much, and this runs for every transaction)
-        run_driver_sql(conn.connection.driver_connection, "BEGIN IMMEDIATE")
+        run_driver_sql(conn, "BEGIN IMMEDIATE")
 
     return engine
 

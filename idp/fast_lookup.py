@@ -11,11 +11,15 @@ failure the caller handles by taking the ordinary path. `first_in`, `all_in`, `r
 run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
 (as an ORM query would), a write does not (as a Core statement would not).
 
-A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones;
-one that needs a Python-side column default computed by SQLAlchemy is refused when compiled.
+A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones:
+one that needs a Python-side column default computed by SQLAlchemy, or has a parameter without a type (it
+would skip its column's conversion), is refused when compiled; a value for no parameter is refused when run.
+A failure comes out as SQLAlchemy's own execution raises it (sqlalchemy.exc.DBAPIError and its subclasses,
+parameters hidden), and a connection the database dropped is invalidated.
 
 SQLAlchemy's engine events do not see these statements: whoever counts statements (the tests, bench/run.py)
-also adds a callable to `listeners`, told `(sql, driver_connection)` before each execution."""
+also adds a callable to `listeners` (one list for the process), told `(sql, driver_connection)` before each
+execution."""
 from __future__ import annotations
 
 from collections import namedtuple
@@ -41,6 +45,7 @@ class _Compiled:
     results: tuple[Callable[[Any], Any] | None, ...]  # per column
     positional: bool
     row: type | None                                  # the result rows' named tuple (None: no columns)
+    known: frozenset[str]                             # the parameter names
 
 
 class _Precompiled:
@@ -57,6 +62,9 @@ class _Precompiled:
 
     @staticmethod
     def _parameters(compiled: _Compiled, params: dict[str, Any]) -> list | dict:
+        unknown = params.keys() - compiled.known
+        if unknown:      # a value nobody would store: refuse rather than drop it
+            raise TypeError(f"no such parameter: {', '.join(sorted(unknown))}")
         values = []
         for name, bind, default in zip(compiled.names, compiled.binds, compiled.defaults, strict=True):
             value = params[name] if default is _REQUIRED or name in params else default
@@ -76,21 +84,25 @@ class _Precompiled:
             raise ValueError(f"{self._statement!r} needs column defaults computed in Python: pass every value")
         names = tuple(compiled.positiontup) if dialect.positional else tuple(compiled.binds)
         params = [compiled.binds[name] for name in names]
+        untyped = [param.key for param in params if isinstance(param.type, sa.types.NullType)]
+        if untyped:      # bound without the column's conversion (an aware datetime, JSON...): never
+            raise ValueError(f"{self._statement!r}: no type for parameter(s) {', '.join(untyped)}")
         binds = tuple(param.type.dialect_impl(dialect).bind_processor(dialect) for param in params)
         defaults = tuple(_REQUIRED if param.required else param.value for param in params)
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in self._columns)
         row = namedtuple("Row", [column.key for column in self._columns], rename=True) if self._columns else None  # noqa: PYI024
-        done = _Compiled(compiled.string, names, binds, defaults, results, dialect.positional, row)
+        done = _Compiled(compiled.string, names, binds, defaults, results, dialect.positional, row, frozenset(names))
         self._compiled[dialect.name] = done
         return done
 
-    def _driver_in(self, db: Session) -> tuple[_Compiled, Any]:
-        """The compiled form and the DBAPI connection of `db`'s transaction (begun if it was not); a lookup
-        flushes the session's pending changes first unless autoflush is off."""
+    def _run_in(self, db: Session, params: dict[str, Any], read: Callable[[Any], Any]) -> tuple[_Compiled, Any]:
+        """The compiled form and `read(cursor)` after running it in `db`'s transaction (begun if it was not),
+        on its connection; a lookup flushes the session's pending changes first unless autoflush is off."""
         if self._flush_first and db.autoflush and (db.new or db.dirty or db.deleted):
             db.flush()
         connection = db.connection()
-        return self._for(connection.dialect), connection.connection.driver_connection
+        compiled = self._for(connection.dialect)
+        return compiled, _run_on(connection, compiled.sql, self._parameters(compiled, params), read)
 
 
 class Lookup(_Precompiled):
@@ -107,14 +119,13 @@ class Lookup(_Precompiled):
 
     def first_in(self, db: Session, **params: Any) -> tuple | None:
         """In `db`'s transaction, on its connection."""
-        compiled, driver = self._driver_in(db)
-        return self._row(compiled, _execute(driver, compiled.sql, self._parameters(compiled, params), _first))
+        compiled, raw = self._run_in(db, params, _first)
+        return self._row(compiled, raw)
 
     def all_in(self, db: Session, **params: Any) -> list[tuple]:
         """Every row, in `db`'s transaction, on its connection."""
-        compiled, driver = self._driver_in(db)
-        return [self._row(compiled, raw)
-                for raw in _execute(driver, compiled.sql, self._parameters(compiled, params), _all)]
+        compiled, raw = self._run_in(db, params, _all)
+        return [self._row(compiled, row) for row in raw]
 
 
 class Statement(_Precompiled):
@@ -127,21 +138,30 @@ class Statement(_Precompiled):
         super().__init__(statement, list(statement.exported_columns), flush_first=False)
 
     def rowcount_in(self, db: Session, **params: Any) -> int:
-        compiled, driver = self._driver_in(db)
-        return _execute(driver, compiled.sql, self._parameters(compiled, params), _rowcount)
+        return self._run_in(db, params, _rowcount)[1]
 
     def rows_in(self, db: Session, **params: Any) -> list[tuple]:
-        compiled, driver = self._driver_in(db)
-        raw = _execute(driver, compiled.sql, self._parameters(compiled, params), _all)
+        compiled, raw = self._run_in(db, params, _all)
         return [self._row(compiled, row) for row in raw]
 
 
 # A statement for several rows at once (a multi-row VALUES, an IN list) is made once per number of rows, with
 # the parameters of row i named `name_ri` (SQLAlchemy names its own anonymous parameters `name_1`, ...).
 
-def numbered_binds(names: Iterable[str], count: int) -> list[dict[str, sa.BindParameter]]:
-    """`count` rows of bind parameters, `name_ri` for each name of row i (a multi-row INSERT's VALUES)."""
-    return [{name: sa.bindparam(_numbered(name, i)) for name in names} for i in range(count)]
+def numbered_binds(table: sa.Table, names: Iterable[str], count: int) -> list[dict[str, sa.BindParameter]]:
+    """`count` rows of bind parameters for columns `names` of `table`, `name_ri` for each name of row i (a
+    multi-row INSERT's VALUES), each with its column's type (SQLAlchemy types only the first row's)."""
+    return [{name: sa.bindparam(_numbered(name, i), type_=table.c[name].type) for name in names}
+            for i in range(count)]
+
+
+def upsert_into(dialect: str, table: sa.Table) -> Any:
+    """An INSERT into `table` that can take ON CONFLICT ... DO UPDATE, for `dialect` (postgresql or sqlite)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def numbered(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -155,7 +175,8 @@ def _numbered(name: str, row: int) -> str:
 
 def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:
     """The first row of `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
-    in autocommit. A connection that fails is invalidated, not put back into the pool."""
+    in autocommit. A connection that fails is invalidated, not put back into the pool; a driver error comes
+    out as SQLAlchemy's (see _run_on)."""
     connection = engine.raw_connection()
     try:
         driver = connection.driver_connection
@@ -165,12 +186,35 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         row = _execute(driver, sql, parameters, _first)
         if switch:
             driver.autocommit = False
+    except engine.dialect.loaded_dbapi.Error as exc:
+        connection.invalidate(exc)
+        raise _wrapped(engine.dialect, exc, sql, parameters, lost=True) from exc
     except BaseException:
         connection.invalidate()
         raise
     finally:
         connection.close()
     return row
+
+
+def _run_on(connection: sa.Connection, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:
+    """`read(cursor)` after `sql` on the DBAPI connection of SQLAlchemy's `connection`, failing as
+    SQLAlchemy's own execution does: a driver error comes out as sqlalchemy.exc.DBAPIError (OperationalError,
+    IntegrityError...: what the web layer answers 503 to, what callers catch), and a connection the database
+    dropped is invalidated (its transaction can only be rolled back; the pool does not hand it out again)."""
+    dialect = connection.dialect
+    try:
+        return _execute(connection.connection.driver_connection, sql, parameters, read)
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        raise _wrapped(dialect, exc, sql, parameters, lost=lost) from exc
+
+
+def _wrapped(dialect: sa.Dialect, exc: Exception, sql: str, parameters: list | dict, *, lost: bool) -> Exception:
+    return sa.exc.DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      connection_invalidated=lost, dialect=dialect)
 
 
 def _execute(driver: Any, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:
@@ -185,9 +229,9 @@ def _execute(driver: Any, sql: str, parameters: list | dict, read: Callable[[Any
         cursor.close()
 
 
-def run_driver_sql(driver: Any, sql: str) -> None:
-    """Run `sql` (no parameters, no result: e.g. SQLite's BEGIN IMMEDIATE) on the DBAPI connection `driver`."""
-    _execute(driver, sql, (), _nothing)
+def run_driver_sql(connection: sa.Connection, sql: str) -> None:
+    """Run `sql` (no parameters, no result: e.g. SQLite's BEGIN IMMEDIATE) on `connection`'s DBAPI connection."""
+    _run_on(connection, sql, (), _nothing)
 
 
 def _nothing(cursor: Any) -> None:
@@ -228,13 +272,16 @@ class EntityLookup:
         row = self._lookup.first_in(db, **params)
         if row is None:
             return None
-        found, start = [], 0
+        found, new, start = [], [], 0
         for entity in self._entities:
             values = dict(zip(entity.keys, row[start:start + len(entity.keys)], strict=True))
-            found.append(entity.instance(None if entity.detached else db, values))
+            instance, made = entity.instance(None if entity.detached else db, values)
+            found.append(instance)
+            new.append(made)
             start += len(entity.keys)
         for link in self._links:
-            link.apply(found[link.source], found[link.target])
+            if new[link.source]:      # an instance the session held already keeps its own relationships
+                link.apply(found[link.source], found[link.target])
         return tuple(found)
 
 
@@ -253,20 +300,21 @@ class _Entity:
         return cls(mapper, tuple(attr.key for attr in mapper.column_attrs),
                    tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key), detached)
 
-    def instance(self, db: Session | None, values: dict[str, Any]) -> object | None:
-        """The instance with `values`, in `db` (None: detached); None when an outer join found nothing."""
+    def instance(self, db: Session | None, values: dict[str, Any]) -> tuple[object | None, bool]:
+        """The instance with `values`, in `db` (None: detached), and whether it was made here (not one the
+        session held already); None when an outer join found nothing."""
         key = tuple(values[name] for name in self.primary)
         if all(part is None for part in key):
-            return None
+            return None, False
         known = None if db is None else db.identity_map.get(self.mapper.identity_key_from_primary_key(key))
         if known is not None:
-            return known                                # what this session already holds wins, as in a query
+            return known, False                         # what this session already holds wins, as in a query
         instance = self.mapper.class_manager.new_instance()  # as the ORM loads a row: no __init__, no attribute
         instance.__dict__.update(values)                # events, so nothing is pending
         make_transient_to_detached(instance)            # the identity from the key; anything not loaded expires
         if db is not None:
             db.add(instance)
-        return instance
+        return instance, True
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 from idp.attempts import device_cookies
 from idp.clock import now
 from idp.config import LockoutConfig
-from idp.fast_lookup import Lookup, Statement, numbered, numbered_binds
+from idp.fast_lookup import Lookup, Statement, numbered, numbered_binds, upsert_into
 from idp.models import AttemptCounter
 from idp.security.secrets import digest
 
@@ -232,12 +232,9 @@ def _upsert_statement(dialect: str, right: bool | None, rows: int) -> Statement:
     answer, RETURNING the counters (idp.fast_lookup: compiled once per dialect, answer and number of rows)."""
     statement = _UPSERTS.get((dialect, right, rows))
     if statement is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         table = AttemptCounter.__table__
-        new = insert(table).excluded
+        insert = upsert_into(dialect, table)
+        new = insert.excluded
         if right is None:
             change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
         elif right:
@@ -246,16 +243,16 @@ def _upsert_statement(dialect: str, right: bool | None, rows: int) -> Statement:
         else:
             change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
                       "updated_at": new.updated_at}
-        statement = Statement(insert(table).values(numbered_binds(_COLUMNS, rows))
+        statement = Statement(insert.values(numbered_binds(table, _COLUMNS, rows))
                               .on_conflict_do_update(index_elements=[table.c.key], set_=change).returning(*_STATE))
         _UPSERTS[(dialect, right, rows)] = statement
     return statement
 
 
 def _read_lookup(rows: int) -> Lookup:
-    """SELECT the counters whose keys are the parameters key_0 ... key_{rows-1}."""
+    """SELECT the counters whose keys are the parameters key_r0 ... key_r{rows-1}."""
     if rows not in _READS:
-        keys = [binds["key"] for binds in numbered_binds(("key",), rows)]
+        keys = [binds["key"] for binds in numbered_binds(AttemptCounter.__table__, ("key",), rows)]
         _READS[rows] = Lookup(sa.select(*_STATE).where(AttemptCounter.key.in_(keys)))
     return _READS[rows]
 
@@ -268,8 +265,6 @@ class _State:
     failures: int = 0
     last_failure_at: datetime | None = None
     last_success_at: datetime | None = None
-
-
 
 
 def _states(rows) -> dict[str, _State]:  # noqa: ANN001

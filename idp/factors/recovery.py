@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from idp import session_memo
+from idp import factor_rows
 from idp.clock import now
 from idp.models import RecoveryCode, User
 
@@ -60,23 +60,4 @@ def consume(db: Session, services: "Services", user: User, code: str) -> bool:
 
 def remaining(db: Session, user: User) -> int:
     """How many unused codes the user has left (read once per request until the request uses or replaces one)."""
-    return session_memo.remember(db, _remaining_key(user.id), _REMAINING_TABLES,
-                                 lambda: db.scalar(remaining_count(user.id)) or 0)
-
-
-def remaining_count(user_id: int) -> sa.Select:
-    """SELECT the count of the user's unused codes (idp.factor_rows reads it with the factors)."""
-    return sa.select(sa.func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id,
-                                                          RecoveryCode.used_at.is_(None))
-
-
-def remember_remaining(db: Session, user_id: int, count: int) -> None:
-    """What `remaining` answers for the rest of the request, read by another query (until codes change)."""
-    session_memo.put(db, _remaining_key(user_id), _REMAINING_TABLES, count)
-
-
-_REMAINING_TABLES = (RecoveryCode.__tablename__,)
-
-
-def _remaining_key(user_id: int) -> tuple[str, int]:
-    return ("recovery_codes_left", user_id)
+    return factor_rows.codes_left(db, user)

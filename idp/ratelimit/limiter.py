@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now as clock_now
-from idp.fast_lookup import Statement, numbered, numbered_binds
+from idp.fast_lookup import Statement, numbered, numbered_binds, upsert_into
 from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
@@ -157,17 +157,13 @@ class DatabaseBackend:
 
 
 def _upsert_of(dialect: str, rows: int) -> sa.Insert:
-    """INSERT `rows` buckets (parameters key_N, window_start_N, expires_at_N) with count 1, or add one to the
+    """INSERT `rows` buckets (parameters key_rN, window_start_rN, expires_at_rN) with count 1, or add one to the
     existing rows' counts; RETURNING each row's key, window_start and count."""
     from idp.models import RateLimitBucket
 
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = RateLimitBucket.__table__
-    values = [{**binds, "count": 1} for binds in numbered_binds(("key", "window_start", "expires_at"), rows)]
-    return (insert(table).values(values)
+    values = [{**binds, "count": 1} for binds in numbered_binds(table, ("key", "window_start", "expires_at"), rows)]
+    return (upsert_into(dialect, table).values(values)
             .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1})
             .returning(table.c.key, table.c.window_start, table.c.count))
 

@@ -12,8 +12,9 @@ from idp import fast_lookup
 
 @contextmanager
 def recorded(engine: sa.Engine, *, this_thread_only: bool = False) -> Iterator[list[str]]:
-    """The statements sent on `engine` meanwhile (transaction control included), in order; with
-    `this_thread_only`, those of the calling thread alone (not a background thread's)."""
+    """The statements sent on `engine` meanwhile (transaction control included), in order, and idp.fast_lookup's
+    (its listeners are the process's: those of every engine); with `this_thread_only`, those of the calling
+    thread alone (not a background thread's)."""
     seen: list[str] = []
     me = threading.get_ident()
 

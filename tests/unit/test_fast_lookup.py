@@ -46,8 +46,9 @@ def test_a_failing_lookup_closes_its_connection_instead_of_pooling_it(services):
     fast_lookup.listeners.append(lambda sql, driver: used.append(driver))
     try:
         broken = fast_lookup.Lookup(sa.select(sa.column("nothing")).select_from(sa.table("no_such_table")))
-        with pytest.raises((sqlite3.Error, psycopg.Error)):
+        with pytest.raises(sa.exc.DBAPIError) as raised:     # as SQLAlchemy's own execution fails
             broken.first(services.database.engine)
+        assert isinstance(raised.value.orig, sqlite3.Error | psycopg.Error)
     finally:
         fast_lookup.listeners.pop()
     assert services.database.engine.pool.checkedout() == 0
@@ -184,3 +185,34 @@ def test_detached_entities_are_read_only_and_never_load_silently(services, sid):
         assert found.sid == sid and found.user is user and user.organisation is organisation
         with pytest.raises(DetachedInstanceError):
             organisation.domains  # noqa: B018 - a relationship the row did not bring
+
+
+def test_a_parameter_without_a_type_is_refused(services):
+    from datetime import UTC, datetime
+
+    from idp.models import RateLimitBucket
+
+    rows = [{name: sa.bindparam(f"{name}{i}") for name in ("key", "window_start", "count", "expires_at")}
+            for i in range(2)]                       # SQLAlchemy types only the first row's parameters
+    untyped = fast_lookup.Statement(sa.insert(RateLimitBucket.__table__).values(rows))
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    with services.database.session() as db, pytest.raises(ValueError, match="no type"):
+        untyped.rowcount_in(db, key0="a", window_start0=1, count0=1, expires_at0=at,
+                            key1="b", window_start1=1, count1=1, expires_at1=at)
+
+
+def test_an_unknown_parameter_is_refused_not_dropped(services, sid):
+    with services.database.session() as db, pytest.raises(TypeError, match="no such parameter: nmae"):
+        RENAME.rows_in(db, email="alice@example.com", name="Alice", nmae="typo")
+
+
+def test_an_instance_the_session_holds_keeps_its_relationships(services, sid):
+    lookup = fast_lookup.EntityLookup((BrowserSession, User, Organisation), lambda columns: columns
+                                      .select_from(BrowserSession).join(User, User.id == BrowserSession.user_id)
+                                      .join(Organisation, Organisation.id == User.organisation_id)
+                                      .where(BrowserSession.sid == sa.bindparam("sid")), detached=(Organisation,))
+    with services.database.session() as db:
+        held = db.scalar(sa.select(User))
+        own_organisation = held.organisation
+        _, user, organisation = lookup.first_in(db, sid=sid)
+        assert user is held and user.organisation is own_organisation and organisation is not own_organisation
