@@ -1,7 +1,7 @@
 # Fentu IdP: developer tasks (GNU make).
 #
 #   make run      a local IdP on http://localhost:8000 with demo accounts, plus a demo app on :9000
-#   make test     the test suite, on SQLite and (when it is reachable) on PostgreSQL
+#   make test     the test suite, on SQLite and (when it is reachable) on PostgreSQL, side by side
 #   make bench    the benchmarks (bench/run.py)
 #   make install / install-test    the virtualenv in .venv, with or without the test extras
 #   make clean    remove .venv, instance/ and caches
@@ -93,14 +93,28 @@ postgres:
 	  fi; \
 	fi
 
-# Both runs always happen (a failure on one backend still shows the other's result); make test fails
-# when either fails. The browser tests need not run twice: PostgreSQL runs `-m "not browser"`.
+# Both runs always happen, side by side: neither pytest keeps a core busy (they wait on servers, PostgreSQL,
+# timeouts), so on 2 cores the two together take little longer than the longer one alone. SQLite's output
+# shows as it runs, PostgreSQL's goes to $(TEST_LOG_DIR)/test-postgresql.log and is printed when both have
+# ended; make test fails when either fails. Each run has its own database (PostgreSQL: one per run, named
+# at random), so they never collide. The browser tests need not run twice: PostgreSQL runs `-m "not browser"`.
+TEST_LOG_DIR := build
 test: install-test system-deps postgres lint
-	@echo; echo "==> [1/2] pytest on SQLite (every test, browser tests included)"; \
-	env -u IDP_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS); sqlite=$$?; \
+	@mkdir -p $(TEST_LOG_DIR); pg_log=$(TEST_LOG_DIR)/test-postgresql.log; pgpid=""; rm -f $$pg_log; \
+	trap '[ -n "$$pgpid" ] && kill $$pgpid 2>/dev/null; exit 130' INT TERM; \
+	echo; echo "==> [1/2] pytest on SQLite (every test, browser tests included): its output below"; \
 	if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h $(PG_HOST) -p $(PG_PORT); then \
-	  echo; echo "==> [2/2] pytest on PostgreSQL ($(PG_TEST_URL)), -m 'not browser'"; \
-	  IDP_TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -q -m "not browser" $(PYTEST_ARGS); pg=$$?; \
+	  echo "==> [2/2] pytest on PostgreSQL ($(PG_TEST_URL)), -m 'not browser': at the same time," \
+	       "its output in $$pg_log (printed when both have ended)"; \
+	  IDP_TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -q -m "not browser" $(PYTEST_ARGS) </dev/null >$$pg_log 2>&1 & \
+	  pgpid=$$!; \
+	fi; \
+	env -u IDP_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS); sqlite=$$?; \
+	if [ -n "$$pgpid" ]; then \
+	  if kill -0 $$pgpid 2>/dev/null; then echo; echo "==> waiting for the PostgreSQL run ($$pg_log)"; fi; \
+	  wait $$pgpid; pg=$$?; pgpid=""; \
+	  echo; echo "==> [2/2] pytest on PostgreSQL ($(PG_TEST_URL)), -m 'not browser': its output ($$pg_log)"; \
+	  cat $$pg_log; \
 	  if [ $$pg -eq 5 ]; then echo "(no non-browser test was selected for PostgreSQL)"; pg=0; fi; \
 	  pg_result=$$([ $$pg -eq 0 ] && echo passed || echo "FAILED (exit $$pg)"); \
 	else \

@@ -15,6 +15,9 @@ from tests.support.browser import Browser
 from tests.support.configs import TEST_KEK, make_config
 from tests.support.databases import PostgresTestDatabase, SeedRows, SqliteTemplate, postgres_base_url
 from tests.support.factory import Factory
+from tests.support.routing import memoize_rule_builders
+
+memoize_rule_builders()  # every test makes an app: its URL rules' builders are compiled once per run
 
 
 def pytest_report_header(config) -> str:  # noqa: ANN001
