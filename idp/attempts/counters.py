@@ -41,6 +41,7 @@ address has fewer than `trusted_max_failures` failures of its own."""
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import secrets
 from dataclasses import dataclass
@@ -223,38 +224,32 @@ def _keys(services: "Services", kind: str, account: str, client: Client) -> dict
 _STATE = (AttemptCounter.scope, AttemptCounter.failures, AttemptCounter.last_failure_at,
           AttemptCounter.last_success_at)
 _COLUMNS = ("key", "kind", "scope", "account_key", "failures", "updated_at", "last_failure_at", "last_success_at")
-_UPSERTS: dict[tuple[str, bool | None, int], Statement] = {}   # (dialect, right, rows) -> compiled once
-_READS: dict[int, Lookup] = {}                                  # rows -> compiled once (SQLite)
 
 
+@functools.cache
 def _upsert_statement(dialect: str, right: bool | None, rows: int) -> Statement:
     """The upsert of `rows` counters after a `right` (True), wrong (False) or no (None: only create and lock)
-    answer, RETURNING the counters (idp.fast_lookup: compiled once per dialect, answer and number of rows)."""
-    statement = _UPSERTS.get((dialect, right, rows))
-    if statement is None:
-        table = AttemptCounter.__table__
-        insert = upsert_into(dialect, table)
-        new = insert.excluded
-        if right is None:
-            change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
-        elif right:
-            change = {"failures": 0, "updated_at": new.updated_at,
-                      "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
-        else:
-            change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
-                      "updated_at": new.updated_at}
-        statement = Statement(insert.values(numbered_binds(table, _COLUMNS, rows))
-                              .on_conflict_do_update(index_elements=[table.c.key], set_=change).returning(*_STATE))
-        _UPSERTS[(dialect, right, rows)] = statement
-    return statement
+    answer, RETURNING the counters (idp.fast_lookup: made once per dialect, answer and number of rows)."""
+    table = AttemptCounter.__table__
+    insert = upsert_into(dialect, table)
+    new = insert.excluded
+    if right is None:
+        change = {"key": new.key}        # a no-op update: it locks the existing row and returns it
+    elif right:
+        change = {"failures": 0, "updated_at": new.updated_at,
+                  "last_success_at": sa.func.coalesce(new.last_success_at, table.c.last_success_at)}
+    else:
+        change = {"failures": table.c.failures + 1, "last_failure_at": new.last_failure_at,
+                  "updated_at": new.updated_at}
+    return Statement(insert.values(numbered_binds(table, _COLUMNS, rows))
+                     .on_conflict_do_update(index_elements=[table.c.key], set_=change).returning(*_STATE))
 
 
+@functools.cache
 def _read_lookup(rows: int) -> Lookup:
-    """SELECT the counters whose keys are the parameters key_r0 ... key_r{rows-1}."""
-    if rows not in _READS:
-        keys = [binds["key"] for binds in numbered_binds(AttemptCounter.__table__, ("key",), rows)]
-        _READS[rows] = Lookup(sa.select(*_STATE).where(AttemptCounter.key.in_(keys)))
-    return _READS[rows]
+    """SELECT the counters whose keys are the parameters key_r0 ... key_r{rows-1} (made once per number)."""
+    keys = [binds["key"] for binds in numbered_binds(AttemptCounter.__table__, ("key",), rows)]
+    return Lookup(sa.select(*_STATE).where(AttemptCounter.key.in_(keys)))
 
 
 @dataclass(frozen=True)

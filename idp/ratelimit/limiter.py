@@ -26,6 +26,7 @@ Errors of the backend are not swallowed: a limiter that cannot count refuses (fa
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -99,7 +100,6 @@ class DatabaseBackend:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"rate limits in the database need PostgreSQL or SQLite, not {engine.dialect.name}")
         self.engine = engine
-        self._upserts: dict[int, Statement] = {}    # by number of rows
         self._calls = 0
         self._lock = threading.Lock()
 
@@ -123,14 +123,10 @@ class DatabaseBackend:
         """One multi-row upsert (idp.fast_lookup: compiled once per number of rows), rows in key order."""
         ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
         params = numbered({"key": b.key, "window_start": b.window_start, "expires_at": b.expires_at} for b in ordered)
-        counts = {(row.key, row.window_start): row.count for row in self._upsert(len(ordered)).rows_in(db, **params)}
+        # a Statement leaves the session's pending changes pending: `hit` commits only a session that holds none
+        upsert = _bucket_upsert(self.engine.dialect.name, len(ordered))
+        counts = {(row.key, row.window_start): row.count for row in upsert.rows_in(db, **params)}
         return [counts[(b.key, b.window_start)] for b in buckets]
-
-    def _upsert(self, rows: int) -> Statement:
-        if rows not in self._upserts:
-            # the session's pending changes stay pending: `hit` commits only a session that holds none
-            self._upserts[rows] = Statement(_upsert_of(self.engine.dialect.name, rows))
-        return self._upserts[rows]
 
     def maybe_purge(self) -> None:
         """Every PURGE_EVERY calls, delete the rows of ended windows (its own transaction). Housekeeping only:
@@ -156,16 +152,18 @@ class DatabaseBackend:
         return None  # the database itself is checked by /readyz
 
 
-def _upsert_of(dialect: str, rows: int) -> sa.Insert:
+@functools.cache
+def _bucket_upsert(dialect: str, rows: int) -> Statement:
     """INSERT `rows` buckets (parameters key_rN, window_start_rN, expires_at_rN) with count 1, or add one to the
-    existing rows' counts; RETURNING each row's key, window_start and count."""
+    existing rows' counts; RETURNING each row's key, window_start and count (made once per number of rows)."""
     from idp.models import RateLimitBucket
 
     table = RateLimitBucket.__table__
     values = [{**binds, "count": 1} for binds in numbered_binds(table, ("key", "window_start", "expires_at"), rows)]
-    return (upsert_into(dialect, table).values(values)
-            .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1})
-            .returning(table.c.key, table.c.window_start, table.c.count))
+    return Statement(upsert_into(dialect, table).values(values)
+                     .on_conflict_do_update(index_elements=[table.c.key, table.c.window_start],
+                                            set_={"count": table.c.count + 1})
+                     .returning(table.c.key, table.c.window_start, table.c.count))
 
 
 class RedisBackend:
