@@ -3,14 +3,16 @@ and PostgreSQL, outside any transaction."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from idp import fast_lookup
 from idp.browser import sessions
-from idp.models import BrowserSession, Organisation, User, UserGroup
+from idp.models import BrowserSession, Organisation, RateLimitBucket, Token, User, UserGroup
 
 LOOKUP = sa.select(User.email, User.is_active, User.email_verified, User.created_at, User.last_login_at,
                    BrowserSession.amr, BrowserSession.auth_time, BrowserSession.idle_minutes) \
@@ -129,8 +131,6 @@ SESSION_SEEN = fast_lookup.Statement(
 
 
 def test_a_write_sends_values_as_sqlalchemy_would_and_stays_in_the_transaction(services, sid):
-    from datetime import UTC, datetime
-
     at = datetime(2026, 12, 7, 5, 6, 7, 891011, tzinfo=UTC)
     with services.database.session() as db:
         assert SESSION_SEEN.rowcount_in(db, sid=sid, at=at, amr=["pwd", "hwk"]) == 1
@@ -164,16 +164,12 @@ def test_a_write_leaves_pending_changes_pending_a_lookup_flushes_them(services, 
 
 
 def test_a_statement_that_needs_a_python_side_default_is_refused(services):
-    from idp.models import Token
-
     needs_default = fast_lookup.Statement(Token.__table__.insert().values(scope=sa.bindparam("scope")))
     with services.database.session() as db, pytest.raises(ValueError, match="column defaults"):
         needs_default.rowcount_in(db, scope="openid")
 
 
 def test_detached_entities_are_read_only_and_never_load_silently(services, sid):
-    from sqlalchemy.orm.exc import DetachedInstanceError
-
     lookup = fast_lookup.EntityLookup((BrowserSession, User, Organisation), lambda columns: columns.select_from(BrowserSession)
                                       .join(User, User.id == BrowserSession.user_id)
                                       .join(Organisation, Organisation.id == User.organisation_id)
@@ -188,10 +184,6 @@ def test_detached_entities_are_read_only_and_never_load_silently(services, sid):
 
 
 def test_a_parameter_without_a_type_is_refused(services):
-    from datetime import UTC, datetime
-
-    from idp.models import RateLimitBucket
-
     rows = [{name: sa.bindparam(f"{name}{i}") for name in ("key", "window_start", "count", "expires_at")}
             for i in range(2)]                       # SQLAlchemy types only the first row's parameters
     untyped = fast_lookup.Statement(sa.insert(RateLimitBucket.__table__).values(rows))
