@@ -176,8 +176,11 @@ def _numbered(name: str, row: int) -> str:
 def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:
     """The first row of `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
     in autocommit. A connection that fails is invalidated, not put back into the pool; a driver error comes
-    out as SQLAlchemy's (see _run_on)."""
-    connection = engine.raw_connection()
+    out as SQLAlchemy's (see _run_on), also one while connecting."""
+    try:
+        connection = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:     # the database is unreachable
+        raise _wrapped(engine.dialect, exc, sql, parameters, lost=True) from exc
     try:
         driver = connection.driver_connection
         switch = engine.dialect.name == "postgresql"

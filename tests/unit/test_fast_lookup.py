@@ -208,3 +208,16 @@ def test_an_instance_the_session_holds_keeps_its_relationships(services, sid):
         own_organisation = held.organisation
         _, user, organisation = lookup.first_in(db, sid=sid)
         assert user is held and user.organisation is own_organisation and organisation is not own_organisation
+
+
+def test_a_lookup_that_cannot_connect_fails_as_sqlalchemy_would(tmp_path):
+    from idp.config import DatabaseConfig
+    from idp.db import create_engine
+
+    unreachable = create_engine(DatabaseConfig(url=f"sqlite:///{tmp_path}/missing-dir/x.db"))
+    (tmp_path / "missing-dir").rmdir()            # created by create_engine; gone before the first connect
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            fast_lookup.Lookup(LOOKUP).first(unreachable, sid="x")
+    finally:
+        unreachable.dispose()
