@@ -81,32 +81,20 @@ def run_gunicorn(config_path: str | None, config: AppConfig, host: str, port: in
                                str(workers), "owned" if metrics_dir.owned else "given"], server_environment())
 
 
-# argon2id's work area (m = 19456 KiB by default) is one malloc() per password verify. glibc serves it from
-# the heap and keeps it there once freed, so every worker that ever verified a password holds ~19 MB more.
-# With these tunables it is mmap()ed on transparent huge pages and unmapped after the verify: the memory
-# goes back to the system at the cost of zeroing it again (about 3 ms per verify, where 4 KiB pages would
-# cost about 14 ms). Only used when the kernel offers transparent huge pages. Always: one malloc arena per
-# process (a worker's background threads, e.g. the outbox drainer, would each get an arena of their own, and
-# their freed memory stays with it; about 1 MB per worker). A GLIBC_TUNABLES set in the environment (even
-# empty) is left as it is.
-ONE_ARENA = "glibc.malloc.arena_max=1"
-HUGE_PAGE_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304"
-THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
+# Each worker's malloc: one arena per process (a worker's background threads, e.g. the outbox drainer, would
+# each get an arena of their own, and their freed memory stays with it; about 1 MB per worker), and blocks of
+# 4 MB or more always mmap()ed, so they go back to the system when freed (glibc would otherwise raise its
+# threshold after the first such free and keep later ones, e.g. argon2id's 19 MB work area when a password
+# is hashed, on the heap for good). Verifying a password maps argon2id's work area itself, on transparent
+# huge pages (idp.security.argon2_area); glibc's `hugetlb` tunable is not used: it puts the whole heap on
+# huge pages, about 2 MB more per worker. A GLIBC_TUNABLES set in the environment (even empty) is left as it is.
+TUNABLES = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4194304"
 
 
 def server_environment() -> dict[str, str]:
     env = dict(os.environ)
-    if "GLIBC_TUNABLES" not in env:
-        env["GLIBC_TUNABLES"] = ":".join([ONE_ARENA, *([HUGE_PAGE_TUNABLES] if _huge_pages_available() else [])])
+    env.setdefault("GLIBC_TUNABLES", TUNABLES)
     return env
-
-
-def _huge_pages_available() -> bool:
-    try:
-        with open(THP_SETTING) as handle:
-            return "[never]" not in handle.read()
-    except OSError:
-        return False
 
 
 def main(argv: list[str]) -> None:

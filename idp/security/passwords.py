@@ -21,6 +21,8 @@ import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.security import argon2_area
+
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 PBKDF2_PREFIX = "pbkdf2_sha256$"
 PBKDF2_MAX_ITERATIONS = 10_000_000   # refuse absurd work factors (a crafted hash must not stall a worker)
@@ -58,15 +60,20 @@ class Passwords:
     def _verify_one(self, stored_hash: str | None, password: str) -> bool:
         try:
             if stored_hash is not None and stored_hash.startswith("$argon2"):
-                return self._hasher.verify(stored_hash, password)
+                return self._verify_argon2(stored_hash, password)
             if stored_hash is not None and stored_hash.startswith(BCRYPT_PREFIXES):
                 return _verify_bcrypt(stored_hash, password)
             if stored_hash is not None and stored_hash.startswith(PBKDF2_PREFIX):
                 return _verify_pbkdf2(stored_hash, password)
-            self._hasher.verify(self._dummy_hash, password)
+            self._verify_argon2(self._dummy_hash, password)
             return False
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def _verify_argon2(self, stored_hash: str, password: str) -> bool:
+        """argon2id with its work area on a mapping of its own (idp.security.argon2_area), else argon2-cffi."""
+        matched = argon2_area.verify(stored_hash, password)
+        return self._hasher.verify(stored_hash, password) if matched is None else matched
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """True for hashes made without normalisation, imported formats (bcrypt, PBKDF2) and argon2 hashes
