@@ -10,6 +10,7 @@ import tempfile
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from idp.config import AppConfig, load_config
 
@@ -45,6 +46,15 @@ class PolicyReloadingArbiter(Arbiter):
                 os.kill(pid, signal.SIGHUP)
             except ProcessLookupError:
                 pass
+
+
+class AppWritesAccessLines(Logger):
+    """gunicorn's logger without gunicorn's access line: the app writes one per request itself
+    (idp.web.observability). gunicorn would otherwise work out every field of its own line for each request
+    (our `logconfig_dict` turns its access log on), only for the `gunicorn.access` logger to drop it."""
+
+    def access(self, resp, req, environ, request_time) -> None:  # noqa: ANN001
+        return None
 
 
 def build_wsgi_app(config_path: str | None):  # noqa: ANN201
@@ -131,6 +141,7 @@ def gunicorn_options(config: AppConfig, host: str, port: int, workers: int) -> d
         "threads": config.server.threads if config.server.worker_class == "gthread" else 1,
         "timeout": config.server.timeout, "preload_app": False,
         "accesslog": None, "errorlog": "-",  # one access line per request comes from idp.web.observability
+        "logger_class": AppWritesAccessLines,
         "logconfig_dict": gunicorn_logconfig(config.logging.format, config.logging.level),
         "forwarded_allow_ips": "127.0.0.1" if config.server.trusted_proxies else "",
         "child_exit": _child_exit,
