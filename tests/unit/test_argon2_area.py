@@ -63,7 +63,7 @@ def test_other_forms_are_left_to_argon2_cffi(variant):
 def test_passwords_answer_the_same_when_this_path_is_off(monkeypatch):
     passwords = Passwords(memory_kib=64, time_cost=1)
     stored = passwords.hash(PASSWORD)
-    monkeypatch.setattr(argon2_area, "_enabled", False)
+    monkeypatch.setattr(argon2_area, "_callbacks_in_use", None)
     assert argon2_area.verify(stored.removeprefix("$nfkc"), PASSWORD) is None
     assert passwords.verify(stored, PASSWORD) and not passwords.verify(stored, PASSWORD + "!")
 
@@ -84,13 +84,17 @@ stored = passwords.hash("pw")
 before = memory()
 answers = [passwords.verify(stored, attempt) for attempt in ("pw", "wrong", "pw")]
 after = memory()
-print(json.dumps({"answers": answers, "enabled": argon2_area._enabled, "grown_mb": after["Rss"] - before["Rss"],
-                  "huge_mb": after["AnonHugePages"]}))
+writable_code = [line for line in Path("/proc/self/maps").read_text().splitlines() if " rwxp " in line]
+print(json.dumps({"answers": answers, "enabled": argon2_area._callbacks_in_use is not None,
+                  "grown_mb": after["Rss"] - before["Rss"], "huge_mb": after["AnonHugePages"],
+                  "writable_code": writable_code}))
 """
 
 
 def test_no_memory_is_kept_after_a_check_and_the_heap_is_not_on_huge_pages(monkeypatch):
-    """In a fresh interpreter with the environment `idp serve` gives its workers (glibc tunables)."""
+    """In a fresh interpreter with the environment `idp serve` gives its workers (glibc tunables). No memory
+    both writable and executable either (Python callbacks through cffi or ctypes would need it; hosts that
+    forbid it, e.g. systemd's MemoryDenyWriteExecute, could not even import them)."""
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     done = subprocess.run([sys.executable, "-c", CHECKS], env=server.server_environment(), capture_output=True,
                           text=True, timeout=60, check=True)
@@ -98,6 +102,7 @@ def test_no_memory_is_kept_after_a_check_and_the_heap_is_not_on_huge_pages(monke
     assert seen["answers"] == [True, False, True] and seen["enabled"]
     assert seen["grown_mb"] < 4         # the 24 MB work area went back each time
     assert seen["huge_mb"] == 0         # nothing left on huge pages (glibc's hugetlb would put the heap there)
+    assert seen["writable_code"] == []
 
 
 def test_numbers_beyond_argon2s_fields_are_left_to_argon2_cffi():
@@ -106,3 +111,12 @@ def test_numbers_beyond_argon2s_fields_are_left_to_argon2_cffi():
     assert argon2_area.verify(huge, PASSWORD) is None
     assert library_says(huge, PASSWORD) is False
     assert not Passwords(memory_kib=64, time_cost=1).verify(huge, PASSWORD)
+
+
+def test_base64_with_stray_bits_is_left_to_argon2_cffi_which_refuses_it():
+    encoded = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1, type=Type.ID).hash(PASSWORD)
+    head, salt, digest = encoded.rsplit("$", 2)
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".index(salt[-1])
+    stray = f"{head}${salt[:-1]}{'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[last ^ 1]}${digest}"
+    assert argon2_area.verify(stray, PASSWORD) is None
+    assert not Passwords(memory_kib=64, time_cost=1).verify(stray, PASSWORD)
