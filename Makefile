@@ -27,20 +27,22 @@ help:
 	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # --- virtualenv ------------------------------------------------------------------------------------
-# One stamp file per set of extras: pip runs again only when pyproject.toml changes.
+# One stamp file per set of extras: pip runs again only when pyproject.toml or the compiled part (setup.py,
+# idp/security/_argon2_area.c: argon2's allocation callbacks, optional) changes.
+BUILD_INPUTS = pyproject.toml setup.py idp/security/_argon2_area.c
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-bench: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,bench]'
 	@touch $@
 
