@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from idp.clock import now
 from idp.flow.state import FlowState
@@ -59,12 +59,14 @@ def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, tt
 
 def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True,
          status: str = ACTIVE) -> LoginTransaction:
-    """The transaction in `status` for this handle in this browser; TransactionProblem otherwise."""
+    """The transaction in `status` for this handle in this browser; TransactionProblem otherwise. `for_update`
+    (the request goes on with the sign-in): row-locked, and its user, if it has one yet, comes in the same query
+    (`tx.user`, and in the session, where `db.get` finds it)."""
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
     query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
     if for_update:
-        query = query.with_for_update()
+        query = query.options(joinedload(LoginTransaction.user)).with_for_update(of=LoginTransaction)
     tx = db.scalar(query)
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
