@@ -25,6 +25,12 @@ def by_client_id(db: Session, client_id: str) -> Client | None:
                                  lambda: _first(_BY_CLIENT_ID.first_in(db, client_id=client_id)))
 
 
+def loaded_with(db: Session, client_id: str, client: Client | None) -> None:
+    """The client with this id (None: there is none), as another query of this transaction loaded it:
+    `by_client_id` answers with it instead of reading it again."""
+    session_memo.put(db, ("client", client_id), (Client.__tablename__,), client)
+
+
 def _first(found: tuple | None) -> Client | None:
     return None if found is None else found[0]
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
 from .user import User
+
+if TYPE_CHECKING:
+    from .client import Client
 
 
 class BrowserSession(Base):
@@ -74,3 +78,5 @@ class LoginTransaction(Base):
     __mapper_args__ = {"version_id_col": version}
 
     user: Mapped[User | None] = relationship()
+    client: Mapped[Client | None] = relationship(
+        primaryjoin="foreign(LoginTransaction.client_id) == Client.client_id", viewonly=True)

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from idp import clients
 from idp.clock import now
 from idp.flow.state import FlowState
 from idp.models import LoginTransaction
@@ -60,14 +61,17 @@ def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, tt
 def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True,
          status: str = ACTIVE) -> LoginTransaction:
     """The transaction in `status` for this handle in this browser; TransactionProblem otherwise. `for_update`
-    (the request goes on with the sign-in): row-locked, and its user, if it has one yet, comes in the same query
-    (`tx.user`, and in the session, where `db.get` finds it)."""
+    (the request goes on with the sign-in): row-locked, and its user, if it has one yet, and its client come in
+    the same query (`tx.user`, found by `db.get`; `tx.client`, found by `clients.by_client_id`)."""
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
     query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
     if for_update:
-        query = query.options(joinedload(LoginTransaction.user)).with_for_update(of=LoginTransaction)
+        query = (query.options(joinedload(LoginTransaction.user), joinedload(LoginTransaction.client))
+                 .with_for_update(of=LoginTransaction))
     tx = db.scalar(query)
+    if for_update and tx is not None and tx.client_id is not None:
+        clients.loaded_with(db, tx.client_id, tx.client)
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
     if tx.status != status:
