@@ -471,6 +471,10 @@ def _check_hardening(config: AppConfig, where: str) -> None:
     _check_choice(where, "logging.format", config.logging.format, ("text", "json"))
     _check_choice(where, "logging.level", config.logging.level, ("DEBUG", "INFO", "WARNING", "ERROR"))
     pw = config.passwords
+    from idp.security.passwords import argon2_limits_problem
+
+    if problem := argon2_limits_problem(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism):
+        raise ConfigError(f"{where}: passwords.argon2_*: {problem}")
     if not 8 <= pw.min_length <= 64:
         raise ConfigError(f"{where}: passwords.min_length: must be between 8 and 64 (NIST SP 800-63B)")
     if not pw.min_length <= pw.min_length_single_factor <= 64:

@@ -15,19 +15,26 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import unicodedata
 
 import bcrypt
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from idp.security import argon2_area
 
+log = logging.getLogger("idp.security")
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 PBKDF2_PREFIX = "pbkdf2_sha256$"
 PBKDF2_MAX_ITERATIONS = 10_000_000   # refuse absurd work factors (a crafted hash must not stall a worker)
 BCRYPT_MAX_BYTES = 72                # bcrypt only ever used the first 72 bytes of a password
 NORMALISED_PREFIX = "$nfkc"          # the hash after it was made from the NFKC form of the password
+# The most work one argon2 check may take (a crafted or corrupt imported hash must not hold a worker for hours:
+# t = 2^32 - 1 would); the configured parameters must stay within them too (idp.config)
+ARGON2_MAX_MEMORY_KIB = 1024 * 1024   # 1 GiB
+ARGON2_MAX_TIME_COST = 100
+ARGON2_MAX_PARALLELISM = 64
 
 
 def normalise(password: str) -> str:
@@ -71,7 +78,12 @@ class Passwords:
             return False
 
     def _verify_argon2(self, stored_hash: str, password: str) -> bool:
-        """argon2id with its work area on a mapping of its own (idp.security.argon2_area), else argon2-cffi."""
+        """argon2id with its work area on a mapping of its own (idp.security.argon2_area), else argon2-cffi;
+        False without any work for parameters beyond the limits."""
+        problem = argon2_parameters_problem(stored_hash)
+        if problem:
+            log.warning("password check refused: %s", problem)
+            return False
         matched = argon2_area.verify(stored_hash, password)
         return self._hasher.verify(stored_hash, password) if matched is None else matched
 
@@ -89,12 +101,8 @@ def hash_format_problem(stored_hash: str) -> str | None:
     if stored_hash.startswith(NORMALISED_PREFIX + "$argon2"):
         stored_hash = stored_hash[len(NORMALISED_PREFIX):]
     if stored_hash.startswith("$argon2"):
-        try:
-            from argon2 import extract_parameters
-            extract_parameters(stored_hash)
-        except (InvalidHashError, ValueError, IndexError):
-            return "password_hash: not a valid argon2 hash"
-        return None
+        problem = argon2_parameters_problem(stored_hash)
+        return f"password_hash: {problem}" if problem else None
     if stored_hash.startswith(BCRYPT_PREFIXES):
         parts = stored_hash.split("$")
         if len(parts) != 4 or not parts[2].isdigit() or not 4 <= int(parts[2]) <= 31 or len(parts[3]) != 53:
@@ -107,6 +115,23 @@ def hash_format_problem(stored_hash: str) -> str | None:
                     "$<salt>$<base64 hash>)")
         return None
     return "password_hash: unsupported format (argon2, bcrypt $2b$ or pbkdf2_sha256$... expected)"
+
+
+def argon2_limits_problem(memory_kib: int, time_cost: int, parallelism: int) -> str | None:
+    """Why these argon2 parameters are beyond what this server verifies, or None."""
+    if memory_kib > ARGON2_MAX_MEMORY_KIB or time_cost > ARGON2_MAX_TIME_COST or parallelism > ARGON2_MAX_PARALLELISM:
+        return (f"argon2 parameters beyond the limits (m <= {ARGON2_MAX_MEMORY_KIB} KiB, t <= {ARGON2_MAX_TIME_COST}, "
+                f"p <= {ARGON2_MAX_PARALLELISM})")
+    return None
+
+
+def argon2_parameters_problem(stored_hash: str) -> str | None:
+    """Why an argon2 hash cannot be checked (malformed, or parameters beyond the limits), or None."""
+    try:
+        parameters = extract_parameters(stored_hash)
+    except (InvalidHashError, ValueError, IndexError):
+        return "not a valid argon2 hash"
+    return argon2_limits_problem(parameters.memory_cost, parameters.time_cost, parameters.parallelism)
 
 
 def _verify_bcrypt(stored_hash: str, password: str) -> bool:
