@@ -52,6 +52,21 @@ class PasswordsConfig:
     min_length_single_factor: int = 15     # when the password is the account's only factor (NIST SP 800-63B)
 
 
+# The most work one argon2 check may take: the configured parameters, and any stored hash's (a crafted or corrupt
+# imported hash must not hold a worker for hours: t = 2^32 - 1 would; idp.security.passwords)
+ARGON2_MAX_MEMORY_KIB = 1024 * 1024   # 1 GiB
+ARGON2_MAX_TIME_COST = 100
+ARGON2_MAX_PARALLELISM = 64
+
+
+def argon2_limits_problem(memory_kib: int, time_cost: int, parallelism: int) -> str | None:
+    """Why these argon2 parameters are beyond what this server verifies, or None."""
+    if memory_kib > ARGON2_MAX_MEMORY_KIB or time_cost > ARGON2_MAX_TIME_COST or parallelism > ARGON2_MAX_PARALLELISM:
+        return (f"argon2 parameters beyond the limits (m <= {ARGON2_MAX_MEMORY_KIB} KiB, t <= {ARGON2_MAX_TIME_COST}, "
+                f"p <= {ARGON2_MAX_PARALLELISM})")
+    return None
+
+
 @dataclass(frozen=True)
 class TokensConfig:
     authorization_code_ttl: int = 60
@@ -471,8 +486,6 @@ def _check_hardening(config: AppConfig, where: str) -> None:
     _check_choice(where, "logging.format", config.logging.format, ("text", "json"))
     _check_choice(where, "logging.level", config.logging.level, ("DEBUG", "INFO", "WARNING", "ERROR"))
     pw = config.passwords
-    from idp.security.passwords import argon2_limits_problem
-
     if problem := argon2_limits_problem(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism):
         raise ConfigError(f"{where}: passwords.argon2_*: {problem}")
     if not 8 <= pw.min_length <= 64:

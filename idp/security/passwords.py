@@ -22,6 +22,7 @@ import bcrypt
 from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.config import argon2_limits_problem
 from idp.security import argon2_area
 
 log = logging.getLogger("idp.security")
@@ -30,11 +31,6 @@ PBKDF2_PREFIX = "pbkdf2_sha256$"
 PBKDF2_MAX_ITERATIONS = 10_000_000   # refuse absurd work factors (a crafted hash must not stall a worker)
 BCRYPT_MAX_BYTES = 72                # bcrypt only ever used the first 72 bytes of a password
 NORMALISED_PREFIX = "$nfkc"          # the hash after it was made from the NFKC form of the password
-# The most work one argon2 check may take (a crafted or corrupt imported hash must not hold a worker for hours:
-# t = 2^32 - 1 would); the configured parameters must stay within them too (idp.config)
-ARGON2_MAX_MEMORY_KIB = 1024 * 1024   # 1 GiB
-ARGON2_MAX_TIME_COST = 100
-ARGON2_MAX_PARALLELISM = 64
 
 
 def normalise(password: str) -> str:
@@ -115,14 +111,6 @@ def hash_format_problem(stored_hash: str) -> str | None:
                     "$<salt>$<base64 hash>)")
         return None
     return "password_hash: unsupported format (argon2, bcrypt $2b$ or pbkdf2_sha256$... expected)"
-
-
-def argon2_limits_problem(memory_kib: int, time_cost: int, parallelism: int) -> str | None:
-    """Why these argon2 parameters are beyond what this server verifies, or None."""
-    if memory_kib > ARGON2_MAX_MEMORY_KIB or time_cost > ARGON2_MAX_TIME_COST or parallelism > ARGON2_MAX_PARALLELISM:
-        return (f"argon2 parameters beyond the limits (m <= {ARGON2_MAX_MEMORY_KIB} KiB, t <= {ARGON2_MAX_TIME_COST}, "
-                f"p <= {ARGON2_MAX_PARALLELISM})")
-    return None
 
 
 def argon2_parameters_problem(stored_hash: str) -> str | None:
