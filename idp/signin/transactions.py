@@ -61,23 +61,33 @@ def start(db: Session, *, flow: str, policy_digest: str, browser_secret: str, tt
 def load(db: Session, handle: str | None, browser_secret: str | None, *, for_update: bool = True,
          status: str = ACTIVE) -> LoginTransaction:
     """The transaction in `status` for this handle in this browser; TransactionProblem otherwise. `for_update`
-    (the request goes on with the sign-in): row-locked, and its user, if it has one yet, and its client come in
-    the same query (`tx.user`, found by `db.get`; `tx.client`, found by `clients.by_client_id`)."""
+    (the request goes on with the sign-in): row-locked (`_locked`)."""
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
     query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
-    if for_update:
-        query = (query.options(joinedload(LoginTransaction.user), joinedload(LoginTransaction.client))
-                 .with_for_update(of=LoginTransaction))
-    tx = db.scalar(query)
-    if for_update and tx is not None and tx.client_id is not None:
-        clients.loaded_with(db, tx.client_id, tx.client)
+    tx = _locked(db, query) if for_update else db.scalar(query)
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
     if tx.status != status:
         raise TransactionProblem(FINISHED if tx.status in (DONE, FAILED) or status == ACTIVE else MISSING)
     if tx.expires_at <= now():
         raise TransactionProblem(EXPIRED)
+    return tx
+
+
+def _locked(db: Session, query: sa.Select) -> LoginTransaction | None:
+    """The row, locked. When the lock comes at once, its user and client come in the same statement (found
+    then by `db.get` and `clients.by_client_id`): PostgreSQL tries with SKIP LOCKED; SQLite's transaction holds
+    the database's write lock already. When another request of the sign-in holds the row, wait for it alone:
+    rows joined to a statement that waited would be as they were before the wait (READ COMMITTED re-reads only
+    the locked row), so the user and client are read after it."""
+    joined = query.options(joinedload(LoginTransaction.user), joinedload(LoginTransaction.client))
+    waits = db.get_bind().dialect.name == "postgresql"
+    tx = db.scalar(joined.with_for_update(of=LoginTransaction, skip_locked=waits))
+    if tx is None and waits:
+        return db.scalar(query.with_for_update())
+    if tx is not None and tx.client_id is not None:
+        clients.loaded_with(db, tx.client_id, tx.client)
     return tx
 
 
