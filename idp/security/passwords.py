@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import re
 import unicodedata
 
 import bcrypt
@@ -27,6 +28,7 @@ from idp.security import argon2_area
 
 log = logging.getLogger("idp.security")
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+ARGON2_HEAD = re.compile(r"\$argon2(?:id|i|d)\$(?:v=[0-9]+\$)?m=[0-9]+,t=[0-9]+,p=[0-9]+\$[^$]+\$[^$]+\Z")
 PBKDF2_PREFIX = "pbkdf2_sha256$"
 PBKDF2_MAX_ITERATIONS = 10_000_000   # refuse absurd work factors (a crafted hash must not stall a worker)
 BCRYPT_MAX_BYTES = 72                # bcrypt only ever used the first 72 bytes of a password
@@ -115,6 +117,8 @@ def hash_format_problem(stored_hash: str) -> str | None:
 
 def argon2_parameters_problem(stored_hash: str) -> str | None:
     """Why an argon2 hash cannot be checked (malformed, or parameters beyond the limits), or None."""
+    if not ARGON2_HEAD.match(stored_hash):
+        return "not a valid argon2 hash"        # e.g. a parameter twice: argon2-cffi's parser keeps the last one
     try:
         parameters = extract_parameters(stored_hash)
     except (InvalidHashError, ValueError, IndexError):

@@ -44,3 +44,9 @@ def test_a_hash_within_the_limits_still_works():
 def test_the_config_may_not_ask_for_more(setting):
     with pytest.raises(ConfigError, match=r"passwords\.argon2_\*: argon2 parameters beyond the limits"):
         make_config("sqlite://", passwords={"argon2_memory_kib": 1024, "argon2_time_cost": 1, **setting})
+
+
+def test_a_parameter_given_twice_is_not_a_valid_hash():
+    twice = _hash_with(**{"p=1$": f"p=1,t={2**32 - 1}$"})
+    assert hash_format_problem(twice) == "password_hash: not a valid argon2 hash"
+    assert Passwords(memory_kib=64, time_cost=1).verify(twice, PASSWORD) is False
