@@ -70,7 +70,11 @@ def make_code_grant(db: DbProvider, code_ttl: int,
             return row
 
         def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # noqa: ANN001
-            return tokens.consume_code(db(), code, client.client_id)
+            """The code, claimed; None (invalid_grant) also when its redirect URI is no longer registered."""
+            row = tokens.consume_code(db(), code, client.client_id)
+            if row is not None and row.redirect_uri and not client.check_redirect_uri(row.redirect_uri):
+                return None
+            return row
 
         def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
             """Codes are kept (marked used) so a replay can revoke what they issued."""

@@ -163,3 +163,14 @@ def test_public_clients_always_need_pkce(make_rp, alice, services):
 
     assert query_of(page.location)["error"] == "invalid_request"
     assert counts(services)["codes"] == 0
+
+
+def test_a_code_for_a_redirect_uri_withdrawn_since_is_refused(rp, services):
+    """An administrator removed the redirect URI between the code and its exchange (a code lives 60 s): no
+    tokens for it (the sign-in's own check saw the URI still registered)."""
+    done = rp.code_for()
+    with services.database.sessions.begin() as db:
+        db.execute(sa.text("UPDATE oauth_client SET redirect_uris = :uris WHERE client_id = :client_id"),
+                   {"uris": '["https://new.example/cb"]', "client_id": rp.client_id})
+    _refused(rp.exchange(done))
+    assert counts(services)["tokens"] == 0
