@@ -65,8 +65,7 @@ def make_code_grant(db: DbProvider, code_ttl: int,
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=login.auth_time, amr=list(login.amr), acr=login.acr, sid=login.sid,
                 created_at=current, expires_at=current + timedelta(seconds=code_ttl))
-            db().add(row)
-            db().flush()
+            db().add(row)       # inserted with the sign-in's other writes, at the next flush (the commit)
             return row
 
         def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # noqa: ANN001
