@@ -40,14 +40,13 @@ def record(db: Session, event: str, actor: Actor, *, organisation_id: int | None
     listed in `db.info[APPENDED]` until the session's transaction ends."""
     details = _scrub(details or {})
     key = _key(organisation_id)
-    with db.no_autoflush:       # the entry is about what the caller did, not stored with it: their pending
-        seq, prev = _lock_head(db, key)                         # changes go in their own next flush
-        entry = AuditEvent(organisation_id=organisation_id, seq=seq + 1, at=now(), actor=actor.name,
-                           target_user_id=target_user_id, target=target, event=event, outcome=outcome,
-                           ip=actor.ip, user_agent=(actor.user_agent or "")[:400] or None,
-                           details=details, prev_digest=prev, digest="")
-        entry.digest = entry_digest(entry, chain_key(db))
-        _append(db, key, entry)
+    seq, prev = _lock_head(db, key)
+    entry = AuditEvent(organisation_id=organisation_id, seq=seq + 1, at=now(), actor=actor.name,
+                       target_user_id=target_user_id, target=target, event=event, outcome=outcome,
+                       ip=actor.ip, user_agent=(actor.user_agent or "")[:400] or None,
+                       details=details, prev_digest=prev, digest="")
+    entry.digest = entry_digest(entry, chain_key(db))
+    _append(db, key, entry)
     db.info.setdefault(APPENDED, []).append(entry)   # for listeners that act on commit (sign-in metrics)
     return entry
 

@@ -65,7 +65,8 @@ def make_code_grant(db: DbProvider, code_ttl: int,
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=login.auth_time, amr=list(login.amr), acr=login.acr, sid=login.sid,
                 created_at=current, expires_at=current + timedelta(seconds=code_ttl))
-            db().add(row)       # inserted with the sign-in's other writes, at the next flush (the commit)
+            db().add(row)
+            db().flush()
             return row
 
         def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # noqa: ANN001
