@@ -1,0 +1,79 @@
+"""One lock order for the user's row and the audit chain head (PostgreSQL): a sign-in writes the user's row
+before it appends its audit entry, as every administrator's action on that user does. The other order
+deadlocks them: an administrator disabling an account while it signs in would see "temporarily unavailable"
+and the account would stay active (found by a review of a change that wrote the user's row at commit)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+import idp.audit
+from idp.administration import users as admin_users
+from idp.administration.permissions import AdminScope
+from idp.audit import Actor
+from idp.clock import now
+from idp.models import BrowserSession, User
+
+from tests.support.factors import EMAIL, rp  # noqa: F401 (fixture)
+from tests.support.factory import PASSWORD
+from tests.support.oidc import authorize_url, pkce_pair
+
+
+def _someone_waits_for_a_lock(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(connection.scalar(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
+
+
+def test_disabling_an_account_while_it_signs_in_waits_and_wins(app, client, browser, factory, rp, services,  # noqa: F811
+                                                               is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("PostgreSQL only: SQLite serialises whole transactions")
+    factory.user(EMAIL)
+    _, challenge = pkce_pair()
+    form = browser.open(authorize_url(rp.client_id, rp.redirect_uri, challenge)).form("password")
+    audited, go_on, outcome = threading.Event(), threading.Event(), {}
+    record = idp.audit.record
+
+    def pausing_record(db, event, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        entry = record(db, event, *args, **kwargs)
+        if event == "sign_in" and threading.current_thread().name == "sign-in":
+            audited.set()       # the sign-in holds its locks, audit head included, until it commits
+            go_on.wait(10)
+        return entry
+
+    monkeypatch.setattr(idp.audit, "record", pausing_record)
+
+    def sign_in() -> None:
+        reply = client.post("/login", data={**form.fields, "email": EMAIL, "password": PASSWORD})
+        outcome["sign-in"] = reply.status_code
+
+    def disable() -> None:
+        try:
+            with services.database.session() as db:
+                user = db.scalar(sa.select(User).where(User.email == EMAIL))
+                scope = AdminScope(organisation_id=user.organisation_id, permissions=frozenset(), system=True)
+                admin_users.set_active(db, scope, user, False, "left the company", Actor("cli:test"), now=now())
+            outcome["disable"] = "done"
+        except Exception as exc:  # noqa: BLE001 - what the administrator would have seen
+            outcome["disable"] = type(exc).__name__
+
+    signing_in = threading.Thread(target=sign_in, name="sign-in")
+    signing_in.start()
+    assert audited.wait(10), "the sign-in never reached its audit entry"
+    disabling = threading.Thread(target=disable, name="admin")
+    disabling.start()
+    engine = services.database.engine
+    deadline = time.monotonic() + 10
+    while not _someone_waits_for_a_lock(engine) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    go_on.set()
+    signing_in.join(30)
+    disabling.join(30)
+    assert outcome == {"sign-in": 302, "disable": "done"}
+    with services.database.session() as db:
+        assert db.scalar(sa.select(User.is_active).where(User.email == EMAIL)) is False
+        assert all(row.ended_at is not None for row in db.scalars(sa.select(BrowserSession)))
