@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now
+from idp.fast_lookup import upsert_into
 from idp.models import AuditChainHead, AuditEvent, User
 
 GENESIS = "0" * 64
@@ -61,14 +62,6 @@ def _key(organisation_id: int | None) -> str:
     return "system" if organisation_id is None else f"org:{organisation_id}"
 
 
-def _insert(db: Session):  # noqa: ANN202
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def _lock_head(db: Session, key: str) -> tuple[int, str]:
     """The chain head's (seq, digest), locked until the transaction ends, in one statement: an upsert that
     creates a missing head (GENESIS) and otherwise "updates" it to itself, which takes the row lock and reads
@@ -76,7 +69,7 @@ def _lock_head(db: Session, key: str) -> tuple[int, str]:
     SQLite's BEGIN IMMEDIATE holds the whole database already). Read through Core: an object in the
     session's identity map could be a stale copy from an earlier transaction."""
     table = AuditChainHead.__table__
-    statement = _insert(db)(table).values(organisation_key=key, seq=0, digest=GENESIS)
+    statement = upsert_into(db.get_bind().dialect.name, table).values(organisation_key=key, seq=0, digest=GENESIS)
     statement = statement.on_conflict_do_update(index_elements=[table.c.organisation_key],
                                                 set_={"seq": table.c.seq})
     row = db.execute(statement.returning(table.c.seq, table.c.digest)).one()
