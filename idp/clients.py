@@ -21,14 +21,18 @@ _BY_CLIENT_ID = EntityLookup((Client,), lambda columns: columns.where(Client.cli
 
 def by_client_id(db: Session, client_id: str) -> Client | None:
     """The client with this id, active or not; read once per request (idp.session_memo)."""
-    return session_memo.remember(db, ("client", client_id), (Client.__tablename__,),
+    return session_memo.remember(db, _memo_key(client_id), (Client.__tablename__,),
                                  lambda: _first(_BY_CLIENT_ID.first_in(db, client_id=client_id)))
 
 
 def loaded_with(db: Session, client_id: str, client: Client | None) -> None:
     """The client with this id (None: there is none), as another query of this transaction loaded it:
     `by_client_id` answers with it instead of reading it again."""
-    session_memo.put(db, ("client", client_id), (Client.__tablename__,), client)
+    session_memo.put(db, _memo_key(client_id), (Client.__tablename__,), client)
+
+
+def _memo_key(client_id: str) -> tuple[str, str]:
+    return ("client", client_id)
 
 
 def _first(found: tuple | None) -> Client | None:
