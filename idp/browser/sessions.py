@@ -23,17 +23,16 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)   # last_seen_at is written at most t
 def create(db: Session, user: User, *, amr: list[str], acr: str | None, ttl_hours: int,
            ip: str | None = None, user_agent: str | None = None, provider: str | None = None,
            idle_minutes: int = 30, remembered_browser_id: int | None = None) -> BrowserSession:
-    """A new session with a new `sid` (the browser's session id is rotated at every sign-in).
+    """A new session with a new `sid` (the browser's session id is rotated at every sign-in), inserted at
+    the next flush (a sign-in's with the application it is noted for: idp.signin.completion).
     `remembered_browser_id`: the remembered browser that let this sign-in skip the second factor."""
     current = now()
-    row = BrowserSession(sid=new_token(24), public_sid=new_token(24), user_id=user.id, auth_time=current, amr=list(amr), acr=acr,
-                         provider=provider, clients=[], ip=ip, user_agent=(user_agent or "")[:400] or None,
-                         remembered_browser_id=remembered_browser_id,
+    row = BrowserSession(sid=new_token(24), public_sid=new_token(24), user_id=user.id, user=user, auth_time=current,
+                         amr=list(amr), acr=acr, provider=provider, clients=[], ip=ip,
+                         user_agent=(user_agent or "")[:400] or None, remembered_browser_id=remembered_browser_id,
                          created_at=current, last_seen_at=current, idle_minutes=idle_minutes,
                          expires_at=current + timedelta(hours=ttl_hours))
-    user.last_login_at = current
     db.add(row)
-    db.flush()
     return row
 
 

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.browser import remembered, sessions
+from idp.clock import now
 from idp.flow.engine import Complete
 from idp.flow.state import FlowState
 from idp.models import LoginTransaction, User
@@ -17,25 +18,30 @@ from .results import Completed
 
 def complete(db: Session, services: Services, tx: LoginTransaction, state: FlowState, user: User,
              done: Complete, request: RequestFacts) -> Completed:
-    """A new browser session for `user` (ending the browser's previous one); an application's sign-in
-    keeps its transaction (`signed_in`) until the authorization response is issued."""
+    """A new browser session for `user` (ending the browser's previous one); the transaction is done. An
+    application's answer that has to wait (consent, a notice page) holds it again (`transactions.hold`).
+
+    Lock order: the rows this sign-in changes (its user's, the previous session's...) are written by the
+    audit entry's flush, before the audit chain's head is locked, as every other writer does. Only the new
+    session row waits: inserted later, once, with the application it is then noted for."""
     config, amr = services.config, list(done.amr)
     for_application = tx.purpose == "authorize"
-    transactions.finish(tx, transactions.SIGNED_IN if for_application else transactions.DONE)
+    transactions.finish(tx, transactions.DONE)
     previous = sessions.unended(db, request.session_sid)   # an idle-expired one too: its tokens go with it
     if previous is not None:
         sessions.end(db, previous, revoke_refresh=previous.user_id != user.id)
     acr = flows.acr_for(config.policy, amr)
-    row = sessions.create(db, user, amr=amr, acr=acr, ttl_hours=config.login.session_ttl_hours, ip=request.ip,
-                          user_agent=request.user_agent, provider=tx.provider,
-                          idle_minutes=config.login.session_idle_minutes)
     note, cookie = _remember_browser(db, services, tx, state, user, amr, request)
-    if note == "used":   # the second factor was skipped: the session holds while this browser stays remembered
-        row.remembered_browser_id = remembered.find(db, user, request.remembered_cookie).id
+    # the second factor was skipped: the session holds while this browser stays remembered
+    remembered_id = remembered.find(db, user, request.remembered_cookie).id if note == "used" else None
+    user.last_login_at = now()
     audit.record(db, "sign_in", request.actor(f"user:{user.email}"), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email,
                  details={"amr": amr, "flow": tx.flow, "client_id": tx.client_id,
                           **({"remembered_browser": note} if note else {})})
+    row = sessions.create(db, user, amr=amr, acr=acr, ttl_hours=config.login.session_ttl_hours, ip=request.ip,
+                          user_agent=request.user_agent, provider=tx.provider,
+                          idle_minutes=config.login.session_idle_minutes, remembered_browser_id=remembered_id)
     next_url = None if for_application else (state.after_login or (tx.request_params or {}).get("next"))
     return Completed(session=row, user=user, amr=tuple(amr), acr=acr, for_application=for_application,
                      next_url=next_url, cookie=cookie)

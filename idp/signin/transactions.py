@@ -3,10 +3,11 @@
 The browser holds a random handle (in its signed session cookie); the row holds only its digest,
 and a digest of a per-browser secret, so a handle copied to another browser is refused.
 
-Statuses: `active` (signing in) -> `signed_in` (an application's sign-in: the person is signed in and the
-stored authorization request waits for consent or a notice page; the row is the ONLY copy of that
-request) -> `done` once the authorization response is issued; or `failed`. Each status is loaded on
-purpose, so a finished transaction cannot be resumed twice."""
+Statuses: `active` (signing in) -> `done` when the sign-in completes; an application's sign-in whose answer
+has to wait (consent, a notice page) is held as `signed_in` (`hold`: the person is signed in and the stored
+authorization request waits; the row is the ONLY copy of that request) until the authorization response is
+issued (`done`); or `failed`. Each status is loaded on purpose, so a finished transaction cannot be resumed
+twice, and a request nobody held cannot be resumed at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -117,6 +118,11 @@ def save(tx: LoginTransaction, state: FlowState) -> None:
 
 def finish(tx: LoginTransaction, status: str = DONE) -> None:
     tx.status = status
+
+
+def hold(tx: LoginTransaction) -> None:
+    """The application's answer has to wait (consent, a notice page): this browser may resume the request."""
+    tx.status = SIGNED_IN
 
 
 def purge_expired(db: Session, older_than: timedelta = timedelta(days=1)) -> int:

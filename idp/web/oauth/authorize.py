@@ -176,6 +176,8 @@ def complete_authorization(params: dict[str, str], client: Client, current: Brow
             return _answered(tx, _error(error))
         if tx is None:   # answered from the session: a transaction holds the request while the person decides
             hold_request(params, client, current.user)
+        else:
+            transactions.hold(tx)
         return redirect(url_for("oauth.consent"))
     login = AuthenticatedLogin(current.user, int(current.auth_time.timestamp()), tuple(current.amr),
                                current.acr, current.sid)

@@ -86,6 +86,7 @@ def _notice_or_answer(tx: LoginTransaction, current: BrowserSession, client: Cli
     from .authorize import complete_authorization
 
     if notice and transactions.flow_state(tx).after_login:
+        transactions.hold(tx)     # "Continue" resumes it
         return render_template("recovery_used.html", client=client, remaining=recovery.remaining(db(), current.user))
     if recheck and (refused := _refused_by_policy(tx, current, client)) is not None:
         return refused
