@@ -13,8 +13,11 @@ Which counters a request moves (each rule per client IP and per account or clien
 | POST /introspect                       | `introspect`    | the client_id                                 |
 | GET or POST /authorize                 | `authorize`     | (per client address only)                     |
 
-"The user is known" is decided on the server from the login transaction (not from the form), so a second-
-factor guess cannot be made to count as something else. A refused request stops here: the view does not
+"The user is known" is decided on the server, never from the form: the hook reads the user the server last
+named in the browser's signed cookie for its sign-in (no query), and the view, once it has the login
+transaction, checks it (`confirm_login_count`): a POST counted for anyone else than the transaction's user
+(an older cookie sent again, a sign-in that moved on in another tab) is counted again under the right rule
+before any step runs, so a second-factor guess cannot be made to count as something else. A refused request stops here: the view does not
 run, so nothing else changes (no step runs, no failure is counted, no code is sent, no audit entry).
 Browsers get a page saying how long to wait; /token and /introspect get JSON `too_many_requests`. Both
 carry `Retry-After` (seconds)."""
@@ -28,7 +31,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, jsonify, render_template, request, session
+from flask import Flask, Response, current_app, g, jsonify, render_template, request, session
 
 from idp.accounts import normalise_email
 from idp.config import RateLimitConfig
@@ -52,6 +55,9 @@ CLIENT_ENDPOINTS = {"oauth.token": "token", "oauth.introspect": "introspect"}
 ADDRESS_ENDPOINTS = {"oauth.authorize": "authorize"}   # any method: a GET starts a sign-in too
 JSON_ENDPOINTS = set(CLIENT_ENDPOINTS)
 TX_SESSION_KEY = "login_tx"     # idp.web.login.session_state.TX_KEY
+TX_USER_SESSION_KEY = "login_tx_user"     # idp.web.login.session_state.TX_USER_KEY
+RULES_KEY = "idp.ratelimit.rules"
+COUNTED_FOR = "idp_login_counted_for"     # flask.g: the user (or None) a sign-in POST was counted for
 
 
 def rules_from_config(config: RateLimitConfig) -> dict[str, tuple[Limit | None, Limit | None]]:
@@ -71,6 +77,7 @@ def init_app(app: Flask) -> None:
         return
     rules = rules_from_config(config)
     app.extensions["idp.ratelimit"] = build_limiter(services.database.engine, config.redis_url)
+    app.extensions[RULES_KEY] = rules
 
     @app.before_request
     def _rate_limit():  # noqa: ANN202
@@ -95,11 +102,10 @@ def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
     from idp.web.context import client_ip
 
     if endpoint in LOGIN_ENDPOINTS:
-        user_id = _transaction_user()
-        if user_id is not None:
-            return _pair(rules, "second_factor", client_ip(), f"user:{user_id}")
-        email = normalise_email(request.form.get("email") or "")[:320]
-        return _pair(rules, "login", client_ip(), f"email:{email}" if email else None)
+        named = session.get(TX_USER_SESSION_KEY)
+        counted_for = named if isinstance(named, int) else None
+        setattr(g, COUNTED_FOR, counted_for)        # checked by the view: confirm_login_count
+        return _login_checks(rules, counted_for)
     if endpoint in SEND_ENDPOINTS:
         user_id = _transaction_user()
         return _pair(rules, "send", client_ip(), f"user:{user_id}" if user_id is not None else None)
@@ -115,6 +121,37 @@ def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
         client_id = claimed_client_id(request.headers.get("Authorization", ""), request.form)
         return client_checks(rules, endpoint, client_ip(), client_id)
     return []
+
+
+def _login_checks(rules: dict, user_id: int | None) -> list[Check]:
+    """A sign-in POST: `second_factor` for a known user, else `login` for the posted email."""
+    from idp.web.context import client_ip
+
+    if user_id is not None:
+        return _pair(rules, "second_factor", client_ip(), f"user:{user_id}")
+    email = normalise_email(request.form.get("email") or "")[:320]
+    return _pair(rules, "login", client_ip(), f"email:{email}" if email else None)
+
+
+def confirm_login_count(tx_user_id: int | None) -> Response | None:
+    """For the sign-in POST's view, once its login transaction is loaded (and locked): None when the hook
+    counted the request for the transaction's user (or for nobody, and the transaction has none). Otherwise
+    the request is counted again under the right rule, in the request's own transaction (the counts stand
+    with it; the transaction's row lock is kept); the 429 (or 503) to answer when that is refused."""
+    if COUNTED_FOR not in g or g.get(COUNTED_FOR) == tx_user_id:
+        return None       # rate limits off, or counted as the transaction says
+    counters = limiter(current_app)
+    checks = _login_checks(current_app.extensions[RULES_KEY], tx_user_id)
+    setattr(g, COUNTED_FOR, tx_user_id)
+    try:
+        verdict = counters.count_in(checks, db()) if counters.counts_in_transactions else counters.hit(checks)
+    except LimiterUnavailable as exc:
+        log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
+        return _unavailable()
+    if verdict.allowed:
+        return None
+    _note_refusal(verdict)
+    return too_many(verdict)
 
 
 def client_checks(rules: dict, endpoint: str, ip: str | None, client_id: str | None) -> list[Check]:

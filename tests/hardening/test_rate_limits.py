@@ -205,6 +205,39 @@ def test_second_factor_limit_per_account_and_nothing_changes(app, factory, rp, s
     assert signed_in(done, rp), done.text[:1500]
 
 
+@BOTH
+def test_code_guesses_sent_with_the_cookie_from_before_the_password_still_count_for_the_account(
+        app, factory, rp, services, frozen_clock):
+    """The browser's cookie names the user its sign-in is for (so the count needs no query); an older cookie,
+    from before the password, names nobody. Guesses sent with it are counted again, for the transaction's
+    user, before any code is checked: the account's limit holds however the cookie is replayed."""
+    from tests.support.oidc import authorize_url, pkce_pair
+    factory.user(EMAIL)
+    secret = enrol_totp(services, EMAIL)
+    client = app.test_client()
+    browser = Browser(client=client)
+    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+    before_password = client.get_cookie("idp_session").value
+    page = browser.sign_in(page, EMAIL, PASSWORD)
+    assert 'name="code"' in page.text
+    fields = dict(page.form("code").fields)
+    wrong = f"{(int(code_at(secret, frozen_clock)) + 7) % 1_000_000:06d}"
+    for n in range(3):
+        client.set_cookie("idp_session", before_password)
+        reply = client.post("/login", data={**fields, "code": wrong, "email": f"someone{n}@example.com"})
+        assert reply.status_code == 200 and "not right" in reply.get_data(as_text=True)
+        frozen_clock.advance(seconds=1)
+    failures = _tx_of(services, EMAIL).failures
+    client.set_cookie("idp_session", before_password)
+    refused = client.post("/login", data={**fields, "code": code_at(secret, frozen_clock), "email": "x@example.com"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert _tx_of(services, EMAIL).failures == failures      # no code was checked
+    frozen_clock.advance(seconds=60)
+    client.set_cookie("idp_session", before_password)
+    done = client.post("/login", data={**fields, "code": code_at(secret, frozen_clock)})
+    assert done.status_code == 302 and done.location.startswith(rp.redirect_uri), done.get_data(as_text=True)[:500]
+
+
 def test_resend_limit_sends_nothing(app, factory, rp, services, smtp, frozen_clock):  # noqa: F811
     factory.user(EMAIL)
     enrol_side_channel(services, EMAIL, "email")

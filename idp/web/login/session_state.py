@@ -8,6 +8,7 @@ from idp.models import BrowserSession
 from idp.web.context import BROWSER_KEY
 
 TX_KEY = "login_tx"
+TX_USER_KEY = "login_tx_user"   # the user the sign-in is for, as its pages last said (idp.web.rate_limits)
 
 
 def current_sid() -> str | None:
@@ -20,6 +21,16 @@ def tx_handle() -> str | None:
 
 def set_tx_handle(handle: str) -> None:
     session[TX_KEY] = handle
+
+
+def note_tx_user(user_id: int | None) -> None:
+    """Who the browser's sign-in is for, named in its signed cookie so that the rate limits of its next POST
+    need no query (idp.web.rate_limits checks the name against the login transaction)."""
+    if session.get(TX_USER_KEY) != user_id:
+        if user_id is None:
+            session.pop(TX_USER_KEY, None)
+        else:
+            session[TX_USER_KEY] = user_id
 
 
 def forget_tx_handle() -> None:

@@ -18,6 +18,7 @@ from idp.signin.results import Completed, Failed, Problem, Redirect, Result, Sho
 from idp.signin.service import STALE_TAB, SignInService
 from idp.web.attachments import text_attachment
 from idp.web.context import browser_secret, client_ip, db, device_cookie, give_device_cookie, services
+from idp.web.rate_limits import confirm_login_count
 
 from . import bp, session_state
 from .start import policies, start_login
@@ -75,6 +76,9 @@ def submit() -> Response:
     tx = signin.load(session_state.tx_handle(), browser_secret())
     if isinstance(tx, Problem):
         return _problem(tx.message)
+    refused = confirm_login_count(tx.user_id)    # counted for another user than the transaction's: again
+    if refused is not None:
+        return refused
     return respond(tx, signin.submit(tx, request_facts(), request.form))
 
 
@@ -126,6 +130,7 @@ def restart() -> Response:
 
 def respond(tx: LoginTransaction, result: Result) -> Response:
     """The response for a result of the sign-in service."""
+    session_state.note_tx_user(tx.user_id)
     match result:
         case ShowStep():
             return render_template(result.template, tx=tx, step=result.step, title=result.title,
