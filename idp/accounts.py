@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from idp import identifiers, session_memo
 from idp.clock import now
@@ -37,7 +37,9 @@ def find_by_email(db: Session, email: str) -> User | None:
 per request (idp.session_memo), for an account that exists and for one that does not alike."""
     address = normalise_email(email)
     return session_memo.remember(db, ("user_by_email", address), (User.__tablename__,), lambda: db.scalar(
-        sa.select(User).where(User.email == address).options(lazyload(User.groups), lazyload(User.permissions))))
+        sa.select(User).where(User.email == address).options(
+            lazyload(User.groups), lazyload(User.permissions),
+            joinedload(User.organisation).joinedload(Organisation.branding))))   # for the next page
 
 
 def organisation_by_slug(db: Session, slug: str) -> Organisation | None:

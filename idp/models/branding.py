@@ -19,7 +19,7 @@ class OrganisationBranding(Base):
                                                  primary_key=True)
     display_name: Mapped[str] = mapped_column(sa.String(100), default="")
     accent_colour: Mapped[str | None] = mapped_column(sa.String(7))       # "#rrggbb", lower case
-    logo_png: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    logo_png: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)   # read only to serve it
     logo_digest: Mapped[str | None] = mapped_column(sa.String(64))        # SHA-256 hex: ETag and cache key
     logo_width: Mapped[int | None]
     logo_height: Mapped[int | None]

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
+
+if TYPE_CHECKING:
+    from .branding import OrganisationBranding
 
 
 class Organisation(Base):
@@ -27,6 +31,8 @@ class Organisation(Base):
 
     domains: Mapped[list["OrganisationDomain"]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan", order_by="OrganisationDomain.domain")
+    # what its pages show (idp.web.branding); loaded with the account at sign-in (idp.accounts.find_by_email)
+    branding: Mapped["OrganisationBranding | None"] = relationship(viewonly=True)
 
 
 class OrganisationDomain(Base):

@@ -12,13 +12,7 @@ from flask import Flask, url_for
 from flask_login import current_user
 
 from idp import clients
-from idp.models import (
-    Client,
-    LoginTransaction,
-    Organisation,
-    OrganisationBranding,
-    User,
-)
+from idp.models import Client, LoginTransaction, Organisation, User
 from idp.web.context import db
 
 PRODUCT = "Fentu FSM"
@@ -73,8 +67,8 @@ def _organisation_id(tx: Any, user: Any) -> int | None:
 def branding_of(organisation_id: int | None) -> PageBranding:
     if organisation_id is None:
         return PageBranding()
-    row = db().get(OrganisationBranding, organisation_id)
     org = db().get(Organisation, organisation_id)
+    row = org.branding if org is not None else None     # loaded with the account at sign-in
     if row is None or org is None:
         return PageBranding()
     logo = (url_for("site.logo", slug=org.slug, v=row.logo_digest[:16]) if row.logo_digest else None)

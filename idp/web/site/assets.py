@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Response, abort, request
+from sqlalchemy.orm import undefer
 
 from idp.administration.branding import COLOUR
 from idp.models import Organisation, OrganisationBranding
@@ -17,7 +18,8 @@ SHORT = 300
 
 def _branding(slug: str) -> OrganisationBranding:
     org = db().scalar(sa.select(Organisation).where(Organisation.slug == slug))
-    row = db().get(OrganisationBranding, org.id) if org is not None else None
+    row = db().get(OrganisationBranding, org.id, options=[undefer(OrganisationBranding.logo_png)]) \
+        if org is not None else None
     if row is None:
         abort(404)
     return row
