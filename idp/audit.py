@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp.clock import now
-from idp.fast_lookup import upsert_into
+from idp.fast_lookup import Statement, upsert_into
 from idp.models import AuditChainHead, AuditEvent, User
 
 GENESIS = "0" * 64
@@ -67,28 +68,45 @@ def _lock_head(db: Session, key: str) -> tuple[int, str]:
     creates a missing head (GENESIS) and otherwise "updates" it to itself, which takes the row lock and reads
     the latest committed version (PostgreSQL waits for a concurrent writer's commit, then sees its entry;
     SQLite's BEGIN IMMEDIATE holds the whole database already). Read through Core: an object in the
-    session's identity map could be a stale copy from an earlier transaction."""
-    table = AuditChainHead.__table__
-    statement = upsert_into(db.get_bind().dialect.name, table).values(organisation_key=key, seq=0, digest=GENESIS)
-    statement = statement.on_conflict_do_update(index_elements=[table.c.organisation_key],
-                                                set_={"seq": table.c.seq})
-    row = db.execute(statement.returning(table.c.seq, table.c.digest)).one()
+    session's identity map could be a stale copy from an earlier transaction. The caller's pending changes are
+    flushed first (unless autoflush is off), as any query would: every writer locks the rows it changes
+    before the chain head, never after."""
+    if db.autoflush and (db.new or db.dirty or db.deleted):
+        db.flush()
+    row = _head_upsert(db.get_bind().dialect.name).rows_in(db, key=key)[0]
     return row.seq, row.digest
 
 
 def _append(db: Session, key: str, entry: AuditEvent) -> None:
     """Move the head to `entry` and insert it: one statement on PostgreSQL (the head's UPDATE as a data-
     modifying WITH of the INSERT), two on SQLite (no data-modifying WITH there)."""
-    head = AuditChainHead.__table__
-    move = sa.update(head).where(head.c.organisation_key == key).values(seq=entry.seq, digest=entry.digest)
-    values = {column.key: getattr(entry, column.key) for column in AuditEvent.__table__.columns
-              if column.key != "id"}
-    insert = sa.insert(AuditEvent.__table__).values(**values)
+    values = {column.key: getattr(entry, column.key) for column in _EVENT_COLUMNS}
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(insert.add_cte(move.cte("moved_head")))
+        _INSERT_EVENT_MOVING_HEAD.rowcount_in(db, key=key, **values)    # the head moves to the entry's seq, digest
         return
-    db.execute(move)
-    db.execute(insert)
+    _MOVE_HEAD.rowcount_in(db, key=key, seq=entry.seq, digest=entry.digest)
+    _INSERT_EVENT.rowcount_in(db, **values)
+
+
+# The statements, compiled once per dialect (idp.fast_lookup): they run on the session's connection in its
+# transaction, and leave its pending changes alone (`_lock_head` flushes them first).
+_HEAD = AuditChainHead.__table__
+_EVENT_COLUMNS = tuple(column for column in AuditEvent.__table__.columns if column.key != "id")
+_MOVE = sa.update(_HEAD).where(_HEAD.c.organisation_key == sa.bindparam("key")) \
+    .values(seq=sa.bindparam("seq"), digest=sa.bindparam("digest"))
+_INSERT = sa.insert(AuditEvent.__table__).values(
+    {column.key: sa.bindparam(column.key, type_=column.type) for column in _EVENT_COLUMNS})
+_MOVE_HEAD = Statement(_MOVE)
+_INSERT_EVENT = Statement(_INSERT)
+_INSERT_EVENT_MOVING_HEAD = Statement(_INSERT.add_cte(_MOVE.cte("moved_head")))    # PostgreSQL
+
+
+@functools.cache
+def _head_upsert(dialect: str) -> Statement:
+    statement = upsert_into(dialect, _HEAD).values(organisation_key=sa.bindparam("key"), seq=0, digest=GENESIS)
+    statement = statement.on_conflict_do_update(index_elements=[_HEAD.c.organisation_key],
+                                                set_={"seq": _HEAD.c.seq})
+    return Statement(statement.returning(_HEAD.c.seq, _HEAD.c.digest))
 
 
 def entry_digest(entry: AuditEvent, key: bytes) -> str:
