@@ -15,7 +15,7 @@ Which counters a request moves (each rule per client IP and per account or clien
 
 "The user is known" is decided on the server, never from the form: the hook reads the user the server last
 named in the browser's signed cookie for its sign-in (no query), and the view, once it has the login
-transaction, checks it (`confirm_login_count`): a POST counted for anyone else than the transaction's user
+transaction, checks it (`counted_for`, `count_login_for`): a POST counted for anyone else than the transaction's user
 (an older cookie sent again, a sign-in that moved on in another tab) is counted again under the right rule
 before any step runs, so a second-factor guess cannot be made to count as something else. A refused request stops here: the view does not
 run, so nothing else changes (no step runs, no failure is counted, no code is sent, no audit entry).
@@ -104,7 +104,7 @@ def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
     if endpoint in LOGIN_ENDPOINTS:
         named = session.get(TX_USER_SESSION_KEY)
         counted_for = named if isinstance(named, int) else None
-        setattr(g, COUNTED_FOR, counted_for)        # checked by the view: confirm_login_count
+        setattr(g, COUNTED_FOR, counted_for)        # checked by the view: counted_for
         return _login_checks(rules, counted_for)
     if endpoint in SEND_ENDPOINTS:
         user_id = _transaction_user()
@@ -133,18 +133,20 @@ def _login_checks(rules: dict, user_id: int | None) -> list[Check]:
     return _pair(rules, "login", client_ip(), f"email:{email}" if email else None)
 
 
-def confirm_login_count(tx_user_id: int | None) -> Response | None:
-    """For the sign-in POST's view, once its login transaction is loaded (and locked): None when the hook
-    counted the request for the transaction's user (or for nobody, and the transaction has none). Otherwise
-    the request is counted again under the right rule, in the request's own transaction (the counts stand
-    with it; the transaction's row lock is kept); the 429 (or 503) to answer when that is refused."""
-    if COUNTED_FOR not in g or g.get(COUNTED_FOR) == tx_user_id:
-        return None       # rate limits off, or counted as the transaction says
-    counters = limiter(current_app)
-    checks = _login_checks(current_app.extensions[RULES_KEY], tx_user_id)
+def counted_for(tx_user_id: int | None) -> bool:
+    """For the sign-in POST's view, once its login transaction is loaded: was this request counted for the
+    transaction's user (or for nobody, and it has none)? Also True when rate limits are off."""
+    return COUNTED_FOR not in g or g.get(COUNTED_FOR) == tx_user_id
+
+
+def count_login_for(tx_user_id: int | None) -> Response | None:
+    """Count this sign-in POST again, under the rule for the transaction's user (it was counted for someone
+    else: an older cookie sent again), as the hook counts: committed at once, so the count stands whatever
+    the view does next and no bucket row stays locked while it runs (the caller loads its transaction
+    again). The 429 (or 503) to answer, or None."""
     setattr(g, COUNTED_FOR, tx_user_id)
     try:
-        verdict = counters.count_in(checks, db()) if counters.counts_in_transactions else counters.hit(checks)
+        verdict = limiter(current_app).hit(_login_checks(current_app.extensions[RULES_KEY], tx_user_id), db())
     except LimiterUnavailable as exc:
         log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
         return _unavailable()

@@ -18,7 +18,7 @@ from idp.signin.results import Completed, Failed, Problem, Redirect, Result, Sho
 from idp.signin.service import STALE_TAB, SignInService
 from idp.web.attachments import text_attachment
 from idp.web.context import browser_secret, client_ip, db, device_cookie, give_device_cookie, services
-from idp.web.rate_limits import confirm_login_count
+from idp.web.rate_limits import count_login_for, counted_for
 
 from . import bp, session_state
 from .start import policies, start_login
@@ -28,6 +28,7 @@ __all__ = ["STALE_TAB", "contexts", "engine", "respond", "service"]
 # The authorization endpoint answers the application after a sign-in (idp.web.oauth.consent registers it):
 # found in app.extensions, so the sign-in pages import nothing from idp.web.oauth.
 ANSWER_APPLICATION = "idp.answer_application"
+CHANGED_MEANWHILE = "This sign-in changed in another tab or window. Please start again."
 
 
 def engine() -> FlowEngine:
@@ -74,11 +75,17 @@ def _already_signed_in(wanted: str | None) -> Response:
 def submit() -> Response:
     signin = service()
     tx = signin.load(session_state.tx_handle(), browser_secret())
+    if not isinstance(tx, Problem) and not counted_for(tx.user_id):
+        # counted for another user than the transaction's (an older cookie sent again): counted again and
+        # committed at once, which ends the row lock: the transaction is loaded (and locked) again
+        refused = count_login_for(tx.user_id)
+        if refused is not None:
+            return refused
+        tx = signin.load(session_state.tx_handle(), browser_secret())
+        if not isinstance(tx, Problem) and not counted_for(tx.user_id):
+            tx = Problem(CHANGED_MEANWHILE)
     if isinstance(tx, Problem):
         return _problem(tx.message)
-    refused = confirm_login_count(tx.user_id)    # counted for another user than the transaction's: again
-    if refused is not None:
-        return refused
     return respond(tx, signin.submit(tx, request_facts(), request.form))
 
 
