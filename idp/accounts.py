@@ -42,6 +42,13 @@ per request (idp.session_memo), for an account that exists and for one that does
             joinedload(User.organisation).joinedload(Organisation.branding))))   # for the next page
 
 
+def lock(db: Session, user: User) -> None:
+    """Lock the user's row until the transaction ends (PostgreSQL; SQLite's writer holds the database): to
+    serialise one user's writes across workers, and to take it before the audit chain head, as every writer
+    that changes a user does (an entry about a user written first would reverse that order)."""
+    db.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+
+
 def organisation_by_slug(db: Session, slug: str) -> Organisation | None:
     return db.scalar(sa.select(Organisation).where(Organisation.slug == slug))
 

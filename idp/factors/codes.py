@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from idp import accounts
 from idp.clock import now as clock_now
 from idp.delivery import DeliveryError
 from idp.models import OtpChallenge, SecondFactor, User
@@ -63,7 +64,7 @@ def send_code(db: Session, services: "Services", user: User, factor: SecondFacto
     On a delivery failure nothing is kept. Only a keyed hash of the code is stored; the code is never logged."""
     channel, target = (factor.kind, factor.target) if factor is not None else ("email", user.email)
     now = clock_now()
-    _lock_user(db, user)
+    accounts.lock(db, user)     # serialise one user's sends across workers
     refused = _throttled(db, services, user, channel, bound_to, now)
     if refused is not None:
         return refused
@@ -93,11 +94,6 @@ def open_challenge(db: Session, services: "Services", user: User, *, bound_to: s
         OtpChallenge.user_id == user.id, OtpChallenge.bound_to == bound_to, OtpChallenge.used_at.is_(None),
         OtpChallenge.expires_at > clock_now(), OtpChallenge.attempts < services.config.otp.max_attempts)
         .order_by(OtpChallenge.created_at.desc(), OtpChallenge.id.desc()).limit(1))
-
-
-def _lock_user(db: Session, user: User) -> None:
-    """Serialise sends for one user across workers (PostgreSQL row lock; SQLite serialises writers)."""
-    db.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
 
 
 def _throttled(db: Session, services: "Services", user: User, channel: str, bound_to: str,

@@ -1,7 +1,7 @@
 """A code guess sent with an older cookie (one that names no user) is counted again for the transaction's
 user, and that count stands even when the request then fails: it is committed at once, as the hook's own
 count is ("failing requests cannot be used to guess past the limit", tests/hardening/test_rate_limits.py).
-Found by the third attacker review of stop 22: the first version counted in the request's own transaction,
+Found by the attacker review of stop 22: the first version counted in the request's own transaction,
 which a database error rolled back. Modelled failure: a wrong code is compared, then a database error (503)."""
 from __future__ import annotations
 

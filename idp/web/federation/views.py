@@ -138,6 +138,7 @@ def callback() -> Response:
 def _audit_signed_in(tx: LoginTransaction, state: FlowState) -> None:
     """The provider's sign-in was accepted: what it claimed (amr, acr) and how the second factor is decided."""
     user = db().get(User, state.user_id)
+    accounts.lock(db(), user)      # the user's row before the audit chain head (the completion writes it next)
     provider = providers.get(db(), services().config, tx.provider)
     mfa_asked = services().config.policy.acr_mfa in (tx.request_params or {}).get("acr_values", "").split()
     satisfied, reason = decide(provider, tx.upstream, mfa_requested=mfa_asked)
