@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from idp import accounts, audit, outbox
@@ -19,9 +18,10 @@ from idp.audit import Actor
 from idp.browser import remembered, sessions
 from idp.clock import now
 from idp.enforcement import has_second_factor
-from idp.models import LoginTransaction, User
+from idp.models import User
 from idp.notices import notify_security_event
 from idp.security.password_policy import check_new_password
+from idp.signin import transactions
 
 from . import RecoveryError, tokens
 
@@ -109,6 +109,7 @@ def reset_password(db: Session, services: "Services", token: str, password: str,
     _check_new(user, db, services, password, confirm)
     if not tokens.claim(db, row):
         raise RecoveryError(INVALID_LINK)
+    transactions.stop_for_user(db, user.id)   # first (the sign-ins' lock order): they began with the old password
     user.password_hash = services.passwords.hash(password)
     user.password_changed_at = now()
     attempts.reset(db, "password", user.email)    # a reset lifts the wrong-password limits
@@ -116,7 +117,6 @@ def reset_password(db: Session, services: "Services", token: str, password: str,
         user.email_verified = True      # the link reached this address
     ended = sessions.end_all(db, user.id)
     forgotten = remembered.forget_all(db, user.id)
-    stop_sign_ins(db, user.id)
     tokens.revoke_open(db, user.id, tokens.PASSWORD_RESET)
     audit.record(db, "password_reset", actor, organisation_id=user.organisation_id, target_user_id=user.id,
                  target=user.email, details={"sessions_ended": ended, "remembered_browsers_forgotten": forgotten})
@@ -158,9 +158,3 @@ def _check_new(user: User, db: Session, services: "Services", password: str, con
                                   config=services.config.passwords)
     if problems:
         raise RecoveryError(" ".join(problems))
-
-
-def stop_sign_ins(db: Session, user_id: int) -> None:
-    """Sign-ins of the user in progress stop (a password they started with is no longer the password)."""
-    db.execute(sa.update(LoginTransaction).where(LoginTransaction.user_id == user_id, LoginTransaction.status == "active")
-               .values(status="failed").execution_options(synchronize_session=False))

@@ -20,7 +20,6 @@ from idp.flow.facts import EnforcementStatus
 from idp.models import (
     BrowserSession,
     Invitation,
-    LoginTransaction,
     Organisation,
     OtpChallenge,
     RecoveryCode,
@@ -31,6 +30,7 @@ from idp.models import (
 from idp.notices import notify_security_event
 from idp.security.password_policy import check_new_password
 from idp.security.secrets import digest, new_token
+from idp.signin import transactions
 
 from .permissions import USER_MANAGEMENT, AdminError, AdminScope, NotFound
 from .settings import check_reason
@@ -199,6 +199,7 @@ def reset_2fa(db: Session, services: "Services", scope: AdminScope, target: User
         raise AdminError("You cannot reset your own two-factor authentication here. Use Profile > Security, "
                          "or ask another administrator.")
     why = check_reason(reason)
+    transactions.stop_for_user(db, target.id)     # first: the sign-ins' lock order
     kinds = list(db.scalars(sa.select(SecondFactor.kind).where(SecondFactor.user_id == target.id)
                             .order_by(SecondFactor.id)))
     codes = db.scalar(sa.select(sa.func.count(RecoveryCode.id)).where(RecoveryCode.user_id == target.id)) or 0
@@ -210,9 +211,6 @@ def reset_2fa(db: Session, services: "Services", scope: AdminScope, target: User
     target.grace_extended_until = None
     lockout.unlock(target)
     ended = sessions.end_all(db, target.id)
-    db.execute(sa.update(LoginTransaction).where(LoginTransaction.user_id == target.id,
-                                                 LoginTransaction.status == "active")
-               .values(status="failed").execution_options(synchronize_session=False))
     db.flush()
     notified = notify_security_event(services, target, "second_factor_reset")
     audit.record(db, "second_factor_reset", actor, organisation_id=target.organisation_id, target_user_id=target.id,
@@ -252,13 +250,12 @@ def set_active(db: Session, scope: AdminScope, target: User, active: bool, reaso
     why = check_reason(reason, required=not active)
     if target.is_active == active:
         return False
+    if not active:
+        transactions.stop_for_user(db, target.id)     # first: the sign-ins' lock order
     target.is_active = active
     details: dict = {"reason": why}
     if not active:
         details["sessions_ended"] = sessions.end_all(db, target.id)
-        db.execute(sa.update(LoginTransaction).where(LoginTransaction.user_id == target.id,
-                                                     LoginTransaction.status == "active")
-                   .values(status="failed").execution_options(synchronize_session=False))
         _close_invitations(db, target, now)
     audit.record(db, "user_enabled" if active else "user_disabled", actor, organisation_id=target.organisation_id,
                  target_user_id=target.id, target=target.email, details=details)

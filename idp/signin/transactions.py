@@ -125,6 +125,14 @@ def hold(tx: LoginTransaction) -> None:
     tx.status = SIGNED_IN
 
 
+def stop_for_user(db: Session, user_id: int) -> None:
+    """Every sign-in of the user in progress stops (`failed`). Call it before changing anything of the user: a
+    sign-in locks its transaction, then the user's row, and so must every other writer, or the two deadlock
+    (PostgreSQL; tests/hardening/test_lock_order.py)."""
+    db.execute(sa.update(LoginTransaction).where(LoginTransaction.user_id == user_id, LoginTransaction.status == ACTIVE)
+               .values(status=FAILED).execution_options(synchronize_session=False))
+
+
 def purge_expired(db: Session, older_than: timedelta = timedelta(days=1)) -> int:
     cutoff = now() - older_than
     return db.execute(sa.delete(LoginTransaction).where(LoginTransaction.expires_at < cutoff)).rowcount
