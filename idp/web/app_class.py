@@ -6,14 +6,17 @@ from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
+
+KEEP_COOKIE = "idp_keep_cookie"     # flask.g: the request failed, the browser keeps the cookie it sent
 
 
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions with the signing serializer built once per key set (Flask builds one,
-    and test-serialises an empty string, on every request); rebuilt when SECRET_KEY or its fallbacks change."""
+    and test-serialises an empty string, on every request); rebuilt when SECRET_KEY or its fallbacks change.
+    A request that failed (idp.web.errors) sends no cookie: what it changed in the session was not kept."""
 
     def __init__(self) -> None:
         self._made: tuple[tuple, URLSafeTimedSerializer | None] | None = None
@@ -24,6 +27,11 @@ class CookieSessions(SecureCookieSessionInterface):
         if made is None or made[0] != keys:
             made = self._made = (keys, super().get_signing_serializer(app))
         return made[1]
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if g.get(KEEP_COOKIE):
+            return
+        super().save_session(app, session, response)
 
 
 class IdpFlask(Flask):

@@ -7,10 +7,21 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from idp.web.app_class import KEEP_COOKIE
+
 log = logging.getLogger("idp.web")
 
 
 BACK_CHANNEL = {"oauth.token", "oauth.introspect", "oauth.revoke", "oauth.userinfo"}
+
+
+def _nothing_kept() -> None:
+    """The request failed: nothing it did is kept. Its database work is rolled back (never committed after
+    the response), the browser keeps the cookie it sent (a rotated one would name a session that was never
+    stored), and the error page reads nothing from the database (no signed-in user for the menu)."""
+    _drop_database_session()
+    g._login_user = current_app.login_manager.anonymous_user()
+    setattr(g, KEEP_COOKIE, True)
 
 
 def _drop_database_session() -> None:
@@ -59,9 +70,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(error: OperationalError):  # noqa: ANN202
         log.error("database unavailable during %s %s: %s", request.method, request.path, error.__class__.__name__)
-        _drop_database_session()
-        # the page must not need the database: no signed-in user is loaded for the menu
-        g._login_user = current_app.login_manager.anonymous_user()
+        _nothing_kept()
         if request.endpoint in BACK_CHANNEL:
             response = jsonify(error="temporarily_unavailable",
                                error_description="The service cannot reach its database; try again shortly.")
@@ -74,6 +83,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):  # noqa: ANN001, ANN202
+        _nothing_kept()      # Flask still runs the after-request hooks: the request's work must not be committed
         return render_template("error.html", title="Something went wrong",
                                message="The request could not be completed and nothing was changed. "
                                        "Please try again."), 500
