@@ -84,17 +84,21 @@ def init_app(app: Flask) -> None:
         if request.method != "POST" and request.endpoint not in ADDRESS_ENDPOINTS:
             return None
         checks = checks_for(request.endpoint, rules)
-        if not checks:
-            return None
-        try:
-            verdict = app.extensions["idp.ratelimit"].hit(checks, db())
-        except LimiterUnavailable as exc:
-            log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
-            return _unavailable()
-        if verdict.allowed:
-            return None
-        _note_refusal(verdict)
-        return too_many(verdict)
+        return _counted(app.extensions["idp.ratelimit"], checks) if checks else None
+
+
+def _counted(counters: Limiter, checks: list[Check]) -> Response | None:
+    """Count this request under `checks` (committed at once: see DatabaseBackend.hit); the 429 to answer when
+    over a limit, the 503 when the limiter cannot count (fails closed), else None."""
+    try:
+        verdict = counters.hit(checks, db())
+    except LimiterUnavailable as exc:
+        log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
+        return _unavailable()
+    if verdict.allowed:
+        return None
+    _note_refusal(verdict)
+    return too_many(verdict)
 
 
 def checks_for(endpoint: str | None, rules: dict) -> list[Check]:
@@ -145,15 +149,7 @@ def count_login_for(tx_user_id: int | None) -> Response | None:
     the view does next and no bucket row stays locked while it runs (the caller loads its transaction
     again). The 429 (or 503) to answer, or None."""
     setattr(g, COUNTED_FOR, tx_user_id)
-    try:
-        verdict = limiter(current_app).hit(_login_checks(current_app.extensions[RULES_KEY], tx_user_id), db())
-    except LimiterUnavailable as exc:
-        log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
-        return _unavailable()
-    if verdict.allowed:
-        return None
-    _note_refusal(verdict)
-    return too_many(verdict)
+    return _counted(limiter(current_app), _login_checks(current_app.extensions[RULES_KEY], tx_user_id))
 
 
 def client_checks(rules: dict, endpoint: str, ip: str | None, client_id: str | None) -> list[Check]:

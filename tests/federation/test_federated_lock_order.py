@@ -6,7 +6,6 @@ head, then user row). Found by the attacker review of stop 22; compare tests/har
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -18,14 +17,9 @@ from idp.audit import Actor
 from idp.clock import now
 from idp.models import BrowserSession, User
 from tests.federation.helpers import authorize, choose, upstream_password
+from tests.support.pg_locks import until_someone_waits
 
 EMAIL = "ann@sso.example.com"
-
-
-def _someone_waits_for_a_lock(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
 
 
 def test_disabling_an_account_while_it_signs_in_through_a_provider_waits_and_wins(
@@ -74,9 +68,7 @@ def test_disabling_an_account_while_it_signs_in_through_a_provider_waits_and_win
     disabling = threading.Thread(target=disable, name="admin")
     disabling.start()
     engine = services.database.engine
-    deadline = time.monotonic() + 10
-    while not _someone_waits_for_a_lock(engine) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_someone_waits(engine)
     go_on.set()
     signing_in.join(30)
     disabling.join(30)

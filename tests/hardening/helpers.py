@@ -29,6 +29,18 @@ def start(browser: Browser, rp, email: str = EMAIL, password: str = PASSWORD) ->
     return browser.sign_in(page, email, password), verifier
 
 
+def at_the_code_page(app, rp, email: str = EMAIL) -> tuple:  # noqa: ANN001
+    """A new browser past the password, at the authenticator-app page: its test client, the code form's fields,
+    and the browser's cookie from before the password (it names no user: for replaying)."""
+    client = app.test_client()
+    browser = Browser(client=client)
+    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+    before_password = client.get_cookie("idp_session").value
+    page = browser.sign_in(page, email, PASSWORD)
+    assert 'name="code"' in page.text, page.text[:2000]
+    return client, dict(page.form("code").fields), before_password
+
+
 def basic(rp) -> dict[str, str]:  # noqa: ANN001
     token = base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()
     return {"Authorization": f"Basic {token}"}

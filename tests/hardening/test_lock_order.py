@@ -23,6 +23,7 @@ from tests.support.browser import Browser
 from tests.support.factors import EMAIL, code_at, enrol_totp, rp  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
 from tests.support.oidc import authorize_url, pkce_pair
+from tests.support.pg_locks import someone_waits_for_a_lock, until_someone_waits
 
 ACTIONS = {
     "disable": lambda db, services, scope, user: admin_users.set_active(
@@ -31,11 +32,6 @@ ACTIONS = {
         db, services, scope, user, "lost phone", Actor("cli:test"), now=now()),
 }
 
-
-def _someone_waits_for_a_lock(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
 
 
 def test_disabling_an_account_while_it_signs_in_waits_and_wins(app, client, browser, factory, rp, services,  # noqa: F811
@@ -77,9 +73,7 @@ def test_disabling_an_account_while_it_signs_in_waits_and_wins(app, client, brow
     disabling = threading.Thread(target=disable, name="admin")
     disabling.start()
     engine = services.database.engine
-    deadline = time.monotonic() + 10
-    while not _someone_waits_for_a_lock(engine) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_someone_waits(engine)
     go_on.set()
     signing_in.join(30)
     disabling.join(30)
@@ -136,9 +130,7 @@ def test_an_administrators_action_while_a_code_is_checked_waits_and_wins(app, fa
     assert paused.wait(10)
     acting = threading.Thread(target=administrator, name="admin")
     acting.start()
-    deadline = time.monotonic() + 10
-    while not _someone_waits_for_a_lock(services.database.engine) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_someone_waits(services.database.engine)
     go_on.set()
     signing_in.join(30)
     acting.join(30)

@@ -18,12 +18,8 @@ from tests.recovery.test_remember_browser import (EMAIL, alice, password, rememb
                                                   secret)
 from tests.support.browser import Browser
 from tests.support.factors import rp  # noqa: F401 (fixture)
+from tests.support.pg_locks import someone_waits_for_a_lock, until_someone_waits
 
-
-def _someone_waits_for_a_lock(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
 
 
 def test_forgetting_the_browser_while_it_signs_in_with_it_waits_and_wins(app, client, rp, secret, services,  # noqa: F811
@@ -70,9 +66,7 @@ def test_forgetting_the_browser_while_it_signs_in_with_it_waits_and_wins(app, cl
     assert audited.wait(10)
     forgetting = threading.Thread(target=forget, name="forget")
     forgetting.start()
-    deadline = time.monotonic() + 10
-    while not _someone_waits_for_a_lock(services.database.engine) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    until_someone_waits(services.database.engine)
     go_on.set()
     signing_in.join(30)
     forgetting.join(30)

@@ -18,7 +18,7 @@ from tests.support.factors import code_at, enrol_side_channel, enrol_totp
 from tests.support.factory import PASSWORD
 from tests.support.smtp import email_config, smtp  # noqa: F401 (fixture)
 
-from .helpers import EMAIL, basic, bucket_total, signed_in, snapshot, start
+from .helpers import EMAIL, at_the_code_page, basic, bucket_total, signed_in, snapshot, start
 
 TIGHT = {"login_per_ip": "6/minute", "login_per_account": "3/minute", "second_factor_per_ip": "50/minute",
          "second_factor_per_account": "3/minute", "send_per_ip": "50/hour", "send_per_account": "2/hour",
@@ -211,16 +211,9 @@ def test_code_guesses_sent_with_the_cookie_from_before_the_password_still_count_
     """The browser's cookie names the user its sign-in is for (so the count needs no query); an older cookie,
     from before the password, names nobody. Guesses sent with it are counted again, for the transaction's
     user, before any code is checked: the account's limit holds however the cookie is replayed."""
-    from tests.support.oidc import authorize_url, pkce_pair
     factory.user(EMAIL)
     secret = enrol_totp(services, EMAIL)
-    client = app.test_client()
-    browser = Browser(client=client)
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    before_password = client.get_cookie("idp_session").value
-    page = browser.sign_in(page, EMAIL, PASSWORD)
-    assert 'name="code"' in page.text
-    fields = dict(page.form("code").fields)
+    client, fields, before_password = at_the_code_page(app, rp)
     wrong = f"{(int(code_at(secret, frozen_clock)) + 7) % 1_000_000:06d}"
     for n in range(3):
         client.set_cookie("idp_session", before_password)
@@ -261,7 +254,7 @@ def test_resend_limit_sends_nothing(app, factory, rp, services, smtp, frozen_clo
         assert db.scalar(sa.select(sa.func.count(OtpChallenge.id))) == challenges
 
 
-def test_token_endpoint_json_429_per_client(app, client, factory, rp, services):
+def test_token_endpoint_json_429_per_client(app, client, factory, rp, services, frozen_clock):  # one window
     headers = basic(rp)
     data = {"grant_type": "authorization_code", "code": "nope", "redirect_uri": rp.redirect_uri,
             "code_verifier": "x" * 43}
@@ -275,7 +268,7 @@ def test_token_endpoint_json_429_per_client(app, client, factory, rp, services):
     assert client.post("/token", data=data, headers=basic(other)).status_code == 400   # another client
 
 
-def test_introspection_json_429_per_client(app, client, factory, rp):
+def test_introspection_json_429_per_client(app, client, factory, rp, frozen_clock):  # one window
     for _ in range(2):
         assert client.post("/introspect", data={"token": "x"}, headers=basic(rp)).status_code == 200
     response = client.post("/introspect", data={"token": "x"}, headers=basic(rp))

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from idp.factors import verification
+from tests.hardening.helpers import at_the_code_page
 from tests.support.browser import Browser
 from tests.support.factors import code_at, enrol_totp
 from tests.support.factory import PASSWORD
@@ -21,16 +22,6 @@ def rp(factory):  # noqa: ANN001, ANN201
     return factory.client()
 
 
-def _at_the_code_page(app, rp, email):  # noqa: ANN001, ANN202
-    client = app.test_client()
-    browser = Browser(client=client)
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    before_password = client.get_cookie("idp_session").value
-    page = browser.sign_in(page, email, PASSWORD)
-    assert 'name="code"' in page.text
-    return client, dict(page.form("code").fields), before_password
-
-
 def test_a_code_post_with_an_older_cookie_does_not_hold_up_other_accounts_from_the_same_address(
         app, factory, rp, services, is_postgres, monkeypatch, frozen_clock):  # noqa: ANN001
     if not is_postgres:
@@ -39,8 +30,8 @@ def test_a_code_post_with_an_older_cookie_does_not_hold_up_other_accounts_from_t
     factory.user("bob@example.com")
     enrol_totp(services, "mallory@example.com")
     bob_secret = enrol_totp(services, "bob@example.com")
-    mallory, mallory_fields, old_cookie = _at_the_code_page(app, rp, "mallory@example.com")
-    bob, bob_fields, _ = _at_the_code_page(app, rp, "bob@example.com")
+    mallory, mallory_fields, old_cookie = at_the_code_page(app, rp, "mallory@example.com")
+    bob, bob_fields, _ = at_the_code_page(app, rp, "bob@example.com")
 
     paused, go_on = threading.Event(), threading.Event()
     gate = verification.gate

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from idp.factors import totp
-from tests.hardening.helpers import EMAIL, start
+from tests.hardening.helpers import EMAIL, at_the_code_page
 from tests.support.browser import Browser
 from tests.support.factors import code_at, enrol_totp
 from tests.support.oidc import authorize_url, pkce_pair
@@ -47,14 +47,7 @@ def test_code_guesses_that_end_in_a_database_error_still_count_for_the_account(
     factory.user(EMAIL)
     secret = enrol_totp(services, EMAIL)
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    client = app.test_client()
-    browser = Browser(client=client)
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    before_password = client.get_cookie("idp_session").value
-    from tests.support.factory import PASSWORD
-    page = browser.sign_in(page, EMAIL, PASSWORD)
-    assert 'name="code"' in page.text
-    fields = dict(page.form("code").fields)
+    client, fields, before_password = at_the_code_page(app, rp)
     _failing_after_a_wrong_code(monkeypatch)
     wrong = f"{(int(code_at(secret, frozen_clock)) + 7) % 1_000_000:06d}"
     for n in range(3):

@@ -6,13 +6,13 @@ user's sign-ins in progress, idp.administration.users, an UPDATE that takes the 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
 
 from tests.support.browser import Browser
 from tests.support.factors import EMAIL, code_at, enrol_totp, rp, start  # noqa: F401 (fixture)
+from tests.support.pg_locks import until_someone_waits
 
 CHANGES = {
     "client disabled": "UPDATE oauth_client SET is_active = false WHERE client_id = :client_id",
@@ -24,12 +24,6 @@ CHANGES = {
 @pytest.fixture
 def config_overrides() -> dict:
     return {"rate_limit": {"enabled": False}}
-
-
-def _someone_waits_for_a_lock(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
 
 
 @pytest.mark.parametrize("change", CHANGES)
@@ -49,10 +43,7 @@ def test_a_change_committed_during_the_wait_counts(app, factory, rp, services, f
         post = threading.Thread(target=lambda: answered.setdefault(
             "page", browser.submit(page, "code", {"code": code_at(secret, frozen_clock)})))
         post.start()
-        deadline = time.monotonic() + 10
-        while not _someone_waits_for_a_lock(engine) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _someone_waits_for_a_lock(engine), "the POST never waited for the row lock"
+        assert until_someone_waits(engine), "the POST never waited for the row lock"
         with engine.begin() as admin:
             admin.execute(sa.text(CHANGES[change]), {"client_id": rp.client_id})
         holder.commit()
