@@ -50,6 +50,16 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
     return engine
 
 
+KEEP_IF_FAILED = "idp.keep_if_failed"     # Session.info
+
+
+def keep_if_failed(db: Session) -> None:
+    """This session counted a wrong secret (a lockout or attempt counter, a code's attempts, their audit
+    entries): a request that then fails unexpectedly commits its work all the same (idp.web.errors), so that
+    an error provoked after the comparison never buys a guess that does not count."""
+    db.info[KEEP_IF_FAILED] = True
+
+
 class Database:
     """Owns the engine and makes sessions; the web layer keeps one session per request."""
 

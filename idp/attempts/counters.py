@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from idp.attempts import device_cookies
 from idp.clock import now
 from idp.config import LockoutConfig
+from idp.db import keep_if_failed
 from idp.fast_lookup import Lookup, Statement, numbered, numbered_binds, upsert_into
 from idp.models import AttemptCounter
 from idp.security.secrets import digest
@@ -134,6 +135,7 @@ def record_failure(db: Session, services: "Services", kind: str, account: str, c
     account-wide limit is reached. Returns the verdict for the client's next try."""
     lim, current = limits(services.config, kind), now()
     keys = _keys(services, kind, account, client)
+    keep_if_failed(db)
     rows = _upsert(db, kind, account, keys, current, right=False)
     reached = rows["account"].failures in (lim.free_failures, lim.max_failures)
     if reached and user is not None:

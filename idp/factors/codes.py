@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from idp import accounts
 from idp.clock import now as clock_now
+from idp.db import keep_if_failed
 from idp.delivery import DeliveryError
 from idp.models import OtpChallenge, SecondFactor, User
 
@@ -185,6 +186,7 @@ def _use(db: Session, challenge: OtpChallenge, max_attempts: int, now: datetime)
 
 
 def _wrong(db: Session, challenge: OtpChallenge, max_attempts: int, message: str | None) -> CodeCheck:
+    keep_if_failed(db)
     db.execute(sa.update(OtpChallenge).where(OtpChallenge.id == challenge.id)
                .values(attempts=OtpChallenge.attempts + 1).execution_options(synchronize_session=False))
     db.expire(challenge)

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import audit
 from idp.audit import Actor
+from idp.db import keep_if_failed
 from idp.models import User
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def record_failure(db: Session, services: "Services", user: User, now: datetime,
     All code methods count together, apart from password failures.
 
     After `lockout.max_failures` failures the factor is locked for `lock_minutes` and the count restarts."""
+    keep_if_failed(db)
     lock_user_row(db, user)
     who = actor or Actor(name=f"user:{user.email}")
     if is_locked(user, now) is not None:

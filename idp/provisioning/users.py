@@ -26,6 +26,7 @@ from idp.accounts import AccountError
 from idp.administration import users as admin_users
 from idp.administration.permissions import SYSTEM_ADMIN
 from idp.models import Organisation, ScimGroup, ScimUser, UpstreamIdentity, User, UserPermission
+from idp.signin import transactions
 
 from .compat import standard_patch
 from .context import ScimContext, parse
@@ -163,6 +164,9 @@ def delete(ctx: ScimContext, user: User) -> None:
 
 
 def _update(ctx: ScimContext, user: User, resource: UserResource) -> User:
+    if resource.active is False and user.is_active:
+        # before anything of the user is written (the link row's INSERT, a rename): the sign-ins' lock order
+        transactions.stop_for_user(ctx.db, user.id)
     row = ctx.db.get(ScimUser, user.id)
     event = "scim_user_updated"
     if row is None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.browser import remembered
+from idp.db import keep_if_failed
 from idp.factors import enrolled, registry
 from idp.flow.context import FlowContext
 from idp.flow.engine import Blocked, FlowEngine, Pending, Position
@@ -244,6 +245,7 @@ class SignIn:
     def _audit_attempt(self, outcome: Outcome, path: str) -> None:
         if outcome.status is not Status.RETRY or not outcome.counts_as_failure:
             return
+        keep_if_failed(self.service.db)     # the sign-in's failure count stands even if the request fails
         user = self.contexts.user(self.state.user_id)
         who = self.request.actor(f"user:{user.email}" if user else "anonymous")
         audit.record(self.service.db, "sign_in_attempt", who,
