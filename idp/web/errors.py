@@ -34,18 +34,15 @@ def _drop_database_session(*, commit_counted: bool = False) -> None:
     session_ = g.pop("db", None)
     if session_ is None:
         return
-    try:
-        if commit_counted and session_.info.get(KEEP_IF_FAILED):
-            session_.commit()
-        else:
-            session_.rollback()
-    except SQLAlchemyError:
-        log.exception("a failed request's counted attempt could not be kept" if commit_counted else
-                      "rollback after a failed request failed")
+    if commit_counted and session_.info.get(KEEP_IF_FAILED):
         try:
-            session_.rollback()
+            session_.commit()
         except SQLAlchemyError:
-            pass
+            log.exception("a failed request's counted wrong secret could not be kept")
+    try:
+        session_.rollback()     # after a commit: nothing left to roll back
+    except SQLAlchemyError:
+        pass
     try:
         session_.close()
     except SQLAlchemyError:

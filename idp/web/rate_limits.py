@@ -15,10 +15,10 @@ Which counters a request moves (each rule per client IP and per account or clien
 
 "The user is known" is decided on the server, never from the form: the hook reads the user the server last
 named in the browser's signed cookie for its sign-in (no query), and the view, once it has the login
-transaction, checks it (`counted_for`, `count_login_for`): a POST counted for anyone else than the transaction's user
-(an older cookie sent again, a sign-in that moved on in another tab) is counted again under the right rule
-before any step runs, so a second-factor guess cannot be made to count as something else. A refused request stops here: the view does not
-run, so nothing else changes (no step runs, no failure is counted, no code is sent, no audit entry).
+transaction, checks it (`counted_for`, `count_login_for`): a POST counted for anyone else than the
+transaction's user (an older cookie sent again, a sign-in that moved on in another tab) is counted again under
+the right rule, committed at once, before any step runs, so a second-factor guess cannot be made to count as
+something else. A refused request stops here: the view does not run, so nothing else changes (no step runs, no failure is counted, no code is sent, no audit entry).
 Browsers get a page saying how long to wait; /token and /introspect get JSON `too_many_requests`. Both
 carry `Retry-After` (seconds)."""
 from __future__ import annotations
