@@ -129,6 +129,7 @@ def create(ctx: ScimContext, payload: Any) -> User:
         event = "scim_user_created"
     else:
         event = "scim_user_linked"
+        _stop_sign_ins_if_disabling(ctx, user, resource)
     row = ScimUser(user_id=user.id, organisation_id=ctx.organisation_id, attributes={}, created_at=ctx.now,
                    updated_at=ctx.now)
     ctx.db.add(row)
@@ -163,10 +164,15 @@ def delete(ctx: ScimContext, user: User) -> None:
     admin_users.delete(ctx.db, ctx.scope, user, "deleted by SCIM provisioning", ctx.actor, now=ctx.now)
 
 
-def _update(ctx: ScimContext, user: User, resource: UserResource) -> User:
+def _stop_sign_ins_if_disabling(ctx: ScimContext, user: User, resource: UserResource) -> None:
+    """An existing account this request disables: its sign-ins in progress stop before anything of the user is
+    written (the link row's INSERT locks the user's row too, as a rename does): the sign-ins' lock order."""
     if resource.active is False and user.is_active:
-        # before anything of the user is written (the link row's INSERT, a rename): the sign-ins' lock order
         transactions.stop_for_user(ctx.db, user.id)
+
+
+def _update(ctx: ScimContext, user: User, resource: UserResource) -> User:
+    _stop_sign_ins_if_disabling(ctx, user, resource)
     row = ctx.db.get(ScimUser, user.id)
     event = "scim_user_updated"
     if row is None:
