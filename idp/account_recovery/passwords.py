@@ -18,6 +18,7 @@ from idp.audit import Actor
 from idp.browser import remembered, sessions
 from idp.clock import now
 from idp.enforcement import has_second_factor
+from idp.factors import verification
 from idp.models import User
 from idp.notices import notify_security_event
 from idp.security.password_policy import check_new_password
@@ -126,16 +127,21 @@ def reset_password(db: Session, services: "Services", token: str, password: str,
 
 
 def change_password(db: Session, services: "Services", user: User, current: str, password: str, confirm: str,
-                    actor: Actor, *, keep_sid: str | None) -> int:
-    """Profile > Security > Change password: the current one is required. Other browsers are signed out
-    (their refresh tokens revoked) and remembered browsers forgotten; returns how many sessions ended."""
+                    actor: Actor, *, keep_sid: str | None, client: "attempts.Client | None" = None) -> int:
+    """Profile > Security > Change password: the current one is required, checked and counted as the "Confirm
+    it's you" password is (idp.factors.verification: a wrong one counts towards the lock, a locked account is
+    refused before the check), so this form is no unlimited password oracle for whoever holds a session.
+    Other browsers are signed out (their refresh tokens revoked) and remembered browsers forgotten; returns
+    how many sessions ended. `client`: the browser (see verification.verify)."""
     if user.password_hash is None:
         raise RecoveryError(NO_PASSWORD)
-    if not services.passwords.verify(user.password_hash, current or ""):
+    checked = verification.verify(db, services, user, now(), method="password (change password)", actor=actor,
+                                  check=lambda: _current_password(services, user, current), client=client)
+    if not checked.ok:
         audit.record(db, "password_change_refused", actor, organisation_id=user.organisation_id,
                      target_user_id=user.id, target=user.email, outcome="failure",
-                     details={"reason": "wrong current password"})
-        raise RecoveryError(WRONG_CURRENT)
+                     details={"reason": "wrong current password" if checked.counted else "refused before checking"})
+        raise RecoveryError(checked.message or WRONG_CURRENT)
     if password == current:
         raise RecoveryError(SAME)
     _check_new(user, db, services, password, confirm)
@@ -149,6 +155,13 @@ def change_password(db: Session, services: "Services", user: User, current: str,
     db.flush()
     notify_security_event(services, user, "password_changed")
     return ended
+
+
+def _current_password(services: "Services", user: User, current: str) -> verification.Attempt:
+    if not current:
+        return verification.Attempt(False, WRONG_CURRENT)       # nothing typed is not a guess
+    ok = services.passwords.verify(user.password_hash, current)
+    return verification.Attempt(ok, None if ok else WRONG_CURRENT, counts=not ok)
 
 
 def _check_new(user: User, db: Session, services: "Services", password: str, confirm: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.factors import enrolled
-from idp.models import AuditEvent, BrowserSession, SecondFactor, Token, User
+from idp.models import AttemptCounter, AuditEvent, BrowserSession, SecondFactor, Token, User
 from tests.support.factors import enrol_side_channel, fresh, rp  # noqa: F401  (rp: fixture)
 from tests.support.factory import PASSWORD
 from tests.support.forms import forms
@@ -249,3 +249,24 @@ def test_last_seen_is_written_at_most_once_a_minute(browser, alice, services, fr
     frozen_clock.advance(seconds=31)
     browser.open("/account/security")
     assert live_sessions(services)[0].last_seen_at == frozen_clock.current
+
+
+def test_wrong_current_passwords_are_counted_and_limited(app, browser, alice, services):  # noqa: ANN001
+    """The current password on Change password is checked and counted as "Confirm it's you" is: wrong ones
+    count towards the second-factor lockout, whose growing delay refuses the next tries before any check; no
+    unlimited password oracle for whoever holds a session (found by the third attacker review of stop 22)."""
+    sign_in(browser)
+    page = browser.open("/account/security/password")
+    for i in range(25):
+        wrong = post(browser, page, "/account/security/password", current_password=f"guess {i}", password=NEW,
+                     confirm=NEW)
+        assert wrong.status == 400
+    with services.database.session() as db:
+        counted = db.scalar(sa.select(User.otp_failures).where(User.email == EMAIL))
+        compared = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.event == "second_factor_failure"))
+    right = post(browser, page, "/account/security/password", current_password=PASSWORD, password=NEW, confirm=NEW)
+    with services.database.session() as db:
+        changed = services.passwords.verify(db.scalar(sa.select(User.password_hash).where(User.email == EMAIL)), NEW)
+    assert counted > 0 and compared < 10, f"{compared} of 25 guesses compared, {counted} counted"
+    assert right.status == 400 and "Wait" in right.text and not changed, "the delay did not hold the next try"

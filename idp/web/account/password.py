@@ -9,7 +9,7 @@ from idp.account_recovery import RecoveryError, passwords
 from idp.account_recovery import email as email_addresses
 from idp.enforcement import has_second_factor
 from idp.models import User
-from idp.web.context import actor, db, services
+from idp.web.context import actor, attempt_client, db, services
 
 from . import bp
 from .common import browser_session, done, fresh_proof_required, user
@@ -41,7 +41,8 @@ def change_password_submit() -> Response | tuple[str, int]:
     try:
         ended = passwords.change_password(db(), services(), person, request.form.get("current_password") or "",
                                           request.form.get("password") or "", request.form.get("confirm") or "",
-                                          actor(f"user:{person.email}"), keep_sid=browser_session().sid)
+                                          actor(f"user:{person.email}"), keep_sid=browser_session().sid,
+                                          client=attempt_client())
     except RecoveryError as err:
         return render_template("account/password.html", error=str(err), minimum=_min_length(person)), 400
     others = f" {ended} other browser{'' if ended == 1 else 's'} signed out." if ended else ""
