@@ -6,8 +6,6 @@ signed in. Found by the second attacker review of stop 22 (PUT and PATCH) and th
 over an existing account)."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -16,7 +14,25 @@ from idp.models import User
 from tests.hardening.helpers import at_the_code_page
 from tests.scim.conftest import Scim, make_token, user_body
 from tests.support.factors import EMAIL, code_at, enrol_totp, rp  # noqa: F401 (fixture)
-from tests.support.pg_locks import until_someone_waits
+from tests.support.pg_locks import hold, race
+
+
+def _provisioned_while_a_code_is_checked(app, rp, services, monkeypatch, frozen_clock, provision) -> None:  # noqa: ANN001
+    """The account checks a code (held with its login transaction locked, the user's row not yet) while
+    `provision()` (a SCIM request, its status returned) disables it: SCIM waits and wins."""
+    secret = enrol_totp(services, EMAIL)
+    signin_client, fields, _ = at_the_code_page(app, rp)
+    held = hold(monkeypatch, verification, "gate")
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def sign_in() -> int:
+        return signin_client.post("/login", data={**fields, "code": code_at(secret, frozen_clock)}).status_code
+
+    signed_in, provisioned = race(services.database.engine, held, sign_in, provision)
+    assert provisioned in (200, 201), (signed_in, provisioned)
+    assert signed_in not in (500, 503), (signed_in, provisioned)
+    with services.database.session() as db:
+        assert db.scalar(sa.select(User.is_active).where(User.email == EMAIL)) is False
 
 
 @pytest.mark.parametrize("linked", [False, True], ids=["unlinked", "linked"])
@@ -31,102 +47,22 @@ def test_scim_deactivation_while_a_code_is_checked_waits_and_wins(app, client, f
     if not is_postgres:
         pytest.skip("PostgreSQL only")
     factory.user(EMAIL, name="Alice")
-    secret = enrol_totp(services, EMAIL)
     scim = Scim(client, make_token(services, "default"))
     scim_id = scim.get("/Users", filter=f'userName eq "{EMAIL}"').json["Resources"][0]["id"]
     if linked:      # the account was written by SCIM before: its scim_user row exists
         assert scim.patch(f"/Users/{scim_id}", {"op": "replace", "path": "displayName", "value": "A"}).status_code == 200
-    signin_client, fields, _ = at_the_code_page(app, rp)
-    paused, go_on, outcome = threading.Event(), threading.Event(), {}
-    gate = verification.gate
-
-    def pausing_gate(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if threading.current_thread().name == "sign-in" and not paused.is_set():
-            paused.set()        # the login transaction is locked, the user's row not yet
-            go_on.wait(10)
-        return gate(*args, **kwargs)
-
-    monkeypatch.setattr(verification, "gate", pausing_gate)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-
-    def sign_in() -> None:
-        try:
-            outcome["sign-in"] = signin_client.post(
-                "/login", data={**fields, "code": code_at(secret, frozen_clock)}).status_code
-        except Exception as exc:  # noqa: BLE001
-            outcome["sign-in"] = type(exc).__name__
-
-    def provision() -> None:
-        try:
-            reply = scim.patch(f"/Users/{scim_id}", *operations)
-            outcome["scim"] = reply.status_code
-        except Exception as exc:  # noqa: BLE001
-            outcome["scim"] = type(exc).__name__
-
-    signing_in = threading.Thread(target=sign_in, name="sign-in")
-    signing_in.start()
-    assert paused.wait(10)
-    provisioning = threading.Thread(target=provision, name="scim")
-    provisioning.start()
-    until_someone_waits(services.database.engine)
-    go_on.set()
-    signing_in.join(30)
-    provisioning.join(30)
-    assert outcome.get("scim") == 200, outcome
-    assert outcome.get("sign-in") not in (500, 503), outcome
-    with services.database.session() as db:
-        assert db.scalar(sa.select(User.is_active).where(User.email == EMAIL)) is False
+    _provisioned_while_a_code_is_checked(app, rp, services, monkeypatch, frozen_clock,
+                                         lambda: scim.patch(f"/Users/{scim_id}", *operations).status_code)
 
 
 @pytest.mark.parametrize("rename", [False, True], ids=["link only", "link and rename"])
-def test_a_scim_create_that_takes_over_and_disables_an_account_while_it_checks_a_code_waits_and_wins(app, client, factory, rp, services,  # noqa: F811
-                                                                        is_postgres, monkeypatch, frozen_clock,
-                                                                        rename):
+def test_a_scim_create_that_takes_over_and_disables_an_account_while_it_checks_a_code_waits_and_wins(  # noqa: PLR0913
+        app, client, factory, rp, services, is_postgres, monkeypatch, frozen_clock, rename):  # noqa: F811
     if not is_postgres:
         pytest.skip("PostgreSQL only")
     factory.user(EMAIL, name="Alice")
-    secret = enrol_totp(services, EMAIL)
     scim = Scim(client, make_token(services, "default"))
-    signin_client, fields, _ = at_the_code_page(app, rp)
-    paused, go_on, outcome = threading.Event(), threading.Event(), {}
-    gate = verification.gate
-
-    def pausing_gate(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        if threading.current_thread().name == "sign-in" and not paused.is_set():
-            paused.set()        # the login transaction is locked, the user's row not yet
-            go_on.wait(10)
-        return gate(*args, **kwargs)
-
-    monkeypatch.setattr(verification, "gate", pausing_gate)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
     body = user_body(EMAIL, given="Renamed" if rename else "Alice", family="Person")
     body["active"] = False
-
-    def sign_in() -> None:
-        try:
-            outcome["sign-in"] = signin_client.post(
-                "/login", data={**fields, "code": code_at(secret, frozen_clock)}).status_code
-        except Exception as exc:  # noqa: BLE001
-            outcome["sign-in"] = type(exc).__name__
-
-    def provision() -> None:
-        try:
-            reply = scim.post("/Users", body)
-            outcome["scim"] = reply.status_code
-            outcome["scim-body"] = reply.get_data(as_text=True)[:300]
-        except Exception as exc:  # noqa: BLE001
-            outcome["scim"] = type(exc).__name__
-
-    signing_in = threading.Thread(target=sign_in, name="sign-in")
-    signing_in.start()
-    assert paused.wait(10)
-    provisioning = threading.Thread(target=provision, name="scim")
-    provisioning.start()
-    until_someone_waits(services.database.engine)
-    go_on.set()
-    signing_in.join(30)
-    provisioning.join(30)
-    assert outcome.get("scim") in (200, 201), outcome
-    assert outcome.get("sign-in") not in (500, 503), outcome
-    with services.database.session() as db:
-        assert db.scalar(sa.select(User.is_active).where(User.email == EMAIL)) is False
+    _provisioned_while_a_code_is_checked(app, rp, services, monkeypatch, frozen_clock,
+                                         lambda: scim.post("/Users", body).status_code)
