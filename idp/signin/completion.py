@@ -31,9 +31,7 @@ def complete(db: Session, services: Services, tx: LoginTransaction, state: FlowS
     if previous is not None:
         sessions.end(db, previous, revoke_refresh=previous.user_id != user.id)
     acr = flows.acr_for(config.policy, amr)
-    note, cookie = _remember_browser(db, services, tx, state, user, amr, request)
-    # the second factor was skipped: the session holds while this browser stays remembered
-    remembered_id = remembered.find(db, user, request.remembered_cookie).id if note == "used" else None
+    note, cookie, remembered_id = _remember_browser(db, services, tx, state, user, amr, request)
     user.last_login_at = now()
     audit.record(db, "sign_in", request.actor(f"user:{user.email}"), organisation_id=user.organisation_id,
                  target_user_id=user.id, target=user.email,
@@ -48,19 +46,21 @@ def complete(db: Session, services: Services, tx: LoginTransaction, state: FlowS
 
 
 def _remember_browser(db: Session, services: Services, tx: LoginTransaction, state: FlowState, user: User,
-                      amr: list[str], request: RequestFacts) -> tuple[str | None, remembered.CookieSpec | None]:
-    """"Don't ask again on this browser": ("new", cookie) when it was ticked on a second-factor page of a
-    sign-in that proved two factors (and is allowed for this request); ("used", None) when a remembered
-    browser let this sign-in skip the second factor; (None, None) otherwise. For the audit entry: no token."""
+                      amr: list[str], request: RequestFacts,
+                      ) -> tuple[str | None, remembered.CookieSpec | None, int | None]:
+    """"Don't ask again on this browser": ("new", cookie, None) when it was ticked on a second-factor page of a
+    sign-in that proved two factors (and is allowed for this request); ("used", None, its id) when a remembered
+    browser let this sign-in skip the second factor (the session then holds while the browser stays
+    remembered); (None, None, None) otherwise. The note is for the audit entry: no token."""
     params, acr_mfa = tx.request_params or {}, services.config.policy.acr_mfa
     if "mfa" not in amr:
         row = remembered.find(db, user, request.remembered_cookie)
         if row is not None and not remembered.freshness_demanded(params, acr_mfa):
             remembered.touch(row)
-            return "used", None
-        return None, None
+            return "used", None, row.id
+        return None, None, None
     if not state.remember_browser or not remembered.may_offer(user, params, acr_mfa):
-        return None, None
+        return None, None, None
     cookie = remembered.remember(db, user, https=services.config.is_https, ip=request.ip,
                                  user_agent=request.user_agent)
-    return ("new" if cookie else None), cookie
+    return ("new" if cookie else None), cookie, None
