@@ -1,7 +1,8 @@
 """Database engine and sessions: SQLite file or PostgreSQL, pooled and pre-pinged."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idp.config import DatabaseConfig
 from idp.fast_lookup import run_driver_sql
+
+log = logging.getLogger("idp.db")
 
 
 def create_engine(config: DatabaseConfig) -> sa.Engine:
@@ -50,14 +53,17 @@ def _sqlite_engine(url: sa.URL, config: DatabaseConfig) -> sa.Engine:
     return engine
 
 
-KEEP_IF_FAILED = "idp.keep_if_failed"     # Session.info
+REDO = "idp.redo_if_rolled_back"     # Session.info: the counts to do again should the transaction roll back
+Redo = Callable[[Session], object]
 
 
-def keep_if_failed(db: Session) -> None:
-    """This session counted a wrong secret (a lockout or attempt counter, a code's attempts, their audit
-    entries): a request that then fails unexpectedly commits its work all the same (idp.web.errors), so that
-    an error provoked after the comparison never buys a guess that does not count."""
-    db.info[KEEP_IF_FAILED] = True
+def redo_if_rolled_back(db: Session, redo: Redo) -> None:
+    """`db` has just counted a wrong secret (a lockout or attempt counter, a code's attempts, their audit
+    entries). Should its transaction be rolled back instead of committed (a request that fails after the
+    comparison, a database error, a refused API call), `redo` counts it again in a transaction of its own,
+    so that no error ever buys a guess that does not count. `redo` gets that transaction's session; it must
+    not use objects of `db` (they are expired by the rollback): give it ids and plain values."""
+    db.info.setdefault(REDO, []).append(redo)
 
 
 class Database:
@@ -66,6 +72,8 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.engine = create_engine(config)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        sa.event.listen(self.sessions, "after_commit", _committed)
+        sa.event.listen(self.sessions, "after_rollback", self._rolled_back)
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,3 +94,25 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _rolled_back(self, session: Session) -> None:
+        """The counts of wrong secrets the transaction made are lost: each is done again, committed on its own
+        (the rolled-back transaction's locks are gone already). A redo that fails is logged and dropped: the
+        database is then failing every request as well."""
+        if session.in_nested_transaction():
+            return
+        for redo in session.info.pop(REDO, ()):
+            try:
+                with self.session() as fresh:
+                    try:
+                        redo(fresh)
+                    finally:
+                        fresh.info.pop(REDO, None)    # the redo's own registration: never done a third time
+            except Exception:      # noqa: BLE001 - inside a rollback: never raise from here
+                log.exception("a wrong secret counted by a failed transaction could not be counted again")
+
+
+def _committed(session: Session) -> None:
+    """The counts stand: nothing to do again (a savepoint's commit is not the transaction's)."""
+    if not session.in_nested_transaction():
+        session.info.pop(REDO, None)

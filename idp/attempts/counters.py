@@ -54,14 +54,13 @@ from sqlalchemy.orm import Session
 from idp.attempts import device_cookies
 from idp.clock import now
 from idp.config import LockoutConfig
-from idp.db import keep_if_failed
+from idp.db import redo_if_rolled_back
 from idp.fast_lookup import Lookup, Statement, numbered, numbered_binds, upsert_into
-from idp.models import AttemptCounter
+from idp.models import AttemptCounter, User
 from idp.security.secrets import digest
 
 if TYPE_CHECKING:
     from idp.config import AppConfig
-    from idp.models import User
     from idp.services import Services
 
 KINDS = ("password", "second_factor")   # second_factor: device counters only (see device_trusted)
@@ -130,13 +129,23 @@ def check(db: Session, services: "Services", kind: str, account: str, client: Cl
 
 
 def record_failure(db: Session, services: "Services", kind: str, account: str, client: Client, *,
-                   user: "User | None" = None) -> Verdict:
+                   user: User | None = None) -> Verdict:
     """Count a wrong secret on every counter of this try; email `user` (the account, when it exists) when an
-    account-wide limit is reached. Returns the verdict for the client's next try."""
+    account-wide limit is reached. Returns the verdict for the client's next try. The count stands even if
+    `db`'s transaction is then rolled back (idp.db.redo_if_rolled_back)."""
+    user_id = user.id if user is not None else None
+
+    def count(session: Session) -> Verdict:
+        return _count_failure(session, services, kind, account, client, _user(session, user_id))
+
+    redo_if_rolled_back(db, count)
+    return count(db)
+
+
+def _count_failure(db: Session, services: "Services", kind: str, account: str, client: Client,  # noqa: PLR0913
+                   user: User | None) -> Verdict:
     lim, current = limits(services.config, kind), now()
-    keys = _keys(services, kind, account, client)
-    keep_if_failed(db)
-    rows = _upsert(db, kind, account, keys, current, right=False)
+    rows = _upsert(db, kind, account, _keys(services, kind, account, client), current, right=False)
     reached = rows["account"].failures in (lim.free_failures, lim.max_failures)
     if reached and user is not None:
         from idp.attempts.notice import limit_reached
@@ -144,6 +153,11 @@ def record_failure(db: Session, services: "Services", kind: str, account: str, c
         limit_reached(db, services, user, kind, rows["account"].failures,
                       locked=rows["account"].failures >= lim.max_failures, client=client, when=current)
     return _verdict(lim, rows, current)
+
+
+def _user(db: Session, user_id: int | None) -> User | None:
+    """The account in `db` (from its identity map when it was loaded there)."""
+    return db.get(User, user_id) if user_id is not None else None
 
 
 def record_success(db: Session, services: "Services", kind: str, account: str, client: Client) -> None:
@@ -168,10 +182,18 @@ def device_trusted(db: Session, services: "Services", kind: str, account: str, c
 
 def record_device(db: Session, services: "Services", kind: str, account: str, client: Client, *,
                   right: bool) -> None:
-    """Count a wrong answer of `kind` against the client's device cookie entry, or start it over on a right one."""
+    """Count a wrong answer of `kind` against the client's device cookie entry (a count that stands even if
+    `db`'s transaction is then rolled back), or start it over on a right one."""
     key = _keys(services, kind, account, client).get("device")
-    if key is not None:
-        _upsert(db, kind, account, {"device": key}, now(), right=right, known=("device",))
+    if key is None:
+        return
+
+    def count(session: Session) -> None:
+        _upsert(session, kind, account, {"device": key}, now(), right=right, known=("device",))
+
+    if not right:
+        redo_if_rolled_back(db, count)
+    count(db)
 
 
 def reset(db: Session, kind: str, account: str) -> bool:

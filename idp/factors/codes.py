@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from idp import accounts
 from idp.clock import now as clock_now
-from idp.db import keep_if_failed
+from idp.db import redo_if_rolled_back
 from idp.delivery import DeliveryError
 from idp.models import OtpChallenge, SecondFactor, User
 
@@ -186,9 +186,14 @@ def _use(db: Session, challenge: OtpChallenge, max_attempts: int, now: datetime)
 
 
 def _wrong(db: Session, challenge: OtpChallenge, max_attempts: int, message: str | None) -> CodeCheck:
-    keep_if_failed(db)
-    db.execute(sa.update(OtpChallenge).where(OtpChallenge.id == challenge.id)
-               .values(attempts=OtpChallenge.attempts + 1).execution_options(synchronize_session=False))
+    challenge_id = challenge.id
+
+    def count(session: Session) -> None:
+        session.execute(sa.update(OtpChallenge).where(OtpChallenge.id == challenge_id)
+                        .values(attempts=OtpChallenge.attempts + 1).execution_options(synchronize_session=False))
+
+    redo_if_rolled_back(db, count)      # the try is used up even if the request then fails
+    count(db)
     db.expire(challenge)
     left = max_attempts - challenge.attempts
     if left <= 0:

@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import audit
 from idp.audit import Actor
-from idp.db import keep_if_failed
+from idp.db import redo_if_rolled_back
 from idp.models import User
 
 if TYPE_CHECKING:
@@ -60,10 +60,21 @@ def lock_minutes(services: "Services", lock_count: int) -> int:
 def record_failure(db: Session, services: "Services", user: User, now: datetime, *,
                    actor: Actor | None = None, method: str | None = None) -> None:
     """Count one wrong second-factor code (row locked, so two workers never lose a count); audited.
-    All code methods count together, apart from password failures.
+    All code methods count together, apart from password failures. The count stands even if `db`'s
+    transaction is then rolled back (idp.db.redo_if_rolled_back).
 
     After `lockout.max_failures` failures the factor is locked for `lock_minutes` and the count restarts."""
-    keep_if_failed(db)
+    user_id = user.id
+
+    def count(session: Session) -> None:     # `user` itself in `db` (its identity map), a fresh copy in a redo
+        _count_failure(session, services, session.get(User, user_id), now, actor=actor, method=method)
+
+    redo_if_rolled_back(db, count)
+    count(db)
+
+
+def _count_failure(db: Session, services: "Services", user: User, now: datetime, *,
+                   actor: Actor | None, method: str | None) -> None:
     lock_user_row(db, user)
     who = actor or Actor(name=f"user:{user.email}")
     if is_locked(user, now) is not None:

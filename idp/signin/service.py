@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.browser import remembered
-from idp.db import keep_if_failed
+from idp.db import redo_if_rolled_back
 from idp.factors import enrolled, registry
 from idp.flow.context import FlowContext
 from idp.flow.engine import Blocked, FlowEngine, Pending, Position
@@ -243,12 +243,19 @@ class SignIn:
             self._position = None
 
     def _audit_attempt(self, outcome: Outcome, path: str) -> None:
+        """A wrong answer: audited, and counted in the transaction even if the request then fails."""
         if outcome.status is not Status.RETRY or not outcome.counts_as_failure:
             return
-        keep_if_failed(self.service.db)     # the sign-in's failure count stands even if the request fails
         user = self.contexts.user(self.state.user_id)
         who = self.request.actor(f"user:{user.email}" if user else "anonymous")
-        audit.record(self.service.db, "sign_in_attempt", who,
-                     organisation_id=user.organisation_id if user else None,
-                     target_user_id=user.id if user else None, target=user.email if user else None,
-                     outcome="failure", details={"step": path.rsplit("/", 1)[-1], "flow": self.tx.flow})
+        entry = {"organisation_id": user.organisation_id if user else None,
+                 "target_user_id": user.id if user else None, "target": user.email if user else None,
+                 "outcome": "failure", "details": {"step": path.rsplit("/", 1)[-1], "flow": self.tx.flow}}
+        tx_id = self.tx.id
+
+        def redo(db: Session) -> None:
+            transactions.count_failure(db, tx_id)
+            audit.record(db, "sign_in_attempt", who, **entry)
+
+        redo_if_rolled_back(self.service.db, redo)
+        audit.record(self.service.db, "sign_in_attempt", who, **entry)

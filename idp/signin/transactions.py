@@ -116,6 +116,15 @@ def save(tx: LoginTransaction, state: FlowState) -> None:
     tx.failures = state.failures
 
 
+def count_failure(db: Session, tx_id: int) -> None:
+    """One more wrong answer in the transaction, written on its own (idp.db.redo_if_rolled_back)."""
+    tx = db.scalar(sa.select(LoginTransaction).where(LoginTransaction.id == tx_id).with_for_update())
+    if tx is not None:
+        state = flow_state(tx)
+        state.failures += 1
+        save(tx, state)
+
+
 def finish(tx: LoginTransaction, status: str = DONE) -> None:
     tx.status = status
 

@@ -7,7 +7,6 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from idp.db import KEEP_IF_FAILED
 from idp.web.app_class import KEEP_COOKIE
 
 log = logging.getLogger("idp.web")
@@ -16,31 +15,24 @@ log = logging.getLogger("idp.web")
 BACK_CHANNEL = {"oauth.token", "oauth.introspect", "oauth.revoke", "oauth.userinfo"}
 
 
-def _nothing_kept(*, unless_counted: bool = False) -> None:
+def _nothing_kept() -> None:
     """The request failed: nothing it did is kept. Its database work is rolled back (never committed after
-    the response), the browser keeps the cookie it sent (a rotated one would name a session that was never
-    stored), and the error page reads nothing from the database (no signed-in user for the menu).
-    `unless_counted`: a request that counted a wrong secret (idp.db.keep_if_failed) commits its work instead:
-    the count must stand."""
-    _drop_database_session(commit_counted=unless_counted)
+    the response; a wrong secret it counted is counted again on its own: idp.db.redo_if_rolled_back), the
+    browser keeps the cookie it sent (a rotated one would name a session that was never stored), and the
+    error page reads nothing from the database (no signed-in user for the menu)."""
+    _drop_database_session()
     g._login_user = current_app.login_manager.anonymous_user()
     setattr(g, KEEP_COOKIE, True)
 
 
-def _drop_database_session(*, commit_counted: bool = False) -> None:
-    """Roll back (or, `commit_counted`, commit a session that counted a wrong secret) and forget the request's
-    session, so that the commit after the response is not tried on a dead connection (that would turn this
-    503 into a 500)."""
+def _drop_database_session() -> None:
+    """Roll back and forget the request's session, so that the commit after the response is not tried on a
+    dead connection (that would turn this 503 into a 500)."""
     session_ = g.pop("db", None)
     if session_ is None:
         return
-    if commit_counted and session_.info.get(KEEP_IF_FAILED):
-        try:
-            session_.commit()
-        except SQLAlchemyError:
-            log.exception("a failed request's counted wrong secret could not be kept")
     try:
-        session_.rollback()     # after a commit: nothing left to roll back
+        session_.rollback()
     except SQLAlchemyError:
         pass
     try:
@@ -92,7 +84,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):  # noqa: ANN001, ANN202
-        _nothing_kept(unless_counted=True)    # Flask still runs the after-request hooks: they must not commit
+        _nothing_kept()    # Flask still runs the after-request hooks: they must not commit
         return render_template("error.html", title="Something went wrong",
                                message="The request could not be completed and nothing was changed. "
                                        "Please try again."), 500
