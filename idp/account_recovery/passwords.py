@@ -136,7 +136,8 @@ def change_password(db: Session, services: "Services", user: User, current: str,
     if user.password_hash is None:
         raise RecoveryError(NO_PASSWORD)
     checked = verification.verify(db, services, user, now(), method="password (change password)", actor=actor,
-                                  check=lambda: _current_password(services, user, current), client=client)
+                                  check=lambda: _current_password(services, user, current), client=client,
+                                  wording=verification.PASSWORDS)
     if not checked.ok:
         audit.record(db, "password_change_refused", actor, organisation_id=user.organisation_id,
                      target_user_id=user.id, target=user.email, outcome="failure",

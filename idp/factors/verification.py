@@ -28,6 +28,21 @@ WAIT = "Too many wrong codes in a row. Wait {seconds} seconds, then try again wi
 
 
 @dataclass(frozen=True, slots=True)
+class Wording:
+    """What the person is told when the count refuses an answer: `locked` (with {until}), `wait` ({seconds})."""
+
+    locked: str
+    wait: str
+
+
+CODES = Wording(LOCKED, WAIT)
+PASSWORDS = Wording(     # the current password (Change password, "Confirm it's you"): the same count as codes
+    "Too many wrong passwords and codes were entered. Checking them for your account is paused until {until}; "
+    "ask your administrator to unlock it sooner.",
+    "Too many wrong passwords in a row. Wait {seconds} seconds, then try again.")
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """What a factor's own check says about one answer: `ok`, or a message; `counts` when an answer was really
     compared and did not match (a guess), not for a malformed or expired one; `new_code_needed` when this
@@ -62,7 +77,8 @@ def until_text(until: datetime, now: datetime) -> str:
     return text if until.date() == now.date() else f"{text} on {until.day} {until.strftime('%B')}"
 
 
-def gate(db: Session, user: User, now: datetime, *, trusted: bool = False, lock: bool = True) -> Verification | None:
+def gate(db: Session, user: User, now: datetime, *, trusted: bool = False, lock: bool = True,
+         wording: Wording = CODES) -> Verification | None:
     """Before asking for or checking an answer: the refusal when the factor is locked or must wait, else None.
     Takes the user's row lock first (`lock`: always before checking an answer), so it sees what a parallel
     request just recorded; a page that only asks reads the user as loaded. A `trusted` browser
@@ -74,10 +90,10 @@ def gate(db: Session, user: User, now: datetime, *, trusted: bool = False, lock:
         return None
     until = lockout.is_locked(user, now)
     if until is not None:
-        return Verification(False, LOCKED.format(until=until_text(until, now)), locked_until=until)
+        return Verification(False, wording.locked.format(until=until_text(until, now)), locked_until=until)
     wait = lockout.retry_delay(user, now)
     if wait:
-        return Verification(False, WAIT.format(seconds=wait), wait_seconds=wait)
+        return Verification(False, wording.wait.format(seconds=wait), wait_seconds=wait)
     return None
 
 
@@ -87,12 +103,14 @@ def is_trusted(db: Session, services: "Services", user: User, client: "attempts.
 
 
 def verify(db: Session, services: "Services", user: User, now: datetime, *, method: str, actor: Actor,
-           check: Callable[[], Attempt], client: "attempts.Client | None" = None) -> Verification:
+           check: Callable[[], Attempt], client: "attempts.Client | None" = None,
+           wording: Wording = CODES) -> Verification:
     """Check one answer with `check` (the factor's own comparison, run under the row lock), count a wrong one
     (audited; the person is told by email when it locks the factor) and reset the count on a right one.
     `client` (address, user agent, device cookie): a browser that signed in here before is held only by its
-    own count, not by the account-wide lock (see `gate`)."""
-    refused = gate(db, user, now, trusted=is_trusted(db, services, user, client))
+    own count, not by the account-wide lock (see `gate`). `wording`: what a refusal says (CODES, or PASSWORDS
+    where the answer is the current password)."""
+    refused = gate(db, user, now, trusted=is_trusted(db, services, user, client), wording=wording)
     if refused is not None:
         return refused
     attempt = check()
@@ -106,6 +124,6 @@ def verify(db: Session, services: "Services", user: User, now: datetime, *, meth
     lockout.record_failure(db, services, user, now, actor=actor, method=method)
     until = lockout.is_locked(user, now)
     if until is not None:
-        return Verification(False, LOCKED.format(until=until_text(until, now)), locked_until=until,
+        return Verification(False, wording.locked.format(until=until_text(until, now)), locked_until=until,
                             new_code_needed=attempt.new_code_needed, counted=True)
     return Verification(False, attempt.message, new_code_needed=attempt.new_code_needed, counted=True)

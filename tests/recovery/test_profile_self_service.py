@@ -270,3 +270,5 @@ def test_wrong_current_passwords_are_counted_and_limited(app, browser, alice, se
         changed = services.passwords.verify(db.scalar(sa.select(User.password_hash).where(User.email == EMAIL)), NEW)
     assert counted > 0 and compared < 10, f"{compared} of 25 guesses compared, {counted} counted"
     assert right.status == 400 and "Wait" in right.text and not changed, "the delay did not hold the next try"
+    assert "Too many wrong passwords in a row" in right.text and "wrong codes" not in right.text, \
+        "a wrong password was refused in words about codes"

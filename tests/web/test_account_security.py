@@ -347,6 +347,17 @@ def test_password_is_the_proof_when_there_is_no_second_factor(browser, alice, se
         assert db.scalar(sa.select(BrowserSession.step_up_at)) == frozen_clock.current
 
 
+def test_wrong_passwords_on_confirm_are_refused_in_words_about_passwords(browser, alice, frozen_clock):
+    sign_in(browser)
+    frozen_clock.advance(minutes=6)
+    page = browser.open("/account/security/confirm?next=/account/security/enable")
+    for _ in range(3):                    # the third wrong answer starts the growing delay
+        refused = post(browser, page, "/account/security/confirm", password="not it")
+    refused = post(browser, page, "/account/security/confirm", password=PASSWORD)
+    assert refused.status == 429 and "Too many wrong passwords in a row. Wait" in refused.text
+    assert "newest code" not in refused.text
+
+
 def test_confirm_only_returns_to_profile_pages(browser, alice, frozen_clock):
     sign_in(browser)
     for evil in ("https://evil.example/", "//evil.example/account/", "/account/..//evil", "/login"):

@@ -122,7 +122,9 @@ def confirm_submit() -> Response:
     if method == "code" and request.form.get("challenge_id", type=int):
         sent[request.form.get("factor_id", type=int)] = request.form.get("challenge_id", type=int)
     result = verification.verify(db(), services(), person, current, method=f"{method} (confirm it's you)",
-                                 actor=actor(f"user:{person.email}"), check=lambda: _check(method, current), client=attempt_client())
+                                 actor=actor(f"user:{person.email}"), check=lambda: _check(method, current),
+                                 client=attempt_client(),
+                                 wording=verification.PASSWORDS if method == "password" else verification.CODES)
     if not result.ok:
         return _confirm_page({key: result.message}, sent, 429 if result.refused_before_checking else 400)
     mark_proved()
