@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from idp.config import DatabaseConfig
 from idp.fast_lookup import run_driver_sql
@@ -73,7 +73,7 @@ class Database:
         self.engine = create_engine(config)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         sa.event.listen(self.sessions, "after_commit", _committed)
-        sa.event.listen(self.sessions, "after_rollback", self._rolled_back)
+        sa.event.listen(self.sessions, "after_transaction_end", self._ended)
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,11 +95,12 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _rolled_back(self, session: Session) -> None:
-        """The counts of wrong secrets the transaction made are lost: each is done again, committed on its own
-        (the rolled-back transaction's locks are gone already). A redo that fails is logged and dropped: the
+    def _ended(self, session: Session, transaction: SessionTransaction) -> None:
+        """A transaction ended without committing (rolled back, or its rollback failed on a lost connection):
+        the counts of wrong secrets it made are lost, so each is done again, committed on its own (the
+        connection and its locks are released already). A redo that fails is logged and dropped: the
         database is then failing every request as well."""
-        if session.in_nested_transaction():
+        if transaction.parent is not None:      # a savepoint: the transaction goes on
             return
         for redo in session.info.pop(REDO, ()):
             try:
@@ -108,11 +109,11 @@ class Database:
                         redo(fresh)
                     finally:
                         fresh.info.pop(REDO, None)    # the redo's own registration: never done a third time
-            except Exception:      # noqa: BLE001 - inside a rollback: never raise from here
+            except Exception:      # noqa: BLE001 - inside the end of a transaction: never raise from here
                 log.exception("a wrong secret counted by a failed transaction could not be counted again")
 
 
 def _committed(session: Session) -> None:
-    """The counts stand: nothing to do again (a savepoint's commit is not the transaction's)."""
+    """The counts stand: nothing to do again (a savepoint's release is not the transaction's commit)."""
     if not session.in_nested_transaction():
         session.info.pop(REDO, None)

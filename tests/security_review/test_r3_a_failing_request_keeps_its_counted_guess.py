@@ -5,9 +5,10 @@ never count towards the lock.
 
 Found by the second attacker review of stop 22 (the first version of "a 500 keeps nothing" rolled the count
 back); the third found that a database error lost the count all the same: the 503 rolled it back, and on
-PostgreSQL a transaction a statement failed in cannot be committed at all. Each case runs twice: the request
+PostgreSQL a transaction a statement failed in cannot be committed at all. Each case runs at least twice: the request
 fails with an exception (500), and with a statement the database refuses (on PostgreSQL that aborts the
-transaction; on SQLite it is an OperationalError, the 503)."""
+transaction; on SQLite it is an OperationalError, the 503), and on PostgreSQL a third time: the connection is
+lost after the count (its server process ends), so the count cannot even be rolled back."""
 from __future__ import annotations
 
 import pytest
@@ -24,12 +25,18 @@ from tests.support.oidc import authorize_url, pkce_pair
 from tests.support.smtp import email_config, smtp  # noqa: F401 (fixture)
 
 
-@pytest.fixture(params=["exception", "refused statement"])
-def failure(request):  # noqa: ANN001, ANN201
-    """How the request fails once the guess was counted: an exception, or a statement the database refuses."""
+@pytest.fixture(params=["exception", "refused statement", "lost connection"])
+def failure(request, is_postgres):  # noqa: ANN001, ANN201
+    """How the request fails once the guess was counted: an exception, a statement the database refuses, or
+    (PostgreSQL) the connection lost: its server process ends, so not even a rollback can be sent."""
+    if request.param == "lost connection" and not is_postgres:
+        pytest.skip("a lost connection: PostgreSQL (SQLite has no server process to lose)")
+
     def fail(db) -> None:  # noqa: ANN001
         if request.param == "exception":
             raise RuntimeError("a later step fails")
+        if request.param == "lost connection":
+            db.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
         db.execute(sa.text("SELECT no_such_column FROM user_account"))
     return fail
 
