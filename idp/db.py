@@ -62,7 +62,12 @@ def redo_if_rolled_back(db: Session, redo: Redo) -> None:
     entries). Should its transaction be rolled back instead of committed (a request that fails after the
     comparison, a database error, a refused API call), `redo` counts it again in a transaction of its own,
     so that no error ever buys a guess that does not count. `redo` gets that transaction's session; it must
-    not use objects of `db` (they are expired by the rollback): give it ids and plain values."""
+    not use objects of `db` (they are expired by the rollback): give it ids and plain values.
+
+    Refused inside a savepoint (RuntimeError): rolling the savepoint back would undo the count while the
+    transaction goes on, with the redo dropped at its commit. Count in the outer transaction."""
+    if db.in_nested_transaction():
+        raise RuntimeError("a wrong secret must be counted outside a savepoint (see idp.db.redo_if_rolled_back)")
     db.info.setdefault(REDO, []).append(redo)
 
 

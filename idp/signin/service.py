@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.audit import Actor
 from idp.browser import remembered
 from idp.db import redo_if_rolled_back
 from idp.factors import enrolled, registry
@@ -122,6 +123,7 @@ class SignIn:
         if form.get("tx") != str(self.tx.id):
             return self.show(STALE_TAB)
         path = form.get("step", "")
+        counted = self.state.failures
         result = self.engine.submit(self.flow(), self.state, self.contexts, path, form)
         self._position = result.position
         if result.outcome.status is Status.SUCCESS and form.get("remember_browser") == "yes":
@@ -129,7 +131,9 @@ class SignIn:
         self.save()
         if result.stale:
             return self.show(OUT_OF_DATE)
-        self._audit_attempt(result.outcome, path)
+        if self.state.failures > counted:   # a wrong answer; ABORT: it was the last one the sign-in allows
+            self._count_wrong_answer(path, stops=result.outcome.message if result.outcome.status is Status.ABORT
+                                     else None)
         if result.outcome.status is Status.EXTERNAL:
             return Redirect(result.outcome.redirect_to)
         if result.outcome.status is Status.ABORT:
@@ -171,11 +175,9 @@ class SignIn:
     def fail(self, reason: str) -> Failed:
         """The sign-in stops for good (the transaction cannot be continued); audited."""
         transactions.finish(self.tx, transactions.FAILED)
-        user = self.contexts.user(self.tx.user_id)
-        audit.record(self.service.db, "sign_in", self.request.actor(f"user:{user.email}" if user else "anonymous"),
-                     organisation_id=user.organisation_id if user else None,
-                     target_user_id=user.id if user else None, target=user.email if user else None,
-                     outcome="failure", details={"reason": reason, "flow": self.tx.flow})
+        who, about = self._who(self.tx.user_id)
+        audit.record(self.service.db, "sign_in", who, outcome="failure",
+                     details={"reason": reason, "flow": self.tx.flow}, **about)
         return Failed(reason)
 
     # --- the flow -----------------------------------------------------------------------------------
@@ -242,20 +244,28 @@ class SignIn:
             self.tx.flow = target
             self._position = None
 
-    def _audit_attempt(self, outcome: Outcome, path: str) -> None:
-        """A wrong answer: audited, and counted in the transaction even if the request then fails."""
-        if outcome.status is not Status.RETRY or not outcome.counts_as_failure:
-            return
-        user = self.contexts.user(self.state.user_id)
-        who = self.request.actor(f"user:{user.email}" if user else "anonymous")
-        entry = {"organisation_id": user.organisation_id if user else None,
-                 "target_user_id": user.id if user else None, "target": user.email if user else None,
-                 "outcome": "failure", "details": {"step": path.rsplit("/", 1)[-1], "flow": self.tx.flow}}
+    def _count_wrong_answer(self, path: str, *, stops: str | None) -> None:
+        """A wrong answer (already counted in the state): audited, and — should the request fail — counted in
+        the transaction all the same (idp.db.redo_if_rolled_back), with the sign-in stopped when this answer
+        was the last it allows (`stops`: why)."""
+        who, about = self._who(self.state.user_id)
+        attempt = {"step": path.rsplit("/", 1)[-1], "flow": self.tx.flow}
+        stopped = {"reason": stops, "flow": self.tx.flow}
         tx_id = self.tx.id
 
         def redo(db: Session) -> None:
-            transactions.count_failure(db, tx_id)
-            audit.record(db, "sign_in_attempt", who, **entry)
+            ended = transactions.count_failure(db, tx_id, stop=stops is not None)
+            audit.record(db, "sign_in_attempt", who, outcome="failure", details=attempt, **about)
+            if ended:
+                audit.record(db, "sign_in", who, outcome="failure", details=stopped, **about)
 
         redo_if_rolled_back(self.service.db, redo)
-        audit.record(self.service.db, "sign_in_attempt", who, **entry)
+        audit.record(self.service.db, "sign_in_attempt", who, outcome="failure", details=attempt, **about)
+
+    def _who(self, user_id: int | None) -> tuple[Actor, dict]:
+        """Who is signing in, and the audit entry's organisation and target (anonymous before the password)."""
+        user = self.contexts.user(user_id)
+        if user is None:
+            return self.request.actor("anonymous"), {"organisation_id": None}
+        return (self.request.actor(f"user:{user.email}"),
+                {"organisation_id": user.organisation_id, "target_user_id": user.id, "target": user.email})

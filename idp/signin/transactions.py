@@ -116,13 +116,19 @@ def save(tx: LoginTransaction, state: FlowState) -> None:
     tx.failures = state.failures
 
 
-def count_failure(db: Session, tx_id: int) -> None:
-    """One more wrong answer in the transaction, written on its own (idp.db.redo_if_rolled_back)."""
+def count_failure(db: Session, tx_id: int, *, stop: bool = False) -> bool:
+    """One more wrong answer in the transaction, written on its own (idp.db.redo_if_rolled_back); `stop`: it
+    was the last the sign-in allows, so a sign-in still in progress fails. True when it stopped one."""
     tx = db.scalar(sa.select(LoginTransaction).where(LoginTransaction.id == tx_id).with_for_update())
-    if tx is not None:
-        state = flow_state(tx)
-        state.failures += 1
-        save(tx, state)
+    if tx is None:
+        return False
+    state = flow_state(tx)
+    state.failures += 1
+    save(tx, state)
+    if stop and tx.status == ACTIVE:
+        finish(tx, FAILED)
+        return True
+    return False
 
 
 def finish(tx: LoginTransaction, status: str = DONE) -> None:
