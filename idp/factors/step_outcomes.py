@@ -51,5 +51,5 @@ def verified(ctx: FlowContext, method: str, check: Callable[[], Attempt], **view
 
 def as_outcome(result: Verification, **view: Any) -> Outcome:
     if result.locked_until is not None:
-        return Outcome.abort(result.message or verification.LOCKED)
+        return Outcome.abort(result.message or verification.LOCKED, counts_as_failure=result.counted)
     return Outcome.retry(result.message or "That code is not right.", counts_as_failure=result.counted, **view)

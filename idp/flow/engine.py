@@ -54,6 +54,9 @@ class Submitted:
     stale: bool = False
 
 
+TOO_MANY = "Too many wrong attempts. Start signing in again."     # the sign-in's own limit (max_failures)
+
+
 class FlowEngine:
     """Stateless: every call reads and updates the FlowState it is given."""
 
@@ -174,8 +177,7 @@ class FlowEngine:
         if outcome.status is Status.ABORT:
             return Submitted(outcome, Blocked(outcome.message or "sign-in stopped"))
         if outcome.status is Status.RETRY and state.failures >= self.max_failures:
-            message = "Too many wrong attempts. Start signing in again."
-            return Submitted(Outcome.abort(message), Blocked(message))
+            return Submitted(Outcome.abort(TOO_MANY), Blocked(TOO_MANY))
         return Submitted(outcome, self.position(flow, state, contexts))
 
     def resend(self, pending: Pending, state: FlowState, contexts: ContextFactory) -> Outcome | None:
@@ -201,5 +203,5 @@ class FlowEngine:
                 state.set_up_second_factor = True
         elif outcome.status is Status.ABORT and outcome.failure is not None:
             state.failure = dict(outcome.failure)
-        elif outcome.status is Status.RETRY and outcome.counts_as_failure:
+        if outcome.status in (Status.RETRY, Status.ABORT) and outcome.counts_as_failure:
             state.failures += 1

@@ -55,8 +55,10 @@ class Outcome:
         return cls(Status.RETRY, message=message, view=view, counts_as_failure=counts_as_failure)
 
     @classmethod
-    def abort(cls, message: str, *, failure: dict[str, str] | None = None) -> "Outcome":
-        return cls(Status.ABORT, message=message, failure=failure)
+    def abort(cls, message: str, *, failure: dict[str, str] | None = None,
+              counts_as_failure: bool = False) -> "Outcome":
+        """The sign-in stops; `counts_as_failure`: because of a wrong answer (the one that locked a factor)."""
+        return cls(Status.ABORT, message=message, failure=failure, counts_as_failure=counts_as_failure)
 
     @classmethod
     def external(cls, url: str) -> "Outcome":

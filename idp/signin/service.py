@@ -10,8 +10,6 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from idp import audit
-from idp.audit import Actor
 from idp.browser import remembered
 from idp.db import redo_if_rolled_back
 from idp.factors import enrolled, registry
@@ -28,6 +26,7 @@ from .completion import complete
 from .contexts import Contexts
 from .request import RequestFacts
 from .results import Failed, Problem, Redirect, Result, ShowStep
+from .wrong_answers import WrongAnswer, stopped
 
 STALE_TAB = ("This page belongs to a sign-in that is no longer current in this browser (perhaps another "
              "tab started a new one). Continue below with the current sign-in.")
@@ -123,7 +122,9 @@ class SignIn:
         if form.get("tx") != str(self.tx.id):
             return self.show(STALE_TAB)
         path = form.get("step", "")
-        counted = self.state.failures
+        answer = WrongAnswer(self.tx.id, self.tx.flow, path.rsplit("/", 1)[-1], self.request, self.state,
+                             self.state.failures, self.engine.max_failures)
+        redo_if_rolled_back(self.service.db, answer.redo)     # before the step compares anything
         result = self.engine.submit(self.flow(), self.state, self.contexts, path, form)
         self._position = result.position
         if result.outcome.status is Status.SUCCESS and form.get("remember_browser") == "yes":
@@ -131,9 +132,10 @@ class SignIn:
         self.save()
         if result.stale:
             return self.show(OUT_OF_DATE)
-        if self.state.failures > counted:   # a wrong answer; ABORT: it was the last one the sign-in allows
-            self._count_wrong_answer(path, stops=result.outcome.message if result.outcome.status is Status.ABORT
-                                     else None)
+        if answer.counted:      # a wrong answer; ABORT: the last one the sign-in allows, or one that locked a factor
+            if result.outcome.status is Status.ABORT:
+                answer.stops = result.outcome.message or STOPPED
+            answer.record(self.service.db, self.contexts.user(self.state.user_id))
         if result.outcome.status is Status.EXTERNAL:
             return Redirect(result.outcome.redirect_to)
         if result.outcome.status is Status.ABORT:
@@ -175,9 +177,7 @@ class SignIn:
     def fail(self, reason: str) -> Failed:
         """The sign-in stops for good (the transaction cannot be continued); audited."""
         transactions.finish(self.tx, transactions.FAILED)
-        who, about = self._who(self.tx.user_id)
-        audit.record(self.service.db, "sign_in", who, outcome="failure",
-                     details={"reason": reason, "flow": self.tx.flow}, **about)
+        stopped(self.service.db, self.request, self.contexts.user(self.tx.user_id), reason, self.tx.flow)
         return Failed(reason)
 
     # --- the flow -----------------------------------------------------------------------------------
@@ -243,29 +243,3 @@ class SignIn:
             self.state.restart()
             self.tx.flow = target
             self._position = None
-
-    def _count_wrong_answer(self, path: str, *, stops: str | None) -> None:
-        """A wrong answer (already counted in the state): audited, and — should the request fail — counted in
-        the transaction all the same (idp.db.redo_if_rolled_back), with the sign-in stopped when this answer
-        was the last it allows (`stops`: why)."""
-        who, about = self._who(self.state.user_id)
-        attempt = {"step": path.rsplit("/", 1)[-1], "flow": self.tx.flow}
-        stopped = {"reason": stops, "flow": self.tx.flow}
-        tx_id = self.tx.id
-
-        def redo(db: Session) -> None:
-            ended = transactions.count_failure(db, tx_id, stop=stops is not None)
-            audit.record(db, "sign_in_attempt", who, outcome="failure", details=attempt, **about)
-            if ended:
-                audit.record(db, "sign_in", who, outcome="failure", details=stopped, **about)
-
-        redo_if_rolled_back(self.service.db, redo)
-        audit.record(self.service.db, "sign_in_attempt", who, outcome="failure", details=attempt, **about)
-
-    def _who(self, user_id: int | None) -> tuple[Actor, dict]:
-        """Who is signing in, and the audit entry's organisation and target (anonymous before the password)."""
-        user = self.contexts.user(user_id)
-        if user is None:
-            return self.request.actor("anonymous"), {"organisation_id": None}
-        return (self.request.actor(f"user:{user.email}"),
-                {"organisation_id": user.organisation_id, "target_user_id": user.id, "target": user.email})

@@ -1,0 +1,67 @@
+"""A wrong answer in a sign-in: its audit entry, and its count in the login transaction even if the request fails."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.audit import Actor
+from idp.flow.engine import TOO_MANY
+from idp.flow.state import FlowState
+from idp.models import User
+from idp.signin import transactions
+from idp.signin.request import RequestFacts
+
+
+@dataclass
+class WrongAnswer:
+    """One POST's answer, watched from before its step compares it: `redo` is registered then
+    (idp.db.redo_if_rolled_back), so a request that fails anywhere after the comparison still counts it.
+    `state` is the sign-in's FlowState: the step's wrong answer raises its `failures` above `before`.
+    `stops`: why the sign-in stops because of this answer, once the outcome says so."""
+
+    tx_id: int
+    flow: str
+    step: str
+    request: RequestFacts
+    state: FlowState
+    before: int
+    limit: int                   # the sign-in's own limit (FlowEngine.max_failures)
+    stops: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        return self.state.failures > self.before
+
+    def record(self, db: Session, user: User | None) -> None:
+        """The audit entry of the wrong answer, in the request's transaction."""
+        who, about = describe(self.request, user)
+        audit.record(db, "sign_in_attempt", who, outcome="failure", details={"step": self.step, "flow": self.flow},
+                     **about)
+
+    def redo(self, db: Session) -> None:
+        """The request did not commit: count the answer in the transaction (failing a sign-in still in
+        progress when it was the last allowed, or ended it), with its audit entries."""
+        if not self.counted:
+            return
+        stops = self.stops or (TOO_MANY if self.state.failures >= self.limit else None)
+        ended = transactions.count_failure(db, self.tx_id, stop=stops is not None)
+        user = db.get(User, self.state.user_id) if self.state.user_id is not None else None
+        self.record(db, user)
+        if ended:
+            stopped(db, self.request, user, stops, self.flow)
+
+
+def describe(request: RequestFacts, user: User | None) -> tuple[Actor, dict]:
+    """Who is signing in, and an audit entry's organisation and target (anonymous before the password)."""
+    if user is None:
+        return request.actor("anonymous"), {"organisation_id": None}
+    return (request.actor(f"user:{user.email}"),
+            {"organisation_id": user.organisation_id, "target_user_id": user.id, "target": user.email})
+
+
+def stopped(db: Session, request: RequestFacts, user: User | None, reason: str, flow: str) -> None:
+    """The audit entry of a sign-in that stopped for good."""
+    who, about = describe(request, user)
+    audit.record(db, "sign_in", who, outcome="failure", details={"reason": reason, "flow": flow}, **about)
