@@ -72,15 +72,27 @@ def wrong(secret: str, clock) -> str:  # noqa: ANN001
     return f"{(int(code_at(secret, clock)) + 7) % 1_000_000:06d}"
 
 
-def test_a_wrong_code_whose_request_fails_still_counts_towards_the_lock(app, factory, rp, services,  # noqa: F811
-                                                                       frozen_clock, monkeypatch, failure):
+def at_the_authenticator_page(app, factory, rp, services) -> tuple:  # noqa: ANN001
+    """Alice with an authenticator app and a browser at its page (test client, code form fields); the app
+    answers an exception with its 500 page. Returns (client, fields, secret)."""
     factory.user(EMAIL)
     secret = enrol_totp(services, EMAIL)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     client, fields, _ = at_the_code_page(app, rp)
+    return client, fields, secret
+
+
+def a_wrong_code_that_fails(app, factory, rp, services, clock, monkeypatch, failure) -> None:  # noqa: ANN001, PLR0913
+    """A wrong authenticator code whose request fails (`failure`) once the lockout counted it."""
+    client, fields, secret = at_the_authenticator_page(app, factory, rp, services)
     monkeypatch.setattr(lockout, "record_failure", failing_after(lockout.record_failure, failure))
-    reply = client.post("/login", data={**fields, "code": wrong(secret, frozen_clock)})
+    reply = client.post("/login", data={**fields, "code": wrong(secret, clock)})
     assert reply.status_code in (500, 503)
+
+
+def test_a_wrong_code_whose_request_fails_still_counts_towards_the_lock(app, factory, rp, services,  # noqa: F811
+                                                                       frozen_clock, monkeypatch, failure):
+    a_wrong_code_that_fails(app, factory, rp, services, frozen_clock, monkeypatch, failure)
     failures = count(services, sa.select(User.otp_failures).where(User.email == EMAIL))
     assert (failures, count(services, events("second_factor_failure"))) == (1, 1), \
         "a checked wrong code left no count and no audit entry"
@@ -115,10 +127,7 @@ def test_a_wrong_emailed_code_whose_request_fails_still_uses_up_a_try(app, facto
 
 def test_a_sign_in_that_fails_after_a_wrong_code_keeps_every_count_and_nothing_else(  # noqa: PLR0913
         app, factory, rp, services, frozen_clock, monkeypatch, failure):  # noqa: F811
-    factory.user(EMAIL)
-    secret = enrol_totp(services, EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    client, fields, _ = at_the_code_page(app, rp)
+    client, fields, secret = at_the_authenticator_page(app, factory, rp, services)
     page_shown = count(services, sa.select(LoginTransaction.state))
     monkeypatch.setattr(SignIn, "render", failing_after(SignIn.render, failure, lambda args: args[0].service.db))
     reply = client.post("/login", data={**fields, "code": wrong(secret, frozen_clock)})
@@ -150,13 +159,7 @@ class TestSmallestValidPool:
             self, app, factory, rp, services, frozen_clock, monkeypatch, is_postgres, failure):  # noqa: F811, PLR0913
         if not is_postgres:
             pytest.skip("SQLite's engine ignores pool_size (idp/db.py _sqlite_engine)")
-        factory.user(EMAIL)
-        secret = enrol_totp(services, EMAIL)
-        app.config["PROPAGATE_EXCEPTIONS"] = False
-        client, fields, _ = at_the_code_page(app, rp)
-        monkeypatch.setattr(lockout, "record_failure", failing_after(lockout.record_failure, failure))
-        reply = client.post("/login", data={**fields, "code": wrong(secret, frozen_clock)})
-        assert reply.status_code in (500, 503)
+        a_wrong_code_that_fails(app, factory, rp, services, frozen_clock, monkeypatch, failure)
         assert count(services, sa.select(User.otp_failures).where(User.email == EMAIL)) == 1, \
             "the redo could not get a connection: the checked wrong code was not counted"
 
@@ -241,10 +244,7 @@ def test_a_wrong_code_whose_commit_fails_is_counted_again(app, factory, rp, serv
     """idp/web/context.py _commit: `try: commit() finally: close()`. When the DBAPI COMMIT itself fails
     (SQLite: disk full or I/O error; PostgreSQL: the connection lost at COMMIT), SQLAlchemy does not roll the
     session back; the transaction still ends without a commit, and the count is done again."""
-    factory.user(EMAIL)
-    secret = enrol_totp(services, EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    client, fields, _ = at_the_code_page(app, rp)
+    client, fields, secret = at_the_authenticator_page(app, factory, rp, services)
     dialect = services.database.engine.dialect
     counted = {"armed": False}
     original_failure, original_commit = lockout.record_failure, dialect.do_commit

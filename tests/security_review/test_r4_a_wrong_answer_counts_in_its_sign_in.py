@@ -26,7 +26,7 @@ from idp.models import LoginTransaction, User
 from idp.signin.service import SignIn
 from tests.hardening.helpers import EMAIL, at_the_code_page
 from tests.security_review.test_r3_a_failing_request_keeps_its_counted_guess import (  # noqa: F401 (fixtures)
-    config_overrides, count, events, failing_after, failure, wrong)
+    at_the_authenticator_page, config_overrides, count, events, failing_after, failure, wrong)
 from tests.support.browser import Browser
 from tests.support.factors import enrol_totp, rp  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
@@ -88,10 +88,7 @@ def test_the_last_allowed_wrong_answer_stops_a_parallel_guess_even_when_its_requ
 
 def test_a_failure_right_after_the_step_counted_still_counts_in_the_sign_in(
         app, factory, rp, services, frozen_clock, monkeypatch, failure):  # noqa: F811, PLR0913
-    factory.user(EMAIL)
-    secret = enrol_totp(services, EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    client, fields, _ = at_the_code_page(app, rp)
+    client, fields, secret = at_the_authenticator_page(app, factory, rp, services)
     original_record, original_position = FlowEngine._record, FlowEngine.position
     checked = {"wrong": False}
 
@@ -137,10 +134,7 @@ def test_the_wrong_code_that_locks_the_factor_is_a_sign_in_attempt(app, factory,
 
 def test_the_wrong_code_that_locks_the_factor_ends_the_sign_in_when_its_request_fails(
         app, factory, rp, services, frozen_clock, monkeypatch, failure):  # noqa: F811, PLR0913
-    factory.user(EMAIL)
-    secret = enrol_totp(services, EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    client, fields, _ = at_the_code_page(app, rp)
+    client, fields, secret = at_the_authenticator_page(app, factory, rp, services)
     _one_code_before_the_lock(services)
     monkeypatch.setattr(SignIn, "fail", failing_after(SignIn.fail, failure, lambda args: args[0].service.db))
     reply = client.post("/login", data={**fields, "code": wrong(secret, frozen_clock)})
