@@ -31,9 +31,9 @@ def create_engine(config: DatabaseConfig) -> sa.Engine:
 
 def _postgres_connect_args(url: sa.URL) -> dict[str, object]:
     """connect_timeout 5 s; and no attempt at GSSAPI (Kerberos) encryption unless the URL asks for it
-    (`?gssencmode=prefer` or `require`): libpq's default `prefer` loads and initialises Kerberos for every
-    connection, about 0.6 MB more per worker, and falls back to plain TLS or none anyway when there is no
-    Kerberos ticket, so it protects nothing that `sslmode` does not."""
+    (`?gssencmode=prefer` or `require`): libpq's default `prefer` initialises Kerberos for every connection
+    (0.3–0.6 MB more in a process measured alone, within the noise of bench/run.py's workers) and falls back
+    to TLS or none anyway when there is no Kerberos ticket, so it protects nothing that `sslmode` does not."""
     args: dict[str, object] = {"connect_timeout": 5}
     if "gssencmode" not in url.query:
         args["gssencmode"] = "disable"

@@ -1,5 +1,5 @@
 """PostgreSQL connections as idp.db makes them: a connect timeout, and no GSSAPI (Kerberos) encryption attempt
-unless the database URL asks for one (libpq's default would load Kerberos in every worker: about 0.6 MB)."""
+unless the database URL asks for one (libpq's default would initialise Kerberos for every connection)."""
 from __future__ import annotations
 
 import pytest
