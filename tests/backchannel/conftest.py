@@ -20,7 +20,7 @@ from idp.outbox.worker import drain
 from tests.support.browser import Browser
 from tests.support.factory import RegisteredClient
 from tests.support.oidc_client import Rp
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ReservedPort, ThreadedServer
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 SLOW_SECONDS = 5.0
@@ -61,10 +61,11 @@ def _app(receiver: Receiver):  # noqa: ANN202
 
 @pytest.fixture(scope="session")
 def _receiver_server() -> Iterator[Receiver]:
-    port = free_port()
-    receiver = Receiver(f"http://127.0.0.1:{port}")
+    port = ReservedPort()
+    receiver = Receiver(f"http://127.0.0.1:{port.number}")
     with ThreadedServer(_app(receiver), port):
         yield receiver
+    port.close()
 
 
 @pytest.fixture

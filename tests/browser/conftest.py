@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ReservedPort, ThreadedServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -18,17 +18,20 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def live_port() -> int:
-    return free_port()
+def live_port() -> Iterator[ReservedPort]:
+    """The app's port, held from the issuer URL in its config until its server starts."""
+    port = ReservedPort()
+    yield port
+    port.close()
 
 
 @pytest.fixture
-def issuer(live_port: int) -> str:
-    return f"http://127.0.0.1:{live_port}"
+def issuer(live_port: ReservedPort) -> str:
+    return f"http://127.0.0.1:{live_port.number}"
 
 
 @pytest.fixture
-def live_server(app, live_port: int) -> Iterator[ThreadedServer]:  # noqa: ANN001
+def live_server(app, live_port: ReservedPort) -> Iterator[ThreadedServer]:  # noqa: ANN001
     with ThreadedServer(app, live_port) as server:
         yield server
 

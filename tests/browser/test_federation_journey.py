@@ -22,7 +22,7 @@ from idp.federation.login import callback_url
 from idp.models import UpstreamIdentity, User
 from tests.support.factory import PASSWORD
 from tests.support.oidc import authorize_url, decode_id_token, pkce_pair
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ReservedPort, ThreadedServer
 from tests.support.upstream_idp import UpstreamIdp, upstream_idp
 
 from .conftest import DESKTOP
@@ -32,14 +32,14 @@ SCREENSHOTS = Path("/tmp")
 
 
 @pytest.fixture
-def issuer(live_port: int) -> str:
-    return f"http://localhost:{live_port}"      # the upstream is 127.0.0.1: another host, other cookies
+def issuer(live_port: ReservedPort) -> str:
+    return f"http://localhost:{live_port.number}"      # the upstream is 127.0.0.1: another host, other cookies
 
 
 @pytest.fixture
 def upstream(tmp_path, issuer) -> Iterator[UpstreamIdp]:  # noqa: ANN001
     DIRECTORY.clear()
-    with upstream_idp(tmp_path / "upstream", free_port(), callback_url(issuer)) as up:
+    with upstream_idp(tmp_path / "upstream", callback_url(issuer)) as up:
         yield up
     DIRECTORY.clear()
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from idp.models import BrowserSession, SecondFactor, WebAuthnCredential
+from tests.support.servers import ReservedPort
 from tests.support.factory import PASSWORD
 
 from .conftest import DESKTOP
@@ -20,8 +21,8 @@ EMAIL = "alice@example.com"
 
 
 @pytest.fixture
-def issuer(live_port: int) -> str:
-    return f"http://localhost:{live_port}"
+def issuer(live_port: ReservedPort) -> str:
+    return f"http://localhost:{live_port.number}"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from idp.federation.discovery import DIRECTORY
 from idp.federation.login import callback_url
 from tests.support.federated_browser import FederatedBrowser
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ReservedPort, ThreadedServer
 from tests.support.upstream_idp import UpstreamIdp, upstream_idp
 
 ACME = "acme"
@@ -28,18 +28,21 @@ def fresh_directory() -> Iterator[None]:
 
 
 @pytest.fixture
-def ports() -> tuple[int, int]:
-    return free_port(), free_port()
+def reserved() -> Iterator[ReservedPort]:
+    """The port of the IdP under test, held until its server starts (the upstream starts first, meanwhile)."""
+    port = ReservedPort()
+    yield port
+    port.close()
 
 
 @pytest.fixture
-def issuer(ports) -> str:  # noqa: ANN001
-    return f"http://localhost:{ports[0]}"
+def issuer(reserved) -> str:  # noqa: ANN001
+    return f"http://localhost:{reserved.number}"
 
 
 @pytest.fixture
-def upstream(tmp_path, ports, issuer) -> Iterator[UpstreamIdp]:  # noqa: ANN001
-    with upstream_idp(tmp_path / "upstream", ports[1], callback_url(issuer)) as up:
+def upstream(tmp_path, issuer) -> Iterator[UpstreamIdp]:  # noqa: ANN001
+    with upstream_idp(tmp_path / "upstream", callback_url(issuer)) as up:
         yield up
 
 
@@ -70,8 +73,8 @@ def acme(factory) -> int:  # noqa: ANN001
 
 
 @pytest.fixture
-def idp(app, ports, acme) -> Iterator[ThreadedServer]:  # noqa: ANN001
-    with ThreadedServer(app, ports[0]) as server:
+def idp(app, reserved, acme) -> Iterator[ThreadedServer]:  # noqa: ANN001
+    with ThreadedServer(app, reserved) as server:
         yield server
 
 

@@ -7,6 +7,7 @@ discovery → authorize with PKCE → login form → code → tokens → ID toke
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 import warnings
 from urllib.parse import urlencode
 
@@ -19,20 +20,23 @@ from joserfc.jwk import KeySet
 from tests.support.browser import Browser
 from tests.support.factory import PASSWORD
 from tests.support.oidc_client import query_of
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.servers import ReservedPort, ThreadedServer
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 LOGOUT_URI = "http://127.0.0.1:9000/"
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
+def port() -> Iterator[ReservedPort]:
+    """The app's port, held from the issuer URL in its config until its server starts."""
+    reserved = ReservedPort()
+    yield reserved
+    reserved.close()
 
 
 @pytest.fixture
-def issuer(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
+def issuer(port: ReservedPort) -> str:
+    return f"http://127.0.0.1:{port.number}"
 
 
 def _validated_id_token(id_token: str, jwks: dict, *, issuer: str, client_id: str, nonce: str,

@@ -21,7 +21,7 @@ from flask import Flask, abort, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from .servers import ThreadedServer, free_port
+from .servers import ReservedPort, ThreadedServer
 
 
 def rsa_key(kid: str) -> RSAKey:
@@ -136,9 +136,12 @@ class MiniOp:
 
 
 @contextmanager
-def serve(op: MiniOp, port: int | None = None) -> Iterator[MiniOp]:
-    """Run `op` on 127.0.0.1 (its `url` is set accordingly) until the block ends."""
-    port = port or free_port()
-    op.url = f"http://127.0.0.1:{port}"
-    with ThreadedServer(op.app(), port):
-        yield op
+def serve(op: MiniOp) -> Iterator[MiniOp]:
+    """Run `op` on a port of its own of 127.0.0.1 (its `url` is set accordingly) until the block ends."""
+    port = ReservedPort()
+    try:
+        op.url = f"http://127.0.0.1:{port.number}"
+        with ThreadedServer(op.app(), port):
+            yield op
+    finally:
+        port.close()

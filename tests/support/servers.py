@@ -21,13 +21,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ThreadedServer:
-    """A WSGI app served on 127.0.0.1:port by werkzeug in a daemon thread (tests only)."""
+class ReservedPort:
+    """A free port of 127.0.0.1, held from the moment it is chosen (a listening socket) until a ThreadedServer
+    serves on it. free_port() only names a port: until a server binds it, the kernel may give it to an outgoing
+    connection of any process (the PostgreSQL test run beside this one), and the server then fails with
+    EADDRINUSE. Use it when the port must be known long before the server starts (an issuer URL in the config
+    the app is built from). Close it when the server has stopped."""
 
-    def __init__(self, app, port: int) -> None:  # noqa: ANN001
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(128)
+        self.number: int = self.socket.getsockname()[1]
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class ThreadedServer:
+    """A WSGI app served on 127.0.0.1:port by werkzeug in a daemon thread (tests only); `port` a number, or a
+    ReservedPort, whose socket it serves on."""
+
+    def __init__(self, app, port: int | ReservedPort) -> None:  # noqa: ANN001
+        reserved = port if isinstance(port, ReservedPort) else None
+        self.port = reserved.number if reserved else port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True,
+                                   fd=reserved.socket.fileno() if reserved else None)
         # shutdown() waits for the serving loop to look at its flag, once per poll interval: werkzeug's default
         # 0.5 s made each server's stop take up to half a second (a test with four upstream OPs, ~2 s)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

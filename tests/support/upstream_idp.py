@@ -23,7 +23,7 @@ from .configs import make_config
 from .databases import create_sqlite_schema, sqlite_url
 from .factors import enrol_totp
 from .factory import Factory, RegisteredClient
-from .servers import ThreadedServer
+from .servers import ReservedPort, ThreadedServer
 
 
 @dataclass
@@ -48,22 +48,28 @@ class UpstreamIdp:
 
 
 @contextmanager
-def upstream_idp(directory: Path, port: int, redirect_uri: str, **overrides: Any) -> Iterator[UpstreamIdp]:
+def upstream_idp(directory: Path, redirect_uri: str, **overrides: Any) -> Iterator[UpstreamIdp]:
+    """A second instance of this IdP on a port of its own (held while it is being built), its database in
+    `directory`, with a client for `redirect_uri`."""
     directory.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{port}"
-    database = sqlite_url(directory)
-    create_sqlite_schema(database)
-    services = build_services(make_config(database, issuer=url, **overrides))
-    # see `idp keys rotate` at once (the key cache is otherwise checked every few seconds)
-    services = dataclasses.replace(services, keys=KeyRing(services.kek, check_interval=0.0))
-    with services.database.session() as db:
-        ensure_default_organisation(db)
-        ensure_signing_keys(db, services.kek)
-    app = create_app(services.config, services)
-    factory = Factory(services)
-    client = factory.client(redirect_uri)
+    port = ReservedPort()
     try:
-        with ThreadedServer(app, port):
-            yield UpstreamIdp(url, services, factory, client)
+        url = f"http://127.0.0.1:{port.number}"
+        database = sqlite_url(directory)
+        create_sqlite_schema(database)
+        services = build_services(make_config(database, issuer=url, **overrides))
+        # see `idp keys rotate` at once (the key cache is otherwise checked every few seconds)
+        services = dataclasses.replace(services, keys=KeyRing(services.kek, check_interval=0.0))
+        with services.database.session() as db:
+            ensure_default_organisation(db)
+            ensure_signing_keys(db, services.kek)
+        app = create_app(services.config, services)
+        factory = Factory(services)
+        client = factory.client(redirect_uri)
+        try:
+            with ThreadedServer(app, port):
+                yield UpstreamIdp(url, services, factory, client)
+        finally:
+            services.database.dispose()
     finally:
-        services.database.dispose()
+        port.close()
