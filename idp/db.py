@@ -82,6 +82,14 @@ def redo_if_rolled_back(db: Session, redo: Redo) -> None:
     db.info.setdefault(REDO, []).append(redo)
 
 
+def counted_since(db: Session) -> Callable[[], bool]:
+    """For a redo just registered: a check, still right after the transaction ended, of whether `db` counted a
+    wrong secret since (another redo registered after it; only a counted wrong secret registers one)."""
+    redos = db.info.setdefault(REDO, [])
+    mark = len(redos)
+    return lambda: len(redos) > mark
+
+
 class Database:
     """Owns the engine and makes sessions; the web layer keeps one session per request."""
 

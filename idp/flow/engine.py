@@ -172,6 +172,8 @@ class FlowEngine:
             # a form for another step, or for a step whose challenge was never issued (its `begin` did
             # not run: e.g. an emailed check the step must send first) changes nothing
             return Submitted(Outcome.challenge(), position, stale=True)
+        if state.failures >= self.max_failures:   # counted meanwhile by a failed request's redo: no more answers
+            return Submitted(Outcome.abort(TOO_MANY), Blocked(TOO_MANY))
         outcome = position.step.submit(contexts(state, position.node.path), form)
         self._record(position, outcome, state)
         if outcome.status is Status.ABORT:

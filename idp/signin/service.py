@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from idp.browser import remembered
-from idp.db import redo_if_rolled_back
 from idp.factors import enrolled, registry
 from idp.flow.context import FlowContext
 from idp.flow.engine import Blocked, FlowEngine, Pending, Position
@@ -124,7 +123,7 @@ class SignIn:
         path = form.get("step", "")
         answer = WrongAnswer(self.tx.id, self.tx.flow, path.rsplit("/", 1)[-1], self.request, self.state,
                              self.state.failures, self.engine.max_failures)
-        redo_if_rolled_back(self.service.db, answer.redo)     # before the step compares anything
+        answer.watch(self.service.db)     # before the step compares anything
         result = self.engine.submit(self.flow(), self.state, self.contexts, path, form)
         self._position = result.position
         if result.outcome.status is Status.SUCCESS and form.get("remember_browser") == "yes":

@@ -116,16 +116,17 @@ def save(tx: LoginTransaction, state: FlowState) -> None:
     tx.failures = state.failures
 
 
-def count_failure(db: Session, tx_id: int, *, stop: bool = False) -> bool:
-    """One more wrong answer in the transaction, written on its own (idp.db.redo_if_rolled_back); `stop`: it
-    was the last the sign-in allows, so a sign-in still in progress fails. True when it stopped one."""
+def count_failure(db: Session, tx_id: int, *, limit: int, stop: bool = False) -> bool:
+    """One more wrong answer in the transaction, written on its own (idp.db.redo_if_rolled_back). A sign-in
+    still in progress fails when this answer ended it (`stop`) or its stored count reaches `limit` (a parallel
+    request of the same browser may have counted one meanwhile). True when it failed one."""
     tx = db.scalar(sa.select(LoginTransaction).where(LoginTransaction.id == tx_id).with_for_update())
     if tx is None:
         return False
     state = flow_state(tx)
     state.failures += 1
     save(tx, state)
-    if stop and tx.status == ACTIVE:
+    if (stop or state.failures >= limit) and tx.status == ACTIVE:
         finish(tx, FAILED)
         return True
     return False
