@@ -90,6 +90,20 @@ def a_wrong_code_that_fails(app, factory, rp, services, clock, monkeypatch, fail
     assert reply.status_code in (500, 503)
 
 
+def wrong_passwords_until(app, factory, rp, services, left: int) -> tuple:  # noqa: ANN001
+    """Alice's sign-in in a new browser (exceptions answered with the 500 page), wrong passwords typed until
+    `left` more are allowed. Returns (browser, its page, the sign-in's limit)."""
+    factory.user(EMAIL)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    browser = Browser(client=app.test_client())
+    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+    limit = services.config.login.max_second_factor_failures
+    for _ in range(limit - left):
+        page = browser.sign_in(page, EMAIL, "not the password")
+        assert page.status == 200
+    return browser, page, limit
+
+
 def test_a_wrong_code_whose_request_fails_still_counts_towards_the_lock(app, factory, rp, services,  # noqa: F811
                                                                        frozen_clock, monkeypatch, failure):
     a_wrong_code_that_fails(app, factory, rp, services, frozen_clock, monkeypatch, failure)
@@ -220,14 +234,7 @@ def test_the_wrong_password_that_ends_the_sign_in_still_ends_it_when_the_request
     """engine.submit turns the RETRY that reaches login.max_second_factor_failures into an ABORT; when the
     request then failed, SignIn.fail's FAILED status was rolled back and nothing counted the answer again: the
     transaction stayed ACTIVE at failures = max - 1, and the last guess could be sent again and again."""
-    factory.user(EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    browser = Browser(client=app.test_client())
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    limit = services.config.login.max_second_factor_failures
-    for _ in range(limit - 1):
-        page = browser.sign_in(page, EMAIL, "not the password")
-        assert page.status == 200
+    browser, page, limit = wrong_passwords_until(app, factory, rp, services, left=1)
     assert count(services, sa.select(LoginTransaction.failures)) == limit - 1
     monkeypatch.setattr(SignIn, "fail", failing_after(SignIn.fail, failure, lambda args: args[0].service.db))
     assert browser.sign_in(page, EMAIL, "still not it").status in (500, 503)

@@ -26,7 +26,7 @@ from idp.models import LoginTransaction, User
 from idp.signin.service import SignIn
 from tests.hardening.helpers import EMAIL, at_the_code_page
 from tests.security_review.test_r3_a_failing_request_keeps_its_counted_guess import (  # noqa: F401 (fixtures)
-    at_the_authenticator_page, config_overrides, count, events, failing_after, failure, wrong)
+    at_the_authenticator_page, config_overrides, count, events, failing_after, failure, wrong, wrong_passwords_until)
 from tests.support.browser import Browser
 from tests.support.factors import enrol_totp, rp  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
@@ -43,15 +43,8 @@ def test_the_last_allowed_wrong_answer_stops_a_parallel_guess_even_when_its_requ
         app, factory, rp, services, frozen_clock, monkeypatch, is_postgres):  # noqa: F811, PLR0913
     if not is_postgres:
         pytest.skip("row-lock waits: PostgreSQL")
-    factory.user(EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    client = app.test_client()
-    browser = Browser(client=client)
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    limit = services.config.login.max_second_factor_failures
-    for _ in range(limit - 1):
-        page = browser.sign_in(page, EMAIL, "not the password")
-        assert page.status == 200
+    browser, page, limit = wrong_passwords_until(app, factory, rp, services, left=1)
+    client = browser.client
     fields = dict(page.form("password").fields)
 
     other = app.test_client()            # the same browser, a second request (same cookies)

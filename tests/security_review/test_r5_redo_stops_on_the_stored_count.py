@@ -19,7 +19,7 @@ from idp.signin import transactions
 from idp.signin.wrong_answers import WrongAnswer
 from tests.hardening.helpers import EMAIL
 from tests.security_review.test_r3_a_failing_request_keeps_its_counted_guess import (  # noqa: F401 (fixtures)
-    at_the_authenticator_page, count, events, failing_after, failure, wrong)
+    at_the_authenticator_page, count, events, failing_after, failure, wrong, wrong_passwords_until)
 from tests.support.browser import Browser
 from tests.support.factors import rp  # noqa: F401 (fixture)
 from tests.support.factory import PASSWORD
@@ -28,14 +28,7 @@ from tests.support.oidc import authorize_url, pkce_pair
 
 def test_a_redo_that_brings_the_stored_count_to_the_limit_stops_the_sign_in(app, factory, rp, services,  # noqa: F811
                                                                             frozen_clock, monkeypatch):
-    factory.user(EMAIL)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    browser = Browser(client=app.test_client())
-    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-    limit = services.config.login.max_second_factor_failures
-    for _ in range(limit - 2):
-        page = browser.sign_in(page, EMAIL, "not the password")
-        assert page.status == 200
+    browser, page, limit = wrong_passwords_until(app, factory, rp, services, left=2)
 
     original_record, original_count = WrongAnswer.record, transactions.count_failure
     failed = {"once": False}
