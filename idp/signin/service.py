@@ -122,7 +122,7 @@ class SignIn:
             return self.show(STALE_TAB)
         path = form.get("step", "")
         answer = WrongAnswer(self.tx.id, self.tx.flow, path.rsplit("/", 1)[-1], self.request, self.state,
-                             self.state.failures, self.engine.max_failures)
+                             self.engine.max_failures)
         answer.watch(self.service.db)     # before the step compares anything
         result = self.engine.submit(self.flow(), self.state, self.contexts, path, form)
         self._position = result.position

@@ -29,10 +29,13 @@ class WrongAnswer:
     step: str
     request: RequestFacts
     state: FlowState
-    before: int
     limit: int                   # the sign-in's own limit (FlowEngine.max_failures)
     stops: str | None = None
+    before: int = field(init=False)      # the state's failures before the step ran
     _secret_counted: Callable[[], bool] = field(default=lambda: False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.before = self.state.failures
 
     def watch(self, db: Session) -> None:
         """Register the redo, before the step runs."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request, session
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from idp.attempts import counters as attempts
@@ -70,6 +71,23 @@ def give_device_cookie(response: Response, account: str, *, second_factor: bool 
     response.set_cookie(device_cookies.cookie_name(config.is_https), value,
                         max_age=config.lockout.device_cookie_days * 86400, secure=config.is_https,
                         httponly=True, samesite="Lax", path="/")
+
+
+def drop_database_session() -> None:
+    """Roll back and forget the request's session (a wrong secret it counted is counted again on its own:
+    idp.db.redo_if_rolled_back), so that no commit after the response is tried, on a dead connection least of
+    all (that would turn a 503 into a 500). Errors of a connection already lost are ignored."""
+    session_ = g.pop("db", None)
+    if session_ is None:
+        return
+    try:
+        session_.rollback()
+    except SQLAlchemyError:
+        pass
+    try:
+        session_.close()
+    except SQLAlchemyError:
+        pass
 
 
 def actor(name: str) -> Actor:

@@ -5,9 +5,10 @@ import logging
 
 from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from idp.web.app_class import KEEP_COOKIE
+from idp.web.context import drop_database_session
 
 log = logging.getLogger("idp.web")
 
@@ -20,25 +21,9 @@ def _nothing_kept() -> None:
     the response; a wrong secret it counted is counted again on its own: idp.db.redo_if_rolled_back), the
     browser keeps the cookie it sent (a rotated one would name a session that was never stored), and the
     error page reads nothing from the database (no signed-in user for the menu)."""
-    _drop_database_session()
+    drop_database_session()
     g._login_user = current_app.login_manager.anonymous_user()
     setattr(g, KEEP_COOKIE, True)
-
-
-def _drop_database_session() -> None:
-    """Roll back and forget the request's session, so that the commit after the response is not tried on a
-    dead connection (that would turn this 503 into a 500)."""
-    session_ = g.pop("db", None)
-    if session_ is None:
-        return
-    try:
-        session_.rollback()
-    except SQLAlchemyError:
-        pass
-    try:
-        session_.close()
-    except SQLAlchemyError:
-        pass
 
 
 def init_app(app: Flask) -> None:

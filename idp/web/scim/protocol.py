@@ -6,14 +6,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, g, json, request
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp.clock import now
 from idp.models import ScimToken
 from idp.provisioning import tokens
 from idp.security.secrets import digest
-from idp.web.context import client_ip, db, services
+from idp.web.context import client_ip, db, drop_database_session, services
 from idp.web.rate_limits import api_refusal
 
 from . import bp
@@ -119,13 +119,7 @@ def _conflict(error: IntegrityError) -> Response:
 @bp.errorhandler(OperationalError)
 def _database_down(error: OperationalError) -> Response:
     log.error("database unavailable during SCIM %s %s: %s", request.method, request.path, type(error).__name__)
-    session_ = g.pop("db", None)       # the connection is dead: no commit after this response
-    if session_ is not None:
-        try:
-            session_.rollback()
-            session_.close()
-        except SQLAlchemyError:
-            pass
+    drop_database_session()       # the connection is dead: no commit after this response
     return error_response(503, "the service cannot reach its database; nothing was changed, retry shortly",
                           headers={"Retry-After": "30"})
 
