@@ -257,8 +257,9 @@ class EntityLookup:
     """A Lookup of the columns of several mapped classes (an outer-joined one may come back all NULL: None);
     each found row is attached to the session as if the ORM had loaded it (identity map, relationships load
     as usual when read: a many-to-one to another of them from the identity map), without the ORM's loading
-    cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns.
-    The models named in `detached` come back detached instead (cheaper: for rows only read): every column
+    cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns (and may
+add columns of its own: their values follow the instances).
+    Deferred columns are not read (they load when used, as after an ORM query). The models named in `detached` come back detached instead (cheaper: for rows only read): every column
     is there, a many-to-one to another of the row's instances is linked, and reading any other relationship
     raises DetachedInstanceError (never a silent empty value)."""
 
@@ -267,14 +268,20 @@ class EntityLookup:
         self._models = models
         self._entities = tuple(_Entity.of(model, detached=model in detached) for model in models)
         self._links = tuple(_links(self._entities))
-        columns = [attr.columns[0] for model in models for attr in sa.inspect(model).column_attrs]
+        columns = [attr.columns[0] for model in models for attr in _loaded(sa.inspect(model))]
         self._lookup = Lookup(joined(sa.select(*columns)))
 
     def first_in(self, db: Session, **params: Any) -> tuple | None:
-        """The instances of the first row (in `db`'s transaction), one per model, or None for no row."""
+        """The instances of the first row (in `db`'s transaction), one per model, then the values of any
+        columns `joined` added; None for no row."""
         row = self._lookup.first_in(db, **params)
-        if row is None:
-            return None
+        return None if row is None else self._instances(db, row)
+
+    def all_in(self, db: Session, **params: Any) -> list[tuple]:
+        """Every row as `first_in` returns one."""
+        return [self._instances(db, row) for row in self._lookup.all_in(db, **params)]
+
+    def _instances(self, db: Session, row: tuple) -> tuple:
         found, new, start = [], [], 0
         for entity in self._entities:
             values = dict(zip(entity.keys, row[start:start + len(entity.keys)], strict=True))
@@ -285,7 +292,7 @@ class EntityLookup:
         for link in self._links:
             if new[link.source]:      # an instance the session held already keeps its own relationships
                 link.apply(found[link.source], found[link.target])
-        return tuple(found)
+        return (*found, *row[start:])
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ class _Entity:
     @classmethod
     def of(cls, model: type, *, detached: bool) -> _Entity:
         mapper = sa.inspect(model)
-        return cls(mapper, tuple(attr.key for attr in mapper.column_attrs),
+        return cls(mapper, tuple(attr.key for attr in _loaded(mapper)),
                    tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key), detached)
 
     def instance(self, db: Session | None, values: dict[str, Any]) -> tuple[object | None, bool]:
@@ -318,6 +325,11 @@ class _Entity:
         if db is not None:
             db.add(instance)
         return instance, True
+
+
+def _loaded(mapper: Any) -> list:
+    """The column attributes a lookup reads: all but deferred ones (they load when read, as after a query)."""
+    return [attr for attr in mapper.column_attrs if not attr.deferred]
 
 
 @dataclass(frozen=True)
