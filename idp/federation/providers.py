@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from idp.fast_lookup import Lookup
 from idp.identifiers import ascii_domain
-from idp.models import UpstreamProvider
+from idp.models import Organisation, UpstreamProvider
 from idp.provider_rules import AUTH_METHODS, DOMAIN, LOOPBACK, NAME, SCENARIOS, SLUG, config_problems, field_problems  # noqa: F401 (re-exported: the rules live beside the config)
 
 from .errors import UnknownProvider
@@ -93,8 +94,13 @@ def from_config(item: "ProviderConfig") -> Provider:
 
 
 def from_row(row: UpstreamProvider) -> Provider:
+    return _from_columns(row, row.organisation.slug)
+
+
+def _from_columns(row: UpstreamProvider | tuple, organisation: str) -> Provider:
+    """A provider from a row's columns (the ORM's instance or `_MANAGED`'s named tuple) and its organisation."""
     return Provider(
-        name=row.name, display_name=row.display_name, organisation=row.organisation.slug, issuer=row.issuer,
+        name=row.name, display_name=row.display_name, organisation=organisation, issuer=row.issuer,
         client_id=row.client_id, token_endpoint_auth_method=row.token_endpoint_auth_method,
         scopes=tuple(row.scopes or ()), domains=tuple(row.domains or ()),
         claims=ClaimMapping(**{k: v for k, v in (row.claims or {}).items() if k in ClaimMapping.__dataclass_fields__}),
@@ -108,11 +114,16 @@ def configured(config: "AppConfig") -> list[Provider]:
     return [from_config(item) for item in config.providers]
 
 
+# Every administrator-added provider with its organisation's slug: one precompiled query (idp.fast_lookup) per
+# sign-in page that offers providers, however many organisations have one (most often none at all).
+_MANAGED = Lookup(sa.select(*UpstreamProvider.__table__.columns, Organisation.slug.label("organisation_slug"))
+                  .join(Organisation, Organisation.id == UpstreamProvider.organisation_id)
+                  .order_by(UpstreamProvider.name))
+
+
 def managed(db: Session) -> list[Provider]:
-    """Every administrator-added provider, with its organisation in the same query (one per sign-in page,
-    however many organisations have a provider)."""
-    query = sa.select(UpstreamProvider).options(joinedload(UpstreamProvider.organisation))
-    return [from_row(row) for row in db.scalars(query.order_by(UpstreamProvider.name))]
+    """Every administrator-added provider, by name, in `db`'s transaction."""
+    return [_from_columns(row, row.organisation_slug) for row in _MANAGED.all_in(db)]
 
 
 def all_providers(db: Session, config: "AppConfig", *, enabled_only: bool = False) -> list[Provider]:
