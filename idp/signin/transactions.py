@@ -15,12 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from idp import clients
 from idp.clock import now
+from idp.fast_lookup import EntityLookup
 from idp.flow.state import FlowState
-from idp.models import LoginTransaction
+from idp.models import Client, LoginTransaction, Organisation, User
 from idp.security.secrets import digest, digest_matches, new_token
 
 
@@ -65,8 +66,9 @@ def load(db: Session, handle: str | None, browser_secret: str | None, *, for_upd
     (the request goes on with the sign-in): row-locked (`_locked`)."""
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
-    query = sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle))
-    tx = _locked(db, query) if for_update else db.scalar(query)
+    handle_digest = digest(handle)
+    tx = _locked(db, handle_digest) if for_update else db.scalar(
+        sa.select(LoginTransaction).where(LoginTransaction.handle_digest == handle_digest))
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
     if tx.status != status:
@@ -76,19 +78,34 @@ def load(db: Session, handle: str | None, browser_secret: str | None, *, for_upd
     return tx
 
 
-def _locked(db: Session, query: sa.Select) -> LoginTransaction | None:
+# The row by its handle's digest, locked, with its user (and the user's organisation) and its client in the same
+# precompiled statement (idp.fast_lookup): PostgreSQL skips a row another request holds (see `_locked`);
+# SQLite renders no FOR UPDATE (its transaction holds the database's write lock already).
+_LOCKED_WITH_USER_AND_CLIENT = EntityLookup(
+    (LoginTransaction, User, Organisation, Client),
+    lambda columns: columns.select_from(LoginTransaction)
+    .outerjoin(User, User.id == LoginTransaction.user_id)
+    .outerjoin(Organisation, Organisation.id == User.organisation_id)
+    .outerjoin(Client, Client.client_id == LoginTransaction.client_id)
+    .where(LoginTransaction.handle_digest == sa.bindparam("digest"))
+    .with_for_update(of=LoginTransaction, skip_locked=True))
+
+
+def _locked(db: Session, handle_digest: str) -> LoginTransaction | None:
     """The row, locked. When the lock comes at once, its user and client come in the same statement (found
     then by `db.get` and `clients.by_client_id`): PostgreSQL tries with SKIP LOCKED; SQLite's transaction holds
     the database's write lock already. When another request of the sign-in holds the row, wait for it alone:
     rows joined to a statement that waited would be as they were before the wait (READ COMMITTED re-reads only
     the locked row), so the user and client are read after it."""
-    joined = query.options(joinedload(LoginTransaction.user), joinedload(LoginTransaction.client))
-    waits = db.get_bind().dialect.name == "postgresql"
-    tx = db.scalar(joined.with_for_update(of=LoginTransaction, skip_locked=waits))
-    if tx is None and waits:
-        return db.scalar(query.with_for_update())
-    if tx is not None and tx.client_id is not None:
-        clients.loaded_with(db, tx.client_id, tx.client)
+    found = _LOCKED_WITH_USER_AND_CLIENT.first_in(db, digest=handle_digest)
+    if found is None:
+        if db.get_bind().dialect.name != "postgresql":
+            return None
+        return db.scalar(sa.select(LoginTransaction).where(LoginTransaction.handle_digest == handle_digest)
+                         .with_for_update())
+    tx, _user, _organisation, client = found
+    if tx.client_id is not None:
+        clients.loaded_with(db, tx.client_id, client)
     return tx
 
 
