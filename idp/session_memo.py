@@ -19,10 +19,6 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 T = TypeVar("T")
 KEY = "idp.session_memo"
 ALL = "*"   # a write whose table is not known: every answer goes
-# execution options of a bulk write that changes nothing any remembered answer is about (a TOTP factor's
-# last used step: the set of confirmed factors stays the same)
-_UNCHANGED = "idp_memo_unchanged"
-UNCHANGED_ANSWERS = {_UNCHANGED: True}
 
 
 def remember(db: Session, key: Hashable, tables: Iterable[str], compute: Callable[[], T]) -> T:
@@ -65,7 +61,7 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 
 @sa.event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
-    if state.is_select or not state.session.info.get(KEY) or state.execution_options.get(_UNCHANGED):
+    if state.is_select or not state.session.info.get(KEY):
         return
     table = getattr(state.statement, "table", None)
     forget(state.session, [table.name] if isinstance(table, sa.Table) else [ALL])

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from idp import audit
 from idp.audit import Actor
 from idp.db import redo_if_rolled_back
+from idp.fast_lookup import Lookup
 from idp.models import User
 
 if TYPE_CHECKING:
@@ -25,10 +26,15 @@ def lock_user_row(db: Session, user: User) -> None:
     """Re-read the user's counters under a row lock, so concurrent code checks of one user run one at a
     time (each sees the lock another just set)."""
     db.flush()
-    counters = (User.otp_failures, User.otp_locked_until, User.otp_lock_count)
-    row = db.execute(sa.select(*counters).where(User.id == user.id).with_for_update()).one()
-    for column, value in zip(counters, row, strict=True):   # only the counters: no reload of the whole user
+    row = _COUNTERS_LOCKED.first_in(db, user_id=user.id)
+    if row is None:
+        raise sa.exc.NoResultFound("the user's row is gone")
+    for column, value in zip(_COUNTERS, row, strict=True):   # only the counters: no reload of the whole user
         set_committed_value(user, column.key, value)
+
+
+_COUNTERS = (User.otp_failures, User.otp_locked_until, User.otp_lock_count)
+_COUNTERS_LOCKED = Lookup(sa.select(*_COUNTERS).where(User.id == sa.bindparam("user_id")).with_for_update())
 
 
 def is_locked(user: User, now: datetime) -> datetime | None:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from idp import session_memo
 from idp.clock import now as clock_now
+from idp.fast_lookup import Statement
 from idp.models import SecondFactor, User
 
 from . import enrolled
@@ -156,15 +156,19 @@ def _match(otp: pyotp.TOTP, code: str, steps: Iterable[int]) -> int | None:
     return matched
 
 
+# The step claimed, only if no later-or-equal step was (precompiled: idp.fast_lookup). It changes no answer
+# idp.session_memo keeps (the set of confirmed factors stays the same; `_claim_step` sets what it wrote on
+# the remembered row).
+_CLAIM_STEP = Statement(
+    sa.update(SecondFactor)
+    .where(SecondFactor.id == sa.bindparam("factor_id"),
+           sa.or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < sa.bindparam("step")))
+    .values(last_step=sa.bindparam("step"), offset_steps=sa.bindparam("offset"), last_used_at=sa.bindparam("at")))
+
+
 def _claim_step(db: Session, factor: SecondFactor, step: int, offset: int, now: datetime) -> bool:
     """Record `step` as used, only if no later-or-equal step was: one row updated means this worker won."""
-    result = db.execute(
-        sa.update(SecondFactor)
-        .where(SecondFactor.id == factor.id,
-               sa.or_(SecondFactor.last_step.is_(None), SecondFactor.last_step < step))
-        .values(last_step=step, offset_steps=offset, last_used_at=now)
-        .execution_options(synchronize_session=False, **session_memo.UNCHANGED_ANSWERS))
-    if result.rowcount != 1:
+    if _CLAIM_STEP.rowcount_in(db, factor_id=factor.id, step=step, offset=offset, at=now) != 1:
         db.expire(factor)       # another worker claimed it: read again when asked
         return False
     for name, value in (("last_step", step), ("offset_steps", offset), ("last_used_at", now)):
