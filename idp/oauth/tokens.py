@@ -19,11 +19,13 @@ def _with_user(relationship):  # noqa: ANN001, ANN202
                                             lazyload(User.permissions))
 
 
-# The code exchange's one lookup: the code, its user and the public id of its browser session (`sid`).
-_CODE_LOOKUP = (
-    sa.select(AuthorizationCode, BrowserSession.public_sid)
+# The code exchange's one lookup: the code, its user and the public id of its browser session (`sid`), in one
+# precompiled statement (idp.fast_lookup); the user's organisation, groups and permissions load if asked.
+_CODE_LOOKUP = EntityLookup(
+    (AuthorizationCode, User),
+    lambda columns: columns.add_columns(BrowserSession.public_sid).select_from(AuthorizationCode)
+    .join(User, User.id == AuthorizationCode.user_id)
     .outerjoin(BrowserSession, BrowserSession.sid == AuthorizationCode.sid)
-    .options(_with_user(AuthorizationCode.user))
     .where(AuthorizationCode.code_digest == sa.bindparam("digest")))
 _CLAIM_CODE = Statement(sa.update(AuthorizationCode)
                         .where(AuthorizationCode.id == sa.bindparam("code_id"), AuthorizationCode.used_at.is_(None))
@@ -33,10 +35,10 @@ _CLAIM_CODE = Statement(sa.update(AuthorizationCode)
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
     """Return the code's row and mark it used, atomically; a second use revokes what it issued. The row's
     `public_sid` (not a column) is the `sid` claim for its browser session (None when it has none)."""
-    found = db.execute(_CODE_LOOKUP, {"digest": digest(code)}).first()
+    found = _CODE_LOOKUP.first_in(db, digest=digest(code))
     if found is None or found[0].client_id != client_id:
         return None
-    row, row.public_sid = found
+    row, _user, row.public_sid = found
     current = now()
     claimed = _CLAIM_CODE.rowcount_in(db, code_id=row.id, at=current)
     if claimed != 1:
