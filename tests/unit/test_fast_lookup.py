@@ -12,7 +12,8 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 
 from idp import fast_lookup
 from idp.browser import sessions
-from idp.models import BrowserSession, Organisation, RateLimitBucket, Token, User, UserGroup
+from idp.models import (BrowserSession, Organisation, OrganisationBranding, RateLimitBucket, Token, User,
+                        UserGroup)
 
 LOOKUP = sa.select(User.email, User.is_active, User.email_verified, User.created_at, User.last_login_at,
                    BrowserSession.amr, BrowserSession.auth_time, BrowserSession.idle_minutes) \
@@ -118,6 +119,39 @@ def test_an_instance_the_session_holds_is_kept(services, sid):
 def test_no_row_is_none(services, sid):  # noqa: ARG001
     with services.database.session() as db:
         assert SESSION_AND_USER.first_in(db, sid="nobody") is None
+
+
+def _branded(services, logo: bytes) -> int:  # noqa: ANN001
+    with services.database.session() as db:
+        organisation = db.scalar(sa.select(Organisation))
+        db.add(OrganisationBranding(organisation_id=organisation.id, display_name="Acme", logo_png=logo,
+                                    logo_digest="d" * 64, updated_at=datetime.now(UTC)))
+        return organisation.id
+
+
+BRANDING_AND_ORGANISATION = fast_lookup.EntityLookup(
+    (OrganisationBranding, Organisation),
+    lambda columns: columns.add_columns(sa.literal("extra", sa.String)).select_from(OrganisationBranding)
+    .join(Organisation, Organisation.id == OrganisationBranding.organisation_id)
+    .where(OrganisationBranding.organisation_id == sa.bindparam("organisation_id")))
+
+
+def test_a_deferred_column_is_not_read_and_loads_when_used(services, sid):  # noqa: ARG001
+    organisation_id = _branded(services, b"\x89PNG logo bytes")
+    with services.database.session() as db, _statements(services) as statements:
+        branding, organisation, extra = BRANDING_AND_ORGANISATION.first_in(db, organisation_id=organisation_id)
+        assert "logo_png" not in statements[0]
+        assert (branding.display_name, organisation.id, extra) == ("Acme", organisation_id, "extra")
+        assert branding.logo_png == b"\x89PNG logo bytes"                  # loaded now, on its own
+        assert len(statements) == 2 and "logo_png" in statements[1]
+
+
+def test_every_row_comes_back_with_its_own_columns(services, sid):  # noqa: ARG001
+    organisation_id = _branded(services, b"logo")
+    with services.database.session() as db:
+        rows = BRANDING_AND_ORGANISATION.all_in(db, organisation_id=organisation_id)
+        assert [(b.display_name, o.id, extra) for b, o, extra in rows] == [("Acme", organisation_id, "extra")]
+        assert BRANDING_AND_ORGANISATION.all_in(db, organisation_id=organisation_id + 1000) == []
 
 
 # --- Statement: a write on the session's connection ------------------------------------------------------
