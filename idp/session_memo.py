@@ -7,7 +7,9 @@ time and hands out the answer after that, until the session itself changes one o
 came from (ORM flush or a bulk INSERT/UPDATE/DELETE through the session; a change still waiting to be
 flushed counts too), or its transaction ends. Nothing outlives the session, so nothing is shared between
 requests or workers. Writes through `db.connection()` or an `idp.fast_lookup.Statement` bypass the
-session's events: never use them for a table an answer is remembered from."""
+session's events: never use them for a table an answer is remembered from, unless the write changes no
+remembered answer and sets what it wrote on the remembered rows (a TOTP factor's last used step:
+idp.factors.totp._claim_step)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
