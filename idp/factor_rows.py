@@ -26,16 +26,6 @@ def codes_left(db: Session, user: User) -> int:
                                  lambda: db.scalar(_codes_left_count(user.id)) or 0)
 
 
-# The user's confirmed factors, each row with the count of the user's unused recovery codes: one precompiled
-# statement (idp.fast_lookup).
-_FACTORS_AND_CODES_LEFT = EntityLookup(
-    (SecondFactor,),
-    lambda columns: columns.add_columns(
-        sa.select(sa.func.count(RecoveryCode.id)).where(RecoveryCode.user_id == sa.bindparam("user_id"),
-                                                        RecoveryCode.used_at.is_(None)).scalar_subquery())
-    .where(SecondFactor.user_id == sa.bindparam("user_id"), SecondFactor.confirmed_at.is_not(None)))
-
-
 def _factors_and_codes_left(db: Session, user_id: int) -> tuple[SecondFactor, ...]:
     rows = _FACTORS_AND_CODES_LEFT.all_in(db, user_id=user_id)
     if rows:
@@ -43,9 +33,17 @@ def _factors_and_codes_left(db: Session, user_id: int) -> tuple[SecondFactor, ..
     return tuple(row[0] for row in rows)
 
 
-def _codes_left_count(user_id: int) -> sa.Select:
+def _codes_left_count(user_id: int | sa.BindParameter) -> sa.Select:
     return sa.select(sa.func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id,
                                                           RecoveryCode.used_at.is_(None))
+
+
+# The user's confirmed factors, each row with the count of the user's unused recovery codes: one precompiled
+# statement (idp.fast_lookup).
+_FACTORS_AND_CODES_LEFT = EntityLookup(
+    (SecondFactor,),
+    lambda columns: columns.add_columns(_codes_left_count(sa.bindparam("user_id")).scalar_subquery())
+    .where(SecondFactor.user_id == sa.bindparam("user_id"), SecondFactor.confirmed_at.is_not(None)))
 
 
 def _codes_key(user_id: int) -> tuple[str, int]:

@@ -258,8 +258,9 @@ class EntityLookup:
     each found row is attached to the session as if the ORM had loaded it (identity map, relationships load
     as usual when read: a many-to-one to another of them from the identity map), without the ORM's loading
     cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns (and may
-add columns of its own: their values follow the instances).
-    Deferred columns are not read (they load when used, as after an ORM query). The models named in `detached` come back detached instead (cheaper: for rows only read): every column
+    add columns of its own: their values follow the instances). Deferred columns are not read (they load when
+    used, as after an ORM query). The models named in `detached` come back detached instead (cheaper: for rows
+    only read): every column
     is there, a many-to-one to another of the row's instances is linked, and reading any other relationship
     raises DetachedInstanceError (never a silent empty value)."""
 

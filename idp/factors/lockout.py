@@ -22,6 +22,11 @@ FREE_TRIES = 2           # wrong codes before any delay (typos happen)
 MAX_DELAY_SECONDS = 60
 
 
+# The second factor's lockout counters of one user, under the row's lock (precompiled: idp.fast_lookup).
+_COUNTERS = (User.otp_failures, User.otp_locked_until, User.otp_lock_count)
+_COUNTERS_LOCKED = Lookup(sa.select(*_COUNTERS).where(User.id == sa.bindparam("user_id")).with_for_update())
+
+
 def lock_user_row(db: Session, user: User) -> None:
     """Re-read the user's counters under a row lock, so concurrent code checks of one user run one at a
     time (each sees the lock another just set)."""
@@ -31,10 +36,6 @@ def lock_user_row(db: Session, user: User) -> None:
         raise sa.exc.NoResultFound("the user's row is gone")
     for column, value in zip(_COUNTERS, row, strict=True):   # only the counters: no reload of the whole user
         set_committed_value(user, column.key, value)
-
-
-_COUNTERS = (User.otp_failures, User.otp_locked_until, User.otp_lock_count)
-_COUNTERS_LOCKED = Lookup(sa.select(*_COUNTERS).where(User.id == sa.bindparam("user_id")).with_for_update())
 
 
 def is_locked(user: User, now: datetime) -> datetime | None:
