@@ -67,8 +67,7 @@ def load(db: Session, handle: str | None, browser_secret: str | None, *, for_upd
     if not handle or not browser_secret:
         raise TransactionProblem(MISSING)
     handle_digest = digest(handle)
-    tx = _locked(db, handle_digest) if for_update else db.scalar(
-        sa.select(LoginTransaction).where(LoginTransaction.handle_digest == handle_digest))
+    tx = _locked(db, handle_digest) if for_update else db.scalar(_by_digest(handle_digest))
     if tx is None or not digest_matches(browser_secret, tx.browser_binding):
         raise TransactionProblem(MISSING)
     if tx.status != status:
@@ -101,8 +100,7 @@ def _locked(db: Session, handle_digest: str) -> LoginTransaction | None:
     if found is None:
         if db.get_bind().dialect.name != "postgresql":
             return None
-        return db.scalar(sa.select(LoginTransaction).where(LoginTransaction.handle_digest == handle_digest)
-                         .with_for_update())
+        return db.scalar(_by_digest(handle_digest).with_for_update())
     tx, _user, _organisation, client = found
     if tx.client_id is not None:
         clients.loaded_with(db, tx.client_id, client)
@@ -113,7 +111,11 @@ def by_handle(db: Session, handle: str | None) -> LoginTransaction | None:
     """The browser's last transaction whatever its status (to start the same request over)."""
     if not handle:
         return None
-    return db.scalar(sa.select(LoginTransaction).where(LoginTransaction.handle_digest == digest(handle)))
+    return db.scalar(_by_digest(digest(handle)))
+
+
+def _by_digest(handle_digest: str) -> sa.Select:
+    return sa.select(LoginTransaction).where(LoginTransaction.handle_digest == handle_digest)
 
 
 def rebind(tx: LoginTransaction, browser_secret: str) -> str:
