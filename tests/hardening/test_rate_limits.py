@@ -38,13 +38,14 @@ def redis_available() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _a_new_minute(request) -> None:  # noqa: ANN001
-    """The frozen clock, when a test uses it, starts a second into a minute: a test that moves it on by a few
-    seconds between counted requests never splits them over two fixed windows by chance (it did, about one
-    run in twenty, when the clock started in the last seconds of a minute)."""
+def _a_new_hour(request) -> None:  # noqa: ANN001
+    """The frozen clock, when a test uses it, starts a second into an hour: a test that moves it on by seconds
+    or minutes between counted requests never splits them over two fixed windows (per minute, per hour) by
+    chance. It did, about one run in twenty, when the clock started in the last seconds of a minute; and
+    two tests failed when it started in the last minutes of an hour."""
     if "frozen_clock" in request.fixturenames:
         clock = request.getfixturevalue("frozen_clock")
-        clock.set((clock() + timedelta(minutes=1)).replace(second=1))
+        clock.set((clock() + timedelta(hours=1)).replace(minute=0, second=1))
 
 
 @pytest.fixture
