@@ -69,6 +69,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):  # noqa: ANN001, ANN202
+        if isinstance(getattr(error, "original_exception", None), OperationalError):
+            # the request's COMMIT (an after-request hook) lost the database: Flask sends that here, not to
+            # database_down, and it is the same outage
+            return database_down(error.original_exception)
         _nothing_kept()    # Flask still runs the after-request hooks: they must not commit
         return render_template("error.html", title="Something went wrong",
                                message="The request could not be completed and nothing was changed. "

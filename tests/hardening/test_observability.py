@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 
 import pytest
 import sqlalchemy as sa
@@ -235,3 +236,30 @@ def test_database_down_gives_readable_503s_even_when_signed_in(app, factory, rp,
     assert token.status_code == 503 and token.get_json()["error"] == "temporarily_unavailable"
     assert browser.client.get("/healthz").status_code == 200
     assert browser.client.get("/readyz").status_code == 503
+
+
+def test_a_commit_that_loses_the_database_gives_the_same_503(app, factory, rp, monkeypatch, services):
+    """The database goes away between a request's last statement and its COMMIT (an after-request hook;
+    seen in test_pg_restart.py as a 500 "Something went wrong"): the same 503 as any other outage, a page for
+    people and JSON on the back channel."""
+    factory.user(EMAIL)
+    browser = Browser(client=app.test_client())
+    dialect = services.database.engine.dialect
+
+    original = dialect.do_commit
+
+    def lost(dbapi_connection) -> None:  # noqa: ANN001
+        if not any(frame.name == "_commit" and frame.filename.endswith("context.py")
+                   for frame in traceback.extract_stack()):
+            return original(dbapi_connection)              # earlier commits (the rate-limit counts) go through
+        dbapi_connection.rollback()                        # the server kept nothing
+        raise dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(dialect, "do_commit", lost)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)   # as served: Flask answers, not the test
+    page = browser.client.get(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503 and "Temporarily unavailable" in text and "Nothing was changed" in text
+    token = browser.client.post("/token", data={"grant_type": "authorization_code", "code": "x"},
+                                headers=basic(rp))
+    assert token.status_code == 503 and token.get_json()["error"] == "temporarily_unavailable"
