@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from idp.models import Base
 
 PG_ENV = "IDP_TEST_DATABASE_URL"
+DEADLOCK = "40P01"          # PostgreSQL's deadlock_detected
+DEADLOCK_RETRIES = 5
 
 
 def postgres_base_url() -> str | None:
@@ -61,6 +63,18 @@ class PostgresTestDatabase:
         90 ms a test); this is one transaction on a kept connection (about 3 ms): lock every table as
         TRUNCATE does (waiting for any transaction still using them), DELETE children before parents,
         restart the sequences, insert the seed rows."""
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return self._clean(seed)
+            except sa.exc.OperationalError as exc:
+                # a transaction still running (e.g. a server of the previous test finishing a write) took a lock
+                # on a table this lock waits for, then wanted one this lock had taken; PostgreSQL chose this
+                # transaction to end: the other then finishes, and a second try gets every lock
+                if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_RETRIES - 1:
+                    raise
+        return None
+
+    def _clean(self, seed: "SeedRows") -> None:
         tables = Base.metadata.sorted_tables
         names = ", ".join(f'"{t.name}"' for t in tables)
         with self._engine.begin() as conn:
