@@ -8,11 +8,10 @@ any other is pinged as `pool_pre_ping` would (the same window as HikariCP's `ali
 A server that stops, restarts or ends a connection (`pg_terminate_backend`, an idle timeout) writes its last
 message to the socket and closes it, so the socket is readable: that connection is pinged, fails, and the
 pool replaces every connection made before it (as after a failed pre-ping); the request that finds it does
-not fail. A failover that leaves the old sockets open and silent (the database's address moved to another
-host) is not seen until a statement fails: under load, one request per process then fails (503), and that
-failure makes the pool replace every older connection (SQLAlchemy's own execution, and idp.fast_lookup's).
-`pool_pre_ping` would have caught it: its ping gets the new host's reset. (Across a network partition both
-wait for TCP to give up.)"""
+not fail. A failover that leaves the old sockets open and silent (an address moved to another host, a
+partition) is not seen until a statement fails: under load, one request per process then fails (503), and
+that failure makes the pool replace every older connection (SQLAlchemy's own execution, and
+idp.fast_lookup's); `pool_pre_ping` would have caught it with its ping."""
 from __future__ import annotations
 
 import select
