@@ -1,4 +1,4 @@
-"""Database engine and sessions: SQLite file or PostgreSQL, pooled (PostgreSQL's checked at checkout)."""
+"""Database engine and sessions: SQLite file or PostgreSQL, pooled and pre-pinged."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from idp.config import DatabaseConfig
 from idp.fast_lookup import run_driver_sql
-from idp.pool_liveness import check_at_checkout
 
 log = logging.getLogger("idp.db")
 
@@ -22,14 +21,12 @@ def create_engine(config: DatabaseConfig) -> sa.Engine:
     url = make_url(config.url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, config)
-    # checked at checkout (idp.pool_liveness): a connection that died with a restarted or failed-over server
-    # is replaced, so the process recovers by itself; connect_timeout: an unreachable server fails a request
-    # (503) within seconds instead of holding a worker until gunicorn kills it
+    # pre-ping: a connection that died with a restarted or failed-over server is replaced at checkout, so
+    # the process recovers by itself; connect_timeout: an unreachable server fails a request (503) within
+    # seconds instead of holding a worker until gunicorn kills it
     connect_args = _postgres_connect_args(url) if url.get_backend_name() == "postgresql" else {}
-    engine = sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
-                              pool_timeout=10, echo=config.echo, connect_args=connect_args)
-    check_at_checkout(engine)
-    return engine
+    return sa.create_engine(url, pool_size=config.pool_size, max_overflow=config.max_overflow,
+                            pool_pre_ping=True, pool_timeout=10, echo=config.echo, connect_args=connect_args)
 
 
 def _postgres_connect_args(url: sa.URL) -> dict[str, object]:

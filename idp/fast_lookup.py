@@ -174,10 +174,9 @@ def _numbered(name: str, row: int) -> str:
 
 
 def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:
-    """The first row of `sql` on a pooled DBAPI connection (checked out as usual, on PostgreSQL through
-    idp.pool_liveness), in autocommit. A connection that fails is invalidated, not put back into the pool (one
-    the database dropped: with every pooled one made before it); a driver error comes out as SQLAlchemy's (see
-    _run_on), also one while connecting."""
+    """The first row of `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
+    in autocommit. A connection that fails is invalidated, not put back into the pool; a driver error comes
+    out as SQLAlchemy's (see _run_on), also one while connecting."""
     try:
         connection = engine.raw_connection()
     except engine.dialect.loaded_dbapi.Error as exc:     # the database is unreachable
@@ -191,10 +190,7 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         if switch:
             driver.autocommit = False
     except engine.dialect.loaded_dbapi.Error as exc:
-        if engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
-            _renew_pool(engine.pool, connection, exc)     # this connection included
-        else:
-            connection.invalidate(exc)
+        connection.invalidate(exc)
         raise _wrapped(engine.dialect, exc, sql, parameters, lost=True) from exc
     except BaseException:
         connection.invalidate()
@@ -208,24 +204,15 @@ def _run_on(connection: sa.Connection, sql: str, parameters: list | dict, read: 
     """`read(cursor)` after `sql` on the DBAPI connection of SQLAlchemy's `connection`, failing as
     SQLAlchemy's own execution does: a driver error comes out as sqlalchemy.exc.DBAPIError (OperationalError,
     IntegrityError...: what the web layer answers 503 to, what callers catch), and a connection the database
-    dropped is invalidated with every pooled one made before it (its transaction can only be rolled back; the
-    pool does not hand them out again)."""
+    dropped is invalidated (its transaction can only be rolled back; the pool does not hand it out again)."""
     dialect = connection.dialect
     try:
         return _execute(connection.connection.driver_connection, sql, parameters, read)
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
         if lost:
-            _renew_pool(connection.engine.pool, connection.connection, exc)
             connection.invalidate(exc)
         raise _wrapped(dialect, exc, sql, parameters, lost=lost) from exc
-
-
-def _renew_pool(pool: sa.pool.Pool, connection: sa.PoolProxiedConnection, exc: Exception) -> None:
-    """The database dropped `connection`: every pooled connection made before it is replaced at its next
-    checkout, as SQLAlchemy's own execution does on a disconnect (after a failover that left the sockets open,
-    idp.pool_liveness does not find them stale). Pool._invalidate has no public equivalent."""
-    pool._invalidate(connection, exc)  # noqa: SLF001
 
 
 def _wrapped(dialect: sa.Dialect, exc: Exception, sql: str, parameters: list | dict, *, lost: bool) -> Exception:

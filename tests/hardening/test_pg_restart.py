@@ -2,8 +2,7 @@
 
 While the database is down every request that needs it gets a readable 503 page (JSON health says why),
 /healthz stays 200; once it is back both servers serve again WITHOUT being restarted (pooled connections are
-checked at checkout and replaced: idp.pool_liveness). Afterwards: no half-enrolled factor, no lost or extra
-audit entry, chains intact.
+pre-pinged and replaced). Afterwards: no half-enrolled factor, no lost or extra audit entry, chains intact.
 
 This restarts the machine's only PostgreSQL cluster, so it runs only when asked:
 
