@@ -260,9 +260,8 @@ class EntityLookup:
     cost per query. `joined(select)` adds the FROM, joins and WHERE to the SELECT of all the columns (and may
     add columns of its own: their values follow the instances). Deferred columns are not read (they load when
     used, as after an ORM query). The models named in `detached` come back detached instead (cheaper: for rows
-    only read): every column
-    is there, a many-to-one to another of the row's instances is linked, and reading any other relationship
-    raises DetachedInstanceError (never a silent empty value)."""
+    only read): every column is there, a many-to-one to another of the row's instances is linked, and reading
+    any other relationship raises DetachedInstanceError (never a silent empty value)."""
 
     def __init__(self, models: tuple[type, ...], joined: Callable[[sa.Select], sa.Select], *,
                  detached: tuple[type, ...] = ()) -> None:
