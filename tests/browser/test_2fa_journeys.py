@@ -67,6 +67,7 @@ def test_enrol_authenticator_app_then_sign_in_with_it(page: Page, alice, service
     page.get_by_label("Type the 6-digit code shown in your authenticator app").fill(code_now(secret, frozen_clock))
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", name="Two-factor authentication is on")).to_be_visible()
+    expect(page.locator("#recovery-code-list code")).to_have_count(10)
     codes = page.locator("#recovery-code-list code").all_inner_texts()
     assert len(codes) == 10
 
@@ -129,6 +130,7 @@ def test_regenerate_recovery_codes(page: Page, alice, services, frozen_clock):
     expect(page.get_by_text("the previous set stops working immediately")).to_be_visible()
     page.get_by_role("button", name="Regenerate Recovery Codes").click()
     expect(page.get_by_role("heading", name="Your new recovery codes")).to_be_visible()
+    expect(page.locator("#recovery-code-list code")).to_have_count(10)
     new = page.locator("#recovery-code-list code").all_inner_texts()
     assert len(new) == 10 and not set(new) & set(old)
     page.set_viewport_size(PHONE)

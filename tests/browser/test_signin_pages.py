@@ -93,7 +93,8 @@ def test_set_it_up_now_continues_into_the_set_up_with_the_one_recovery_codes_scr
     page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(secret).at(frozen_clock.current))
     page.get_by_role("button", name="Confirm").click()
 
-    codes = page.locator("#recovery-code-list code").all_inner_texts()   # the same screen as Profile's
+    expect(page.locator("#recovery-code-list code")).to_have_count(10)   # the same screen as Profile's
+    codes = page.locator("#recovery-code-list code").all_inner_texts()
     assert len(codes) == 10
     page.get_by_role("button", name="Copy").click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()

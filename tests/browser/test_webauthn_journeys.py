@@ -83,7 +83,7 @@ def test_security_key_register_sign_in_as_second_factor_and_remove(context, page
     expect(page.get_by_role("heading", name="Security", exact=True)).to_be_visible()
     add_key(page, "Virtual YubiKey")
     expect(page.get_by_role("heading", name="Two-factor authentication is on")).to_be_visible()
-    assert len(page.locator("#recovery-code-list code").all_inner_texts()) == 10
+    expect(page.locator("#recovery-code-list code")).to_have_count(10)
     page.get_by_role("link", name="I have saved my codes").click()
     expect(page.get_by_role("rowheader", name="Virtual YubiKey")).to_be_visible()
     assert len(credentials(cdp, authenticator)) == 1
