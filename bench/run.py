@@ -6,6 +6,7 @@ the same run, SQL statements per operation, VmRSS per worker, latency at half lo
     .venv/bin/python bench/run.py --backends sqlite --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/run.py --users 5000   # 5,000 users with password + authenticator app (default 1,000)
     .venv/bin/python bench/run.py --scale        # sign-ins with 1,000 and with 100,000 users
+    .venv/bin/python bench/run.py --redis redis://127.0.0.1:6379/15   # rate-limit counters in Redis
 
 Run by hand, never from the tests. Everything stays on 127.0.0.1 and ends by itself (fixed request counts,
 timeouts on every request). For each database backend:
@@ -646,8 +647,9 @@ def count_statements(instance: Instance, drive: Drive, repeats: int = COUNTED_RE
 
 # --- instances -----------------------------------------------------------------------------------
 
-def rate_limit_section() -> str:
-    """Every limit raised far above what the benchmark sends: counted (same work), never refused."""
+def rate_limit_section(redis_url: str = "") -> str:
+    """Every limit raised far above what the benchmark sends: counted (same work), never refused; the counters in
+    Redis when `redis_url` is given (`[rate_limit] redis_url`), else in the database."""
     sys.path.insert(0, str(ROOT))
     try:
         from idp.config import RateLimitConfig
@@ -656,7 +658,8 @@ def rate_limit_section() -> str:
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(RateLimitConfig) if "_per_" in f.name]
-    return "\n[rate_limit]\n" + "".join(f'{name} = "10000000/minute"\n' for name in names)
+    where = f'redis_url = "{redis_url}"\n' if redis_url else ""
+    return "\n[rate_limit]\n" + where + "".join(f'{name} = "10000000/minute"\n' for name in names)
 
 
 @contextmanager
@@ -734,7 +737,7 @@ def add_totp_users(config: Path, count: int, people: Path) -> None:
                                   "users": [list(p) for p in zip(emails, plain, strict=True)]}))
 
 
-def make_instance(directory: Path, database_url: str | None, users: int) -> Instance:
+def make_instance(directory: Path, database_url: str | None, users: int, redis_url: str = "") -> Instance:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["init", str(directory), "--issuer", base]
@@ -743,7 +746,7 @@ def make_instance(directory: Path, database_url: str | None, users: int) -> Inst
     idp(None, *args)
     config = directory / "config.toml"
     with open(config, "a") as handle:
-        handle.write(rate_limit_section())
+        handle.write(rate_limit_section(redis_url))
     idp(config, "db", "upgrade")
     idp(config, "user", "create", EMAIL, "--name", "Bench", "--password-stdin", stdin=PASSWORD + "\n")
     t0 = time.perf_counter()
@@ -792,10 +795,10 @@ class Result:
 
 
 def run_backend(label: str, database_url: str | None, runs: int, counts: dict, pool, hello: tuple,  # noqa: ANN001
-                work: Path, users: int, quick: bool) -> Result:
+                work: Path, users: int, quick: bool, redis_url: str = "") -> Result:
     """The statement counts, the figures and references (`runs` times), then the half-load latency runs
     (figures "<kind>@half"); the workers' RSS in MB after the measured runs."""
-    instance = make_instance(work / label, database_url, users)
+    instance = make_instance(work / label, database_url, users, redis_url)
     drive = new_drive(instance)
     print(f"[{label}] counting SQL statements per operation (in process)", file=sys.stderr)
     counted = count_statements(instance, drive)
@@ -823,9 +826,9 @@ def run_backend(label: str, database_url: str | None, runs: int, counts: dict, p
 
 
 def run_scale(label: str, database_url: str | None, runs: int, counts: dict, pool, work: Path,  # noqa: ANN001
-              users: int) -> dict[str, Figure]:
+              users: int, redis_url: str = "") -> dict[str, Figure]:
     """Both sign-ins' server CPU with `users` TOTP users in the database."""
-    instance = make_instance(work / f"{label}-{users}", database_url, users)
+    instance = make_instance(work / f"{label}-{users}", database_url, users, redis_url)
     drive = new_drive(instance)
     figures = {kind: Figure() for kind in SIGN_INS}
     with serving(instance, f"{label}, {users:,} users", pool, drive) as master:
@@ -941,6 +944,8 @@ def main() -> None:
                         help="users with password + authenticator app (default %(default)s)")
     parser.add_argument("--scale", action="store_true",
                         help=f"only the sign-ins, with {SCALE_USERS[0]:,} and with {SCALE_USERS[1]:,} users")
+    parser.add_argument("--redis", default="", metavar="URL",
+                        help="keep the rate-limit counters in this Redis ([rate_limit] redis_url), not the database")
     args = parser.parse_args()
     runs, counts = (1, QUICK) if args.quick else (3, FULL)
     work = Path(tempfile.mkdtemp(prefix="idp-bench-"))
@@ -965,12 +970,12 @@ def main() -> None:
                     scaled = {}
                     for n in SCALE_USERS:
                         with database() as url:
-                            scaled[n] = run_scale(label, url, runs, counts, pool, work, n)
+                            scaled[n] = run_scale(label, url, runs, counts, pool, work, n, args.redis)
                     reports.append(scale_table(f"{label} ({how})", scaled, total))
                 else:
                     with database() as url:
                         results[label] = run_backend(label, url, runs, counts, pool, hello, work, args.users,
-                                                     args.quick)
+                                                     args.quick, args.redis)
                     reports.append(detail_table(f"{label} ({how})", results[label], total))
                 print(reports[-1] + "\n", file=sys.stderr)
 
