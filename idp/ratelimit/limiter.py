@@ -17,7 +17,8 @@ Backends:
   that already holds changes is not committed: the counts then ride in its transaction. Without a session
   (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
   `Limiter.count_in` counts in the caller's transaction and never commits (the refresh answered before
-  Flask, idp.web.oauth.front_refresh: its counts stand only with its rotation).
+  Flask, idp.web.oauth.front_refresh: its counts stand only with its rotation; with Redis it counts with
+  `hit` before the rotation instead, once, and Flask answers a fall-through from that verdict).
 - `RedisBackend` (`[rate_limit] redis_url`): `SET key 0 EX ttl NX` + `INCR key` in one MULTI/EXEC (the
   window start is part of the key).
 

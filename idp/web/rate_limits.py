@@ -58,6 +58,9 @@ TX_SESSION_KEY = "login_tx"     # idp.web.login.session_state.TX_KEY
 TX_USER_SESSION_KEY = "login_tx_user"     # idp.web.login.session_state.TX_USER_KEY
 RULES_KEY = "idp.ratelimit.rules"
 COUNTED_FOR = "idp_login_counted_for"     # flask.g: the user (or None) a sign-in POST was counted for
+# WSGI environ: the Verdict (or LimiterUnavailable) of a /token request's counts, moved once before Flask by the
+# refresh answered in front with a limiter that cannot count in a transaction (Redis; idp.web.oauth.front_refresh)
+COUNTED_AHEAD = "idp.ratelimit.counted_ahead"
 
 
 def rules_from_config(config: RateLimitConfig) -> dict[str, tuple[Limit | None, Limit | None]]:
@@ -83,6 +86,9 @@ def init_app(app: Flask) -> None:
     def _rate_limit():  # noqa: ANN202
         if request.method != "POST" and request.endpoint not in ADDRESS_ENDPOINTS:
             return None
+        ahead = request.environ.get(COUNTED_AHEAD)
+        if request.endpoint == "oauth.token" and isinstance(ahead, Verdict | LimiterUnavailable):
+            return _answer(ahead)          # counted once already: refuse or go on from that count
         checks = checks_for(request.endpoint, rules)
         return _counted(app.extensions["idp.ratelimit"], checks) if checks else None
 
@@ -93,7 +99,14 @@ def _counted(counters: Limiter, checks: list[Check]) -> Response | None:
     try:
         verdict = counters.hit(checks, db())
     except LimiterUnavailable as exc:
-        log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, exc)
+        return _answer(exc)
+    return _answer(verdict)
+
+
+def _answer(verdict: Verdict | LimiterUnavailable) -> Response | None:
+    """The 503 when the limiter could not count (fails closed), the 429 over a limit, else None."""
+    if isinstance(verdict, LimiterUnavailable):
+        log.error("rate limiter unavailable, refusing %s: %s", request.endpoint, verdict)
         return _unavailable()
     if verdict.allowed:
         return None

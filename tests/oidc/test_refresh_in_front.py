@@ -15,6 +15,7 @@ from flask import request_started
 
 from idp.models import Client, Token, User
 from idp.ratelimit.limiter import PURGE_EVERY
+from idp.security.secrets import digest
 from tests.hardening.helpers import bucket_total
 from tests.support.factors import audit_events, require_2fa
 from tests.support.oidc_client import Rp, basic, counts
@@ -131,7 +132,6 @@ def test_the_previous_secret_works_while_it_lasts(rp, app, services):
     from datetime import timedelta
 
     from idp.clock import now
-    from idp.security.secrets import digest
 
     tokens = rp.tokens(scope=OFFLINE)
     with services.database.session() as db:
@@ -327,7 +327,8 @@ class TestBehindAProxy:
 
 
 class TestRedisCounters:
-    """Counts in Redis cannot be rolled back with an attempt before Flask: Flask answers every refresh."""
+    """Counts in Redis cannot be rolled back: the attempt before Flask moves them once, before the rotation, and
+    whatever falls through to Flask is answered from that same count (a refusal, an error), never counted again."""
 
     @pytest.fixture
     def config_overrides(self) -> dict:
@@ -335,20 +336,69 @@ class TestRedisCounters:
 
         if not redis_available():
             pytest.skip("no Redis on 127.0.0.1:6379")
-        return {"rate_limit": {"redis_url": REDIS_URL, "token_per_client": "2/minute"}}
+        return {"rate_limit": {"redis_url": REDIS_URL, "token_per_client": "3/minute"}}
 
-    def test_flask_answers_and_counts_once(self, rp, app, services):
+    @pytest.fixture
+    def redis(self, app):  # noqa: ANN001, ANN201
+        """The app's Redis backend, with a key prefix of this test's own (removed afterwards)."""
         import uuid
 
         backend = app.extensions["idp.ratelimit"].backend
-        backend.prefix = f"idp:rl:test-{uuid.uuid4().hex}:"
-        try:
-            tokens = rp.tokens(scope=OFFLINE)               # 1 on the client's counter
-            with flask_answers(app) as through_flask:
-                second = rp.refresh(tokens["refresh_token"])   # 2
-                refused = rp.refresh(second.json["refresh_token"])   # 3: over
-            assert second.status == 200 and refused.status == 429 and through_flask == ["/token"] * 2
-            assert bucket_total(services) == 0
-        finally:
-            for key in backend.client.scan_iter(match=backend.prefix + "*"):
-                backend.client.delete(key)
+        backend.prefix, reachable = f"idp:rl:test-{uuid.uuid4().hex}:", backend.client
+        yield backend
+        for key in reachable.scan_iter(match=backend.prefix + "*"):
+            reachable.delete(key)
+
+    @staticmethod
+    def client_count(redis, rp) -> int:  # noqa: ANN001
+        """The client's `token` counter in Redis (this window)."""
+        from idp.ratelimit.limiter import Check
+        from idp.rate_limit_rules import Limit
+
+        key = Check("token", "client", f"client:{rp.client_id}", Limit(3, 60)).key
+        return sum(int(redis.client.get(name)) for name in redis.client.scan_iter(match=f"{redis.prefix}{key}:*"))
+
+    def test_a_good_refresh_is_answered_in_front_and_counted_once(self, rp, app, services, redis):
+        tokens = rp.tokens(scope=OFFLINE)                           # 1 on the client's counter
+        with flask_answers(app) as through_flask:
+            second = rp.refresh(tokens["refresh_token"])            # 2, answered before Flask
+        assert second.status == 200 and through_flask == []
+        assert self.client_count(redis, rp) == 2
+        assert bucket_total(services) == 0                          # nothing counted in the database
+
+    def test_over_the_limit_flask_refuses_from_the_same_count(self, rp, app, services, redis):
+        tokens = rp.tokens(scope=OFFLINE)                           # 1
+        second = rp.refresh(tokens["refresh_token"])                # 2
+        third = rp.refresh(second.json["refresh_token"])            # 3
+        live = _live(services)
+        with flask_answers(app) as through_flask:
+            refused = rp.refresh(third.json["refresh_token"])      # 4: over
+        assert third.status == 200 and refused.status == 429 and through_flask == ["/token"]
+        assert refused.json["error"] == "too_many_requests" and int(refused.headers["Retry-After"]) >= 1
+        assert self.client_count(redis, rp) == 4                    # counted once, not again by Flask
+        assert _live(services) == live                              # nothing rotated
+        with services.database.session() as db:
+            assert db.scalar(sa.select(Token.refresh_used_at).where(Token.refresh_token_digest == digest(
+                third.json["refresh_token"]))) is None
+
+    def test_a_refresh_flask_answers_is_counted_once(self, rp, app, redis):
+        rp.tokens(scope=OFFLINE)                                    # 1
+        with flask_answers(app) as through_flask:
+            unknown = rp.refresh("not-a-refresh-token")            # 2: falls through, Flask answers
+        assert unknown.status == 400 and unknown.json["error"] == "invalid_grant"
+        assert through_flask == ["/token"]
+        assert self.client_count(redis, rp) == 2
+
+    def test_redis_down_refuses_the_refresh_and_rotates_nothing(self, rp, app, services, redis):
+        from tests.support.servers import free_port
+
+        tokens = rp.tokens(scope=OFFLINE)
+        redis.client = type(redis.client).from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5,
+                                                   socket_connect_timeout=0.5)
+        live = _live(services)
+        refused = rp.refresh(tokens["refresh_token"])
+        assert refused.status == 503 and refused.json["error"] == "temporarily_unavailable"
+        assert _live(services) == live
+        with services.database.session() as db:
+            assert db.scalar(sa.select(Token.refresh_used_at).where(Token.refresh_token_digest == digest(
+                tokens["refresh_token"]))) is None

@@ -13,13 +13,14 @@ from urllib.parse import parse_qsl
 from idp.browser.session_policy import family_still_counts
 from idp.oauth import refresh
 from idp.oauth.refresh import ClientSecret
+from idp.ratelimit.limiter import LimiterUnavailable
 from idp.web.context import address_of
-from idp.web.rate_limits import claimed_client_id, client_checks, rules_from_config
+from idp.web.rate_limits import COUNTED_AHEAD, claimed_client_id, client_checks, rules_from_config
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from idp.ratelimit.limiter import Limiter
+    from idp.ratelimit.limiter import Check, Limiter
     from idp.services import Services
 
 log = logging.getLogger("idp.oauth")
@@ -78,7 +79,10 @@ def client_secret(authorization: str | None, form: dict[str, str]) -> ClientSecr
 class RefreshInFront:
     """Answers `POST /token` with grant_type=refresh_token when it is plainly good: the rotation, the new
     token and the `token` rate-limit counts in one transaction, committed only if all succeed and the limits
-    allow it. Anything else is rolled back and goes to Flask, which answers (and counts once) as always."""
+    allow it. Anything else is rolled back and goes to Flask, which answers (and counts once) as always.
+    A limiter whose counts cannot be rolled back (Redis) counts here once, before the rotation, and leaves
+    its verdict in the environ (`COUNTED_AHEAD`): Flask's hook answers a fall-through from it, never
+    counting the request twice."""
 
     def __init__(self, services: Services, limiter: Limiter | None) -> None:
         self._services = services
@@ -87,14 +91,11 @@ class RefreshInFront:
         self._hops = services.config.server.trusted_proxies
 
     def answer(self, environ: dict) -> Answer | None:
-        # Redis counts cannot be rolled back with a fall-through: then Flask answers every refresh
-        if self._limiter is not None and not self._limiter.counts_in_transactions:
-            return None
         form = read_form(environ)
         if form is None or form.get("grant_type") != "refresh_token":
             return None
         credentials = client_secret(environ.get("HTTP_AUTHORIZATION"), form)
-        if credentials is None:
+        if credentials is None or not self._counted_ahead(environ, form):
             return None
         body = self._refresh(environ, form, credentials)
         if body is None:
@@ -119,11 +120,29 @@ class RefreshInFront:
             self._limiter.after_commit()
         return body
 
+    def _counted_ahead(self, environ: dict, form: dict[str, str]) -> bool:
+        """With a limiter that cannot count in a transaction (Redis): count the request under the `token` rule
+        now, once, and leave the verdict (or LimiterUnavailable) for Flask's hook; False when the refresh may not
+        be tried here (over a limit, no limiter to ask: Flask refuses from the verdict)."""
+        if self._limiter is None or self._limiter.counts_in_transactions:
+            return True
+        try:
+            verdict = self._limiter.hit(self._checks(environ, form))
+        except LimiterUnavailable as exc:
+            environ[COUNTED_AHEAD] = exc
+            return False
+        environ[COUNTED_AHEAD] = verdict
+        return verdict.allowed
+
     def _counted(self, db: Session, environ: dict, form: dict[str, str]) -> bool:
         """Count the request under the `token` rule in `db`'s transaction (after the rotation: PostgreSQL holds
-        the bucket rows only until the commit); False when over a limit (Flask then counts and refuses)."""
-        if self._limiter is None:
+        the bucket rows only until the commit); False when over a limit (Flask then counts and refuses). A
+        limiter that cannot count in a transaction counted ahead."""
+        if self._limiter is None or not self._limiter.counts_in_transactions:
             return True
+        return self._limiter.count_in(self._checks(environ, form), db).allowed
+
+    def _checks(self, environ: dict, form: dict[str, str]) -> list[Check]:
         ip = address_of(environ.get("HTTP_X_FORWARDED_FOR", ""), environ.get("REMOTE_ADDR"), self._hops)
         client_id = claimed_client_id(environ.get("HTTP_AUTHORIZATION", ""), form)
-        return self._limiter.count_in(client_checks(self._rules, "oauth.token", ip, client_id), db).allowed
+        return client_checks(self._rules, "oauth.token", ip, client_id)
