@@ -336,7 +336,8 @@ class TestRedisCounters:
 
         if not redis_available():
             pytest.skip("no Redis on 127.0.0.1:6379")
-        return {"rate_limit": {"redis_url": REDIS_URL, "token_per_client": "3/minute"}}
+        return {"server": {"trusted_proxies": 1},
+                "rate_limit": {"redis_url": REDIS_URL, "token_per_client": "3/minute", "token_per_ip": "50/minute"}}
 
     @pytest.fixture
     def redis(self, app):  # noqa: ANN001, ANN201
@@ -350,23 +351,34 @@ class TestRedisCounters:
             reachable.delete(key)
 
     @staticmethod
+    def counters(redis) -> dict[str, int]:  # noqa: ANN001
+        """Every `token` counter in Redis, by its check's key (the window's start left out)."""
+        return {name.decode()[len(redis.prefix):].rsplit(":", 1)[0]: int(redis.client.get(name))
+                for name in redis.client.scan_iter(match=f"{redis.prefix}token:*")}
+
+    @staticmethod
     def client_count(redis, rp) -> int:  # noqa: ANN001
-        """The client's `token` counter in Redis (this window)."""
         from idp.ratelimit.limiter import Check
         from idp.rate_limit_rules import Limit
 
-        key = Check("token", "client", f"client:{rp.client_id}", Limit(3, 60)).key
-        return sum(int(redis.client.get(name)) for name in redis.client.scan_iter(match=f"{redis.prefix}{key}:*"))
+        return TestRedisCounters.counters(redis)[Check("token", "client", f"client:{rp.client_id}", Limit(3, 60)).key]
 
-    def test_a_good_refresh_is_answered_in_front_and_counted_once(self, rp, app, services, redis):
-        tokens = rp.tokens(scope=OFFLINE)                           # 1 on the client's counter
+    def test_a_good_refresh_is_answered_in_front_and_counted_once(self, rp, app, services, redis, frozen_clock):
+        """Per client and per address, the one the trusted proxy saw, as Flask counts them."""
+        from idp.ratelimit.limiter import Check
+        from idp.rate_limit_rules import Limit
+
+        tokens = rp.tokens(scope=OFFLINE)                           # the code exchange, through Flask, from 127.0.0.1
+        forwarded = {**basic(rp.client_id, rp.reg.secret), "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
         with flask_answers(app) as through_flask:
-            second = rp.refresh(tokens["refresh_token"])            # 2, answered before Flask
-        assert second.status == 200 and through_flask == []
-        assert self.client_count(redis, rp) == 2
+            second = rp.client.post("/token", data=_refresh_data(tokens["refresh_token"]), headers=forwarded)
+        assert second.status_code == 200 and through_flask == []    # answered before Flask
+        assert self.counters(redis) == {Check("token", "ip", "203.0.113.9", Limit(50, 60)).key: 1,
+                                        Check("token", "ip", "127.0.0.1", Limit(50, 60)).key: 1,
+                                        Check("token", "client", f"client:{rp.client_id}", Limit(3, 60)).key: 2}
         assert bucket_total(services) == 0                          # nothing counted in the database
 
-    def test_over_the_limit_flask_refuses_from_the_same_count(self, rp, app, services, redis):
+    def test_over_the_limit_flask_refuses_from_the_same_count(self, rp, app, services, redis, frozen_clock):
         tokens = rp.tokens(scope=OFFLINE)                           # 1
         second = rp.refresh(tokens["refresh_token"])                # 2
         third = rp.refresh(second.json["refresh_token"])            # 3
@@ -381,7 +393,7 @@ class TestRedisCounters:
             assert db.scalar(sa.select(Token.refresh_used_at).where(Token.refresh_token_digest == digest(
                 third.json["refresh_token"]))) is None
 
-    def test_a_refresh_flask_answers_is_counted_once(self, rp, app, redis):
+    def test_a_refresh_flask_answers_is_counted_once(self, rp, app, redis, frozen_clock):
         rp.tokens(scope=OFFLINE)                                    # 1
         with flask_answers(app) as through_flask:
             unknown = rp.refresh("not-a-refresh-token")            # 2: falls through, Flask answers
@@ -402,3 +414,37 @@ class TestRedisCounters:
         with services.database.session() as db:
             assert db.scalar(sa.select(Token.refresh_used_at).where(Token.refresh_token_digest == digest(
                 tokens["refresh_token"]))) is None
+
+    def test_a_refresh_whose_database_work_fails_in_front_is_counted_once(self, rp, app, services, redis,
+                                                                         frozen_clock, monkeypatch):
+        """The rotation before Flask fails (here: the lookup raises); Flask answers it, from the same count."""
+        from idp.oauth import refresh
+
+        tokens = rp.tokens(scope=OFFLINE)                           # 1
+
+        def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise RuntimeError("the front's transaction failed")
+
+        monkeypatch.setattr(refresh, "refresh", broken)
+        with flask_answers(app) as through_flask:
+            second = rp.refresh(tokens["refresh_token"])            # 2: Flask answers
+        assert second.status == 200 and through_flask == ["/token"]
+        assert self.client_count(redis, rp) == 2
+
+    def test_an_unexpected_failure_of_the_count_in_front_leaves_the_count_to_flask(self, rp, app, redis,
+                                                                                  frozen_clock, monkeypatch):
+        """No verdict is left behind: Flask counts the request itself (once) and answers it."""
+        tokens = rp.tokens(scope=OFFLINE)                           # 1
+        real, calls = redis.hit, []
+
+        def first_fails(buckets, db=None):  # noqa: ANN001, ANN202
+            calls.append(len(buckets))
+            if len(calls) == 1:
+                raise RuntimeError("not a Redis error")
+            return real(buckets, db)
+
+        monkeypatch.setattr(redis, "hit", first_fails)
+        with flask_answers(app) as through_flask:
+            second = rp.refresh(tokens["refresh_token"])            # 2, counted by Flask
+        assert second.status == 200 and through_flask == ["/token"] and len(calls) == 2
+        assert self.client_count(redis, rp) == 2

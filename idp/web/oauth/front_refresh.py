@@ -80,9 +80,9 @@ class RefreshInFront:
     """Answers `POST /token` with grant_type=refresh_token when it is plainly good: the rotation, the new
     token and the `token` rate-limit counts in one transaction, committed only if all succeed and the limits
     allow it. Anything else is rolled back and goes to Flask, which answers (and counts once) as always.
-    A limiter whose counts cannot be rolled back (Redis) counts here once, before the rotation, and leaves
-    its verdict in the environ (`COUNTED_AHEAD`): Flask's hook answers a fall-through from it, never
-    counting the request twice."""
+    A limiter whose counts cannot be rolled back (Redis) counts here instead, once, before the rotation (which
+    then commits alone), and leaves its verdict in the environ (`COUNTED_AHEAD`): Flask's hook answers a
+    fall-through from it, never counting the request twice."""
 
     def __init__(self, services: Services, limiter: Limiter | None) -> None:
         self._services = services
@@ -122,14 +122,18 @@ class RefreshInFront:
 
     def _counted_ahead(self, environ: dict, form: dict[str, str]) -> bool:
         """With a limiter that cannot count in a transaction (Redis): count the request under the `token` rule
-        now, once, and leave the verdict (or LimiterUnavailable) for Flask's hook; False when the refresh may not
-        be tried here (over a limit, no limiter to ask: Flask refuses from the verdict)."""
+        now, once, and leave the verdict (or a LimiterUnavailable) for Flask's hook; False when the refresh may
+        not be tried here (over a limit, no limiter to ask: Flask refuses from the verdict). Any other error
+        leaves no verdict: Flask counts and answers as it would have."""
         if self._limiter is None or self._limiter.counts_in_transactions:
             return True
         try:
             verdict = self._limiter.hit(self._checks(environ, form))
-        except LimiterUnavailable as exc:
-            environ[COUNTED_AHEAD] = exc
+        except LimiterUnavailable as exc:     # a fresh one: the caught one's traceback holds this environ
+            environ[COUNTED_AHEAD] = LimiterUnavailable(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure: Flask counts, answers and logs as always
+            log.warning("rate limit count before Flask failed (%s); Flask answers", type(exc).__name__)
             return False
         environ[COUNTED_AHEAD] = verdict
         return verdict.allowed
