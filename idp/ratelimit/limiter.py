@@ -8,14 +8,15 @@ Backends:
 - `DatabaseBackend` (default): table `rate_limit_bucket` (key, window_start, count, expires_at), ONE
   multi-row `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING` for all
   the counters of a request (compiled once per number of rows, run on the DBAPI cursor: idp.fast_lookup)
-  (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two
-  requests that share two keys). Given the request's own database session (the web layer does), the
-  statement runs on the request's connection as its first write and is committed at once: no connection or
-  transaction of its own, yet the count is visible to every worker at once, survives a request that is
-  rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs (on
-  PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A session
-  that already holds changes is not committed: the counts then ride in its transaction. Without a session
-  (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
+  (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two requests that share two keys).
+  Given the request's own database session (the web layer does), the statement runs on the request's
+  connection as its first write and is committed at once (on PostgreSQL, when nothing ran on the connection
+  yet, alone in autocommit: no BEGIN, no COMMIT, and the request keeps the connection it checked out): no
+  connection or transaction of its own, yet the count is visible to every worker at once, survives a request
+  that is rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs
+  (on PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A
+  session that already holds changes is not committed: the counts then ride in its transaction. Without a
+  session (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
   `Limiter.count_in` counts in the caller's transaction and never commits (the refresh answered before
   Flask, idp.web.oauth.front_refresh: its counts stand only with its rotation; with Redis it counts with
   `hit` before the rotation instead, once, and Flask answers a fall-through from that verdict).
@@ -45,6 +46,7 @@ from idp.fast_lookup import Statement, numbered, numbered_binds, upsert_into
 from idp.rate_limit_rules import Limit
 
 log = logging.getLogger("idp.ratelimit")
+_IDLE = 0     # psycopg.pq.TransactionStatus.IDLE: no transaction begun on the connection
 
 PURGE_EVERY = 500          # calls of one process between deletions of expired database rows
 REDIS_PREFIX = "idp:rl:"
@@ -108,11 +110,27 @@ class DatabaseBackend:
         if db is None:
             with Session(self.engine) as own, own.begin():
                 counts = self._count(own, buckets)
+        elif db.new or db.dirty or db.deleted:
+            counts = self._count(db, buckets)      # the counts ride in the session's transaction
         else:
-            counts = self._count(db, buckets)
-            if not (db.new or db.dirty or db.deleted):
-                db.commit()
+            counts = self._count_committed(db, buckets)
         self.maybe_purge()
+        return counts
+
+    def _count_committed(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
+        """Count on `db`'s connection, committed at once. On PostgreSQL, when nothing has run in the session's
+        transaction yet: the upsert alone in autocommit (no BEGIN, no COMMIT, and the session keeps the
+        connection, so no second checkout and pre-ping for the rest of the request); else a commit."""
+        driver = db.connection().connection.driver_connection
+        if self.engine.dialect.driver == "psycopg" and driver.info.transaction_status == _IDLE:
+            driver.autocommit = True
+            try:
+                return self._count(db, buckets)
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        counts = self._count(db, buckets)
+        db.commit()
         return counts
 
     def count_in(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
