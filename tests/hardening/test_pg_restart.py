@@ -43,7 +43,8 @@ pytestmark = [
 ]
 USERS = [f"user{i}@example.com" for i in range(6)]
 UNLIMITED = {"login_per_ip": "100000/minute", "login_per_account": "100000/minute",
-             "second_factor_per_ip": "100000/minute", "token_per_ip": "100000/minute"}
+             "second_factor_per_ip": "100000/minute", "token_per_ip": "100000/minute",
+             "authorize_per_ip": "100000/minute"}
 
 
 def _cluster() -> list[str]:
