@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -121,14 +121,14 @@ class DatabaseBackend:
         """Count on `db`'s connection, committed at once. On PostgreSQL, when nothing has run in the session's
         transaction yet: the upsert alone in autocommit (no BEGIN, no COMMIT, and the session keeps the
         connection, so no second checkout and pre-ping for the rest of the request); else a commit."""
-        driver = db.connection().connection.driver_connection
-        if self.engine.dialect.driver == "psycopg" and driver.info.transaction_status == _IDLE:
-            driver.autocommit = True
+        connection = db.connection()
+        driver = connection.connection.driver_connection
+        if connection.dialect.driver == "psycopg" and driver.info.transaction_status == _IDLE:
             try:
+                driver.autocommit = True
                 return self._count(db, buckets)
             finally:
-                if not driver.closed:
-                    driver.autocommit = False
+                _autocommit_off(connection, driver)
         counts = self._count(db, buckets)
         db.commit()
         return counts
@@ -169,6 +169,21 @@ class DatabaseBackend:
 
     def problem(self) -> str | None:
         return None  # the database itself is checked by /readyz
+
+
+def _autocommit_off(connection: sa.Connection, driver: Any) -> None:  # driver: a psycopg connection
+    """Transactions again on the request's connection; one that cannot be switched back (a query still running
+    after an interrupt) is invalidated, so that it never runs a later statement, or goes back to the pool, in
+    autocommit. An error of the switch never hides the count's own."""
+    if driver.closed:             # invalidated already (a dropped connection)
+        return
+    try:
+        driver.autocommit = False
+    except Exception:  # noqa: BLE001 - the invalidation is the answer; the request then fails on its next query
+        connection.invalidate()
+    except BaseException:
+        connection.invalidate()
+        raise
 
 
 @functools.cache

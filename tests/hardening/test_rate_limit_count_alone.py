@@ -13,7 +13,10 @@ import sqlalchemy as sa
 from idp.factors import verification
 from idp.models import RateLimitBucket
 from tests.hardening.helpers import at_the_code_page
+from tests.support.browser import Browser
 from tests.support.factors import code_at, enrol_totp
+from tests.support.factory import PASSWORD
+from tests.support.oidc import authorize_url, pkce_pair
 
 EMAIL = "alice@example.com"
 
@@ -83,3 +86,60 @@ def test_the_count_is_visible_and_unlocked_while_the_view_runs(app, factory, rp,
         thread.join(30)
     assert sorted(count for _, count in rows) == [1, 1]     # per address and per account, committed
     assert answer["status"] == 200                          # "not correct": the page again
+
+
+@pytest.fixture
+def pooled_in_autocommit(services):  # noqa: ANN001, ANN201
+    """For each connection given back to the pool while the test runs: was it still in autocommit?"""
+    seen: list[bool] = []
+
+    def note(dbapi_connection, _record) -> None:  # noqa: ANN001
+        if dbapi_connection is not None:
+            seen.append(dbapi_connection.autocommit)
+
+    sa.event.listen(services.database.engine.pool, "checkin", note)
+    yield seen
+    sa.event.remove(services.database.engine.pool, "checkin", note)
+
+
+def test_the_connection_goes_back_to_transactions_when_the_count_fails(
+        app, factory, rp, services, postgres_only, pooled_in_autocommit, monkeypatch):  # noqa: ANN001
+    """A count that fails after its upsert ran (here: anything raising in the count) answers the request's
+    error, and the connection is back out of autocommit for the rest of the request and for the pool."""
+    from idp.ratelimit import limiter
+
+    real = limiter.DatabaseBackend._count
+
+    def fails_after(self, db, buckets):  # noqa: ANN001, ANN202
+        real(self, db, buckets)
+        raise RuntimeError("the count failed after its upsert")
+
+    factory.user(EMAIL)
+    browser = Browser(client=app.test_client())
+    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+    monkeypatch.setattr(limiter.DatabaseBackend, "_count", fails_after)
+    app.config["PROPAGATE_EXCEPTIONS"] = False            # as served: the error page, not the exception
+    pooled_in_autocommit.clear()
+    refused = browser.sign_in(page, EMAIL, PASSWORD)
+    assert refused.status == 500
+    assert pooled_in_autocommit and not any(pooled_in_autocommit)
+
+
+def test_a_connection_that_cannot_leave_autocommit_is_invalidated(services, postgres_only):  # noqa: ANN001
+    """Never a later statement, or the pool, in autocommit: the switch back failing invalidates the connection."""
+    from idp.ratelimit.limiter import _autocommit_off
+
+    class Stuck:                          # a psycopg connection whose switch fails (a query still running)
+        closed = False
+
+        @property
+        def autocommit(self) -> bool:
+            return True
+
+        @autocommit.setter
+        def autocommit(self, value: bool) -> None:
+            raise sa.exc.InterfaceError("SET", {}, Exception("can't change 'autocommit' now"))
+
+    with services.database.engine.connect() as connection:
+        _autocommit_off(connection, Stuck())
+        assert connection.invalidated
