@@ -7,7 +7,8 @@ executions: its SQL compiled for the engine's dialect, the order of its paramete
 and result processors for their types (so values go in and come back exactly as with SQLAlchemy: aware
 datetimes, booleans, JSON). `Lookup.first` runs outside any transaction (PostgreSQL: autocommit for the one
 statement; SQLite: no BEGIN, so no write lock) on a pooled connection: use it only for a single read whose
-failure the caller handles by taking the ordinary path. `first_in`, `all_in`, `rowcount_in` and `rows_in`
+failure the caller handles by taking the ordinary path; `Statement.rows` runs a write the same way (committed
+when it returns). `first_in`, `all_in`, `rowcount_in` and `rows_in`
 run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
 (as an ORM query would), a write does not (as a Core statement would not).
 
@@ -115,7 +116,7 @@ class Lookup(_Precompiled):
     def first(self, engine: sa.Engine, **params: Any) -> tuple | None:
         """Outside any transaction, on a connection of `engine`'s pool."""
         compiled = self._for(engine.dialect)
-        return self._row(compiled, _fetch_one(engine, compiled.sql, self._parameters(compiled, params)))
+        return self._row(compiled, _alone(engine, compiled.sql, self._parameters(compiled, params), _first))
 
     def first_in(self, db: Session, **params: Any) -> tuple | None:
         """In `db`'s transaction, on its connection."""
@@ -143,6 +144,13 @@ class Statement(_Precompiled):
     def rows_in(self, db: Session, **params: Any) -> list[tuple]:
         compiled, raw = self._run_in(db, params, _all)
         return [self._row(compiled, row) for row in raw]
+
+    def rows(self, engine: sa.Engine, **params: Any) -> list[tuple]:
+        """The RETURNING rows of the statement run alone, outside any transaction (committed when it returns),
+        on a connection of `engine`'s pool."""
+        compiled = self._for(engine.dialect)
+        return [self._row(compiled, row) for row in _alone(engine, compiled.sql, self._parameters(compiled, params),
+                                                             _all)]
 
 
 # A statement for several rows at once (a multi-row VALUES, an IN list) is made once per number of rows, with
@@ -173,9 +181,9 @@ def _numbered(name: str, row: int) -> str:
     return f"{name}_r{row}"
 
 
-def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | None:
-    """The first row of `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
-    in autocommit. A connection that fails is invalidated, not put back into the pool; a driver error comes
+def _alone(engine: sa.Engine, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:
+    """`read(cursor)` after `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
+    in autocommit (SQLite: no BEGIN, so the statement is its own transaction). A connection that fails is invalidated, not put back into the pool; a driver error comes
     out as SQLAlchemy's (see _run_on), also one while connecting."""
     try:
         connection = engine.raw_connection()
@@ -186,7 +194,7 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         switch = engine.dialect.name == "postgresql"
         if switch:
             driver.autocommit = True        # one statement: no BEGIN and ROLLBACK round trips
-        row = _execute(driver, sql, parameters, _first)
+        result = _execute(driver, sql, parameters, read)
         if switch:
             driver.autocommit = False
     except engine.dialect.loaded_dbapi.Error as exc:
@@ -197,7 +205,7 @@ def _fetch_one(engine: sa.Engine, sql: str, parameters: list | dict) -> tuple | 
         raise
     finally:
         connection.close()
-    return row
+    return result
 
 
 def _run_on(connection: sa.Connection, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:

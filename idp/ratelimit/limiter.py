@@ -9,11 +9,11 @@ Backends:
   multi-row `INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING` for all
   the counters of a request (compiled once per number of rows, run on the DBAPI cursor: idp.fast_lookup)
   (PostgreSQL; SQLite >= 3.35), rows in key order (no deadlocks between two requests that share two keys).
-  Given the request's own database session (the web layer does), the statement runs on the request's
-  connection as its first write and is committed at once (on PostgreSQL, when nothing ran on the connection
-  yet, alone in autocommit: no BEGIN, no COMMIT, and the request keeps the connection it checked out): no
-  connection or transaction of its own, yet the count is visible to every worker at once, survives a request
-  that is rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs
+  Given the request's own database session (the web layer does), the statement is the request's first write
+  and is committed at once; when nothing ran in the request's transaction yet, it runs alone in autocommit
+  (no BEGIN, no COMMIT: on PostgreSQL on the connection the request keeps, on SQLite on a pooled connection
+  before the request's session begins). No transaction of its own, yet the count is visible to every worker
+  at once, survives a request that is rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs
   (on PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A
   session that already holds changes is not committed: the counts then ride in its transaction. Without a
   session (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
@@ -118,9 +118,13 @@ class DatabaseBackend:
         return counts
 
     def _count_committed(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
-        """Count on `db`'s connection, committed at once. On PostgreSQL, when nothing has run in the session's
-        transaction yet: the upsert alone in autocommit (no BEGIN, no COMMIT, and the session keeps the
-        connection, so no second checkout and pre-ping for the rest of the request); else a commit."""
+        """Count on `db`'s connection, committed at once. When nothing has run in the session's transaction yet,
+        the upsert runs alone in autocommit: on PostgreSQL on the session's connection (no BEGIN, no COMMIT, and
+        the session keeps the connection, so no second checkout and pre-ping for the rest of the request); on
+        SQLite on a pooled connection outside the session (no BEGIN IMMEDIATE and COMMIT, no session transaction
+        begun and ended: the session holds none, so no write lock of its own to wait for); else a commit."""
+        if not db.in_transaction() and self.engine.dialect.name == "sqlite":
+            return self._count(None, buckets)     # the upsert alone: its own transaction, no BEGIN and COMMIT
         connection = db.connection()
         driver = connection.connection.driver_connection
         if connection.dialect.driver == "psycopg" and driver.info.transaction_status == _IDLE:
@@ -138,13 +142,15 @@ class DatabaseBackend:
         own changes or rolls them back with them (then call maybe_purge after the commit, never before)."""
         return self._count(db, buckets)
 
-    def _count(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
-        """One multi-row upsert (idp.fast_lookup: compiled once per number of rows), rows in key order."""
+    def _count(self, db: Session | None, buckets: Sequence[Bucket]) -> list[int]:
+        """One multi-row upsert (idp.fast_lookup: compiled once per number of rows), rows in key order; in `db`'s
+        transaction, or (None) alone on a pooled connection, committed when it returns."""
         ordered = sorted({(b.key, b.window_start): b for b in buckets}.values(), key=lambda b: (b.key, b.window_start))
         params = numbered({"key": b.key, "window_start": b.window_start, "expires_at": b.expires_at} for b in ordered)
         # a Statement leaves the session's pending changes pending: `hit` commits only a session that holds none
         upsert = _bucket_upsert(self.engine.dialect.name, len(ordered))
-        counts = {(row.key, row.window_start): row.count for row in upsert.rows_in(db, **params)}
+        rows = upsert.rows(self.engine, **params) if db is None else upsert.rows_in(db, **params)
+        counts = {(row.key, row.window_start): row.count for row in rows}
         return [counts[(b.key, b.window_start)] for b in buckets]
 
     def maybe_purge(self) -> None:

@@ -1,8 +1,11 @@
-"""PostgreSQL: a limited request's count is committed at once on the connection the request then keeps. The
-upsert runs alone (autocommit: no BEGIN, no COMMIT), so a request checks out one pooled connection (one
-pre-ping) instead of two, the count is visible to every worker while the view still runs, and no bucket row
-stays locked. Before, the count's commit gave the connection back to the pool and the view's first query
-checked one out again: two checkouts, two pre-pings, a BEGIN and a COMMIT more per limited request."""
+"""A limited request's count is committed at once, by an upsert that runs alone (no BEGIN, no COMMIT).
+
+PostgreSQL: on the connection the request then keeps (autocommit), so a request checks out one pooled
+connection (one pre-ping) instead of two, the count is visible to every worker while the view still runs, and
+no bucket row stays locked. Before, the count's commit gave the connection back to the pool and the view's
+first query checked one out again: two checkouts, two pre-pings, a BEGIN and a COMMIT more per limited request.
+SQLite: on a pooled connection outside the request's session, before the session begins its transaction, so
+a request begins one transaction (one BEGIN IMMEDIATE) instead of two."""
 from __future__ import annotations
 
 import threading
@@ -30,6 +33,12 @@ def rp(factory):  # noqa: ANN001, ANN201
 def postgres_only(is_postgres) -> None:  # noqa: ANN001
     if not is_postgres:
         pytest.skip("PostgreSQL only: SQLite has no pre-ping and serialises whole transactions")
+
+
+@pytest.fixture
+def sqlite_only(is_postgres) -> None:  # noqa: ANN001
+    if is_postgres:
+        pytest.skip("SQLite only: PostgreSQL counts on the request's own connection (the tests above)")
 
 
 @pytest.fixture
@@ -143,3 +152,79 @@ def test_a_connection_that_cannot_leave_autocommit_is_invalidated(services, post
     with services.database.engine.connect() as connection:
         _autocommit_off(connection, Stuck())
         assert connection.invalidated
+
+
+@pytest.fixture
+def begun(services):  # noqa: ANN001, ANN201
+    """Every transaction begun on the app's engine while the test runs (SQLite: each is a BEGIN IMMEDIATE)."""
+    seen: list[int] = []
+
+    def note(_connection) -> None:  # noqa: ANN001
+        seen.append(1)
+
+    sa.event.listen(services.database.engine, "begin", note)
+    yield seen
+    sa.event.remove(services.database.engine, "begin", note)
+
+
+def test_sqlite_a_code_post_begins_one_transaction(app, factory, rp, services, sqlite_only, begun,
+                                                    frozen_clock):  # noqa: ANN001
+    factory.user(EMAIL)
+    secret = enrol_totp(services, EMAIL)
+    client, fields, _ = at_the_code_page(app, rp, EMAIL)
+    begun.clear()
+    done = client.post("/login", data={**fields, "code": code_at(secret, frozen_clock)})
+    assert done.status_code == 302 and "code=" in done.headers["Location"]
+    assert len(begun) == 1
+    with services.database.engine.connect() as conn:
+        counts = conn.execute(sa.select(RateLimitBucket.count).where(RateLimitBucket.key.like("second_factor:%"))).all()
+    assert sorted(count for count, in counts) == [1, 1]     # per address and per account, counted all the same
+
+
+def test_sqlite_the_count_is_committed_while_the_view_runs(app, factory, rp, services, sqlite_only, monkeypatch,
+                                                           frozen_clock):  # noqa: ANN001
+    factory.user(EMAIL)
+    enrol_totp(services, EMAIL)
+    client, fields, _ = at_the_code_page(app, rp, EMAIL)
+    paused, go_on = threading.Event(), threading.Event()
+    gate = verification.gate
+
+    def slow_gate(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        paused.set()
+        go_on.wait(10)
+        return gate(*args, **kwargs)
+
+    monkeypatch.setattr(verification, "gate", slow_gate)
+    answer: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: answer.update(status=client.post(
+        "/login", data={**fields, "code": "000000"}).status_code))
+    thread.start()
+    try:
+        assert paused.wait(10)
+        with services.database.engine.connect() as conn:     # WAL: a reader sees what is committed
+            counts = conn.execute(sa.select(RateLimitBucket.count)
+                                  .where(RateLimitBucket.key.like("second_factor:%"))).all()
+    finally:
+        go_on.set()
+        thread.join(30)
+    assert sorted(count for count, in counts) == [1, 1]
+    assert answer["status"] == 200                          # "not correct": the page again
+
+
+def test_sqlite_a_count_that_fails_changes_nothing_and_answers_an_error(app, factory, rp, services, sqlite_only,
+                                                                        monkeypatch):  # noqa: ANN001
+    """The lone upsert failing (the database locked past its timeout, say) refuses the request: no sign-in."""
+    from idp.ratelimit import limiter
+
+    factory.user(EMAIL)
+    browser = Browser(client=app.test_client())
+    page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
+
+    def locked(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(limiter.Statement, "rows", locked)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    refused = browser.sign_in(page, EMAIL, PASSWORD)
+    assert refused.status in (500, 503)
+    assert "code=" not in (refused.location or "")
