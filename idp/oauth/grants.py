@@ -54,20 +54,17 @@ def make_code_grant(db: DbProvider, code_ttl: int,
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
         AUTHORIZATION_CODE_LENGTH = 43
 
-        def save_authorization_code(self, code: str, request) -> AuthorizationCode:  # noqa: ANN001
+        def save_authorization_code(self, code: str, request) -> None:  # noqa: ANN001
             data = request.payload.data
             login = request.user  # an AuthenticatedLogin (see idp.web.oauth)
             current = now()
-            row = AuthorizationCode(
-                code_digest=digest(code), client_id=request.client.client_id, user_id=login.user.id,
+            tokens.insert_code(
+                db(), code_digest=digest(code), client_id=request.client.client_id, user_id=login.user.id,
                 redirect_uri=request.payload.redirect_uri or "", scope=request.scope or "",  # allowed part only
                 nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=login.auth_time, amr=list(login.amr), acr=login.acr, sid=login.sid,
-                created_at=current, expires_at=current + timedelta(seconds=code_ttl))
-            db().add(row)
-            db().flush()
-            return row
+                created_at=current, expires_at=current + timedelta(seconds=code_ttl), used_at=None)
 
         def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # noqa: ANN001
             """The code, claimed; None (invalid_grant) also when its redirect URI is no longer registered."""

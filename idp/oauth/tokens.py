@@ -32,6 +32,17 @@ _CLAIM_CODE = Statement(sa.update(AuthorizationCode)
                         .values(used_at=sa.bindparam("at")))
 
 
+_CODE_COLUMNS = tuple(column for column in AuthorizationCode.__table__.columns if column.key != "id")
+_INSERT_CODE = Statement(AuthorizationCode.__table__.insert().values(
+    {column.key: sa.bindparam(column.key, type_=column.type) for column in _CODE_COLUMNS}))
+
+
+def insert_code(db: Session, **values: object) -> None:
+    """Insert an authorization code row (Core, in `db`'s transaction: nothing reads it back in the request;
+    the session's pending changes stay pending). `values`: every column but `id` (`used_at` None)."""
+    _INSERT_CODE.rowcount_in(db, **values)
+
+
 def consume_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
     """Return the code's row and mark it used, atomically; a second use revokes what it issued. The row's
     `public_sid` (not a column) is the `sid` claim for its browser session (None when it has none)."""
