@@ -7,9 +7,10 @@ executions: its SQL compiled for the engine's dialect, the order of its paramete
 and result processors for their types (so values go in and come back exactly as with SQLAlchemy: aware
 datetimes, booleans, JSON). `Lookup.first` runs outside any transaction (PostgreSQL: autocommit for the one
 statement; SQLite: no BEGIN, so no write lock) on a pooled connection: use it only for a single read whose
-failure the caller handles by taking the ordinary path; `Statement.rows` runs a write the same way (committed
-when it returns). `first_in`, `all_in`, `rowcount_in` and `rows_in`
-run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
+failure the caller handles by taking the ordinary path. `Statement.rows` runs a write alone the same way: the
+statement is its own transaction, committed when it returns (on SQLite it takes the write lock for its own
+duration and waits for it up to the busy timeout; a failure is raised, the connection invalidated).
+`first_in`, `all_in`, `rowcount_in` and `rows_in` run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
 (as an ORM query would), a write does not (as a Core statement would not).
 
 A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones:
@@ -131,7 +132,8 @@ class Lookup(_Precompiled):
 
 class Statement(_Precompiled):
     """One Core INSERT, UPDATE or DELETE (RETURNING optional), compiled per dialect on first use, run in a
-    session's transaction: `rowcount_in` says how many rows it changed, `rows_in` returns the RETURNING rows.
+    session's transaction (`rowcount_in` says how many rows it changed, `rows_in` returns the RETURNING rows)
+    or alone (`rows`, see the module doc).
     As a Core statement executed through the session, it leaves the session's pending changes pending (the
     order of writes, and so of row locks, stays the caller's)."""
 

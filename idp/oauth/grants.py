@@ -55,6 +55,9 @@ def make_code_grant(db: DbProvider, code_ttl: int,
         AUTHORIZATION_CODE_LENGTH = 43
 
         def save_authorization_code(self, code: str, request) -> None:  # noqa: ANN001
+            """The code's row, inserted at once (Core); the session's pending changes (a sign-in's new browser
+            session) stay pending for the caller's flush. Its only lock is the foreign key's share lock on the user
+            row, which a sign-in holds more strongly already (it updated that row)."""
             data = request.payload.data
             login = request.user  # an AuthenticatedLogin (see idp.web.oauth)
             current = now()

@@ -12,7 +12,7 @@ Backends:
   Given the request's own database session (the web layer does), the statement is the request's first write
   and is committed at once; when nothing ran in the request's transaction yet, it runs alone in autocommit
   (no BEGIN, no COMMIT: on PostgreSQL on the connection the request keeps, on SQLite on a pooled connection
-  before the request's session begins). No transaction of its own, yet the count is visible to every worker
+  before the request's session begins). No BEGIN and COMMIT of its own, yet the count is visible to every worker
   at once, survives a request that is rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs
   (on PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A
   session that already holds changes is not committed: the counts then ride in its transaction. Without a
@@ -107,24 +107,27 @@ class DatabaseBackend:
         self._lock = threading.Lock()
 
     def hit(self, buckets: Sequence[Bucket], db: Session | None = None) -> list[int]:
+        if db is not None and (db.new or db.dirty or db.deleted):
+            # the counts ride in the session's transaction; no purge now (on SQLite it would wait for the lock
+            # this session holds)
+            return self._count(db, buckets)
         if db is None:
             with Session(self.engine) as own, own.begin():
                 counts = self._count(own, buckets)
-        elif db.new or db.dirty or db.deleted:
-            counts = self._count(db, buckets)      # the counts ride in the session's transaction
         else:
             counts = self._count_committed(db, buckets)
         self.maybe_purge()
         return counts
 
     def _count_committed(self, db: Session, buckets: Sequence[Bucket]) -> list[int]:
-        """Count on `db`'s connection, committed at once. When nothing has run in the session's transaction yet,
+        """Count for `db`'s request, committed at once. When nothing has run in the session's transaction yet,
         the upsert runs alone in autocommit: on PostgreSQL on the session's connection (no BEGIN, no COMMIT, and
         the session keeps the connection, so no second checkout and pre-ping for the rest of the request); on
-        SQLite on a pooled connection outside the session (no BEGIN IMMEDIATE and COMMIT, no session transaction
-        begun and ended: the session holds none, so no write lock of its own to wait for); else a commit."""
+        SQLite on a pooled connection outside the session, as its own transaction (no BEGIN IMMEDIATE and COMMIT,
+        no session transaction begun and ended; the session holds no connection, so no write lock of its own to
+        wait for). Else on `db`'s connection, and `db` is committed."""
         if not db.in_transaction() and self.engine.dialect.name == "sqlite":
-            return self._count(None, buckets)     # the upsert alone: its own transaction, no BEGIN and COMMIT
+            return self._count(None, buckets)     # the upsert alone: its own transaction
         connection = db.connection()
         driver = connection.connection.driver_connection
         if connection.dialect.driver == "psycopg" and driver.info.transaction_status == _IDLE:

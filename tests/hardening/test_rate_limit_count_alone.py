@@ -68,7 +68,9 @@ def test_a_code_post_checks_out_one_connection(app, factory, rp, services, postg
 def _counts_while_a_wrong_code_is_checked(app, services, rp, monkeypatch, *, locked_fails: bool):  # noqa: ANN001, ANN202
     """The second_factor buckets' counts as another connection reads them while a wrong code's POST is held
     inside its view (its count done), and the POST's status. `locked_fails`: the read asks for the rows'
-    locks without waiting (PostgreSQL), so it fails at once if the request still holds one."""
+    locks without waiting (PostgreSQL), so it fails at once if the request still holds one; else the read is a
+    plain SELECT on a DBAPI connection (SQLite, WAL: no BEGIN IMMEDIATE, so it does not wait for the view's
+    write lock and sees only what is committed)."""
     client, fields, _ = at_the_code_page(app, rp, EMAIL)
     paused, go_on = threading.Event(), threading.Event()
     gate = verification.gate
@@ -85,14 +87,30 @@ def _counts_while_a_wrong_code_is_checked(app, services, rp, monkeypatch, *, loc
     thread.start()
     try:
         assert paused.wait(10)
-        query = sa.select(RateLimitBucket.count).where(RateLimitBucket.key.like("second_factor:%"))
-        with services.database.engine.connect() as conn:    # SQLite (WAL): a reader sees what is committed
-            counts = sorted(conn.execute(query.with_for_update(nowait=True) if locked_fails else query).scalars())
-            conn.rollback()
+        counts = sorted(_locked_counts(services) if locked_fails else _committed_counts(services))
+        assert thread.is_alive() and not answer            # read while the view still ran
     finally:
         go_on.set()
         thread.join(30)
     return counts, answer["status"]
+
+
+def _locked_counts(services) -> list[int]:  # noqa: ANN001
+    query = sa.select(RateLimitBucket.count).where(RateLimitBucket.key.like("second_factor:%"))
+    with services.database.engine.connect() as conn:
+        counts = list(conn.execute(query.with_for_update(nowait=True)).scalars())   # fails at once if locked
+        conn.rollback()
+    return counts
+
+
+def _committed_counts(services) -> list[int]:  # noqa: ANN001
+    raw = services.database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT count FROM rate_limit_bucket WHERE key LIKE 'second_factor:%'")
+        return [count for count, in cursor.fetchall()]
+    finally:
+        raw.close()
 
 
 def test_the_count_is_visible_and_unlocked_while_the_view_runs(app, factory, rp, services, postgres_only,
@@ -197,20 +215,53 @@ def test_sqlite_the_count_is_committed_while_the_view_runs(app, factory, rp, ser
     assert status == 200
 
 
-def test_sqlite_a_count_that_fails_changes_nothing_and_answers_an_error(app, factory, rp, services, sqlite_only,
-                                                                        monkeypatch):  # noqa: ANN001
-    """The lone upsert failing (the database locked past its timeout, say) refuses the request: no sign-in."""
-    from idp.ratelimit import limiter
+def test_sqlite_a_count_that_fails_changes_nothing_and_answers_an_error(app, factory, rp, services,
+                                                                        sqlite_only):  # noqa: ANN001
+    """The lone upsert failing in the driver refuses the request before its view runs (the password is not
+    checked, the sign-in does not move on), and its connection is invalidated, not given back to the pool."""
+    from idp.models import AttemptCounter, LoginTransaction
 
     factory.user(EMAIL)
     browser = Browser(client=app.test_client())
     page = browser.open(authorize_url(rp.client_id, rp.redirect_uri, pkce_pair()[1]))
-
-    def locked(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(limiter.Statement, "rows", locked)
+    engine = services.database.engine
+    invalidated: list[int] = []
+    sa.event.listen(engine.pool, "invalidate", lambda *_args: invalidated.append(1))
+    with engine.begin() as conn:                         # the counters' table gone: "no such table"
+        conn.exec_driver_sql("ALTER TABLE rate_limit_bucket RENAME TO rate_limit_bucket_away")
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    refused = browser.sign_in(page, EMAIL, PASSWORD)
-    assert refused.status in (500, 503)
+    try:
+        refused = browser.sign_in(page, EMAIL, PASSWORD)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE rate_limit_bucket_away RENAME TO rate_limit_bucket")
+    assert refused.status == 503
     assert "code=" not in (refused.location or "")
+    assert invalidated
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(AttemptCounter)) == 0
+        assert conn.execute(sa.select(LoginTransaction.user_id)).scalars().all() == [None]
+
+
+def test_a_count_riding_in_a_transaction_does_not_purge_meanwhile(services, monkeypatch):  # noqa: ANN001
+    """The now-and-then purge of ended windows waits for a count that commits: one that rides in a session
+    holding changes (and, on SQLite, the write lock) would otherwise have the purge wait for that lock."""
+    from datetime import timedelta
+
+    from idp.clock import now
+    from idp.models import Organisation
+    from idp.ratelimit.limiter import PURGE_EVERY, Bucket, DatabaseBackend
+
+    backend = DatabaseBackend(services.database.engine)
+    purged: list[int] = []
+    monkeypatch.setattr(backend, "purge", lambda: purged.append(1) or 0)
+    bucket = Bucket("test:ride", 0, 60, now() + timedelta(minutes=1))
+    backend._calls = PURGE_EVERY - 1                       # the next call that purges at all would purge
+    with services.database.sessions() as db:
+        db.add(Organisation(slug="riding", name="Riding"))  # a pending change: the count rides along
+        assert backend.hit([bucket], db) == [1]
+        assert purged == []
+        db.rollback()                                      # and the count with it
+    with services.database.sessions() as db:
+        assert backend.hit([bucket], db) == [1]            # committed at once: now the purge may run
+    assert purged == [1]
