@@ -10,8 +10,9 @@ statement; SQLite: no BEGIN, so no write lock) on a pooled connection: use it on
 failure the caller handles by taking the ordinary path. `Statement.rows` runs a write alone the same way: the
 statement is its own transaction, committed when it returns (on SQLite it takes the write lock for its own
 duration and waits for it up to the busy timeout; a failure is raised, the connection invalidated).
-`first_in`, `all_in`, `rowcount_in` and `rows_in` run in a session's transaction, on its connection; a lookup flushes the session's pending changes first
-(as an ORM query would), a write does not (as a Core statement would not).
+`first_in`, `all_in`, `rowcount_in` and `rows_in` run in a session's transaction, on its connection; a lookup
+flushes the session's pending changes first (as an ORM query would), a write does not (as a Core statement
+would not).
 
 A statement is compiled with exactly the values the caller passes by name (`sa.bindparam`) and literal ones:
 one that needs a Python-side column default computed by SQLAlchemy, or has a parameter without a type (it
@@ -185,8 +186,9 @@ def _numbered(name: str, row: int) -> str:
 
 def _alone(engine: sa.Engine, sql: str, parameters: list | dict, read: Callable[[Any], Any]) -> Any:
     """`read(cursor)` after `sql` on a pooled DBAPI connection (checked out as usual: pre-pinged on PostgreSQL),
-    in autocommit (SQLite: no BEGIN, so the statement is its own transaction). A connection that fails is invalidated, not put back into the pool; a driver error comes
-    out as SQLAlchemy's (see _run_on), also one while connecting."""
+    in autocommit (SQLite: no BEGIN, so the statement is its own transaction). A connection that fails is
+    invalidated, not put back into the pool; a driver error comes out as SQLAlchemy's (see _run_on), also one
+    while connecting."""
     try:
         connection = engine.raw_connection()
     except engine.dialect.loaded_dbapi.Error as exc:     # the database is unreachable

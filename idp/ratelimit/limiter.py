@@ -12,11 +12,12 @@ Backends:
   Given the request's own database session (the web layer does), the statement is the request's first write
   and is committed at once; when nothing ran in the request's transaction yet, it runs alone in autocommit
   (no BEGIN, no COMMIT: on PostgreSQL on the connection the request keeps, on SQLite on a pooled connection
-  before the request's session begins). No BEGIN and COMMIT of its own, yet the count is visible to every worker
-  at once, survives a request that is rolled back (an error, a SCIM or API error answer), and holds no bucket row lock while the view runs
-  (on PostgreSQL one address's requests would otherwise queue behind each other's password hashing). A
-  session that already holds changes is not committed: the counts then ride in its transaction. Without a
-  session (scripts), a short transaction of its own. Expired rows are deleted every few hundred calls.
+  before the request's session begins); else the session is committed with it. Either way the count is
+  visible to every worker at once, survives a request that is rolled back (an error, a SCIM or API error
+  answer), and holds no bucket row lock while the view runs (on PostgreSQL one address's requests would
+  otherwise queue behind each other's password hashing). A session that already holds changes is not
+  committed: the counts then ride in its transaction. Without a session (scripts), a short transaction of its
+  own. Expired rows are deleted every few hundred calls.
   `Limiter.count_in` counts in the caller's transaction and never commits (the refresh answered before
   Flask, idp.web.oauth.front_refresh: its counts stand only with its rotation; with Redis it counts with
   `hit` before the rotation instead, once, and Flask answers a fall-through from that verdict).

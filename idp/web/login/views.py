@@ -170,7 +170,7 @@ def _signed_in(tx: LoginTransaction, done: Completed) -> Response:
         response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, secure=cookie.secure,
                             httponly=cookie.httponly, samesite=cookie.samesite, path=cookie.path)
     give_device_cookie(response, done.user.email, second_factor="mfa" in done.amr)
-    db().flush()     # the new session's row (the code went in alone): a failure is answered here, not at the commit
+    db().flush()     # the new session's row: a failure is answered here, not at the commit
     return response
 
 
