@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import run as bench
-from run import PYTHON, ROOT, Drive, Figure, Slice
+from run import Drive, Figure, Slice
 
 CLIENT_ID = "floor-client"
 FLOOR_DIR = "IDP_FLOOR_DIR"            # where the floor app finds its database, key and client (set for gunicorn)
@@ -66,11 +66,17 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _hasher(parameters: dict[str, int]):  # noqa: ANN202
+    """argon2id (argon2-cffi) at the instance's parameters: memory_cost (KiB), time_cost, parallelism."""
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(type=Type.ID, **parameters)
+
+
 # --- the floor app (gunicorn imports this module as `floor:floor_app()`) --------------------------------------
 
 def floor_app():  # noqa: ANN201, C901 - one small app, read top to bottom
     import pyotp
-    from argon2 import PasswordHasher, Type
     from argon2.exceptions import VerificationError
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from flask import Flask, abort, jsonify, redirect, render_template_string, request
@@ -81,7 +87,7 @@ def floor_app():  # noqa: ANN201, C901 - one small app, read top to bottom
     setup = json.loads((home / "floor.json").read_text())
     key = RSAKey.import_key((home / "key.pem").read_bytes())
     aead = AESGCM(bytes.fromhex(setup["aead_key"]))
-    hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
+    hasher = _hasher(setup["argon2"])
     app = Flask("floor")
     local: dict[str, sqlite3.Connection] = {}
 
@@ -231,10 +237,9 @@ def floor_app():  # noqa: ANN201, C901 - one small app, read top to bottom
 
 # --- setting the floor up beside a product instance -----------------------------------------------------------
 
-def make_floor(home: Path, people: Path, base: str) -> tuple[str, str]:
+def make_floor(home: Path, instance: bench.Instance, base: str) -> tuple[str, str]:
     """The floor's database (the instance's users: the bench user without, the TOTP users with their secret,
-    encrypted), its RSA key and setup; returns (client_id, client_secret)."""
-    from argon2 import PasswordHasher, Type
+    encrypted; the instance's argon2id parameters), its RSA key and setup; returns (client_id, client_secret)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -244,11 +249,15 @@ def make_floor(home: Path, people: Path, base: str) -> tuple[str, str]:
     (home / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                      serialization.NoEncryption()))
     aead_key, secret = AESGCM.generate_key(bit_length=256), secrets.token_urlsafe(32)
+    _, passwords = bench.passwords_of(instance.config)
+    argon2 = {"memory_cost": passwords.argon2_memory_kib, "time_cost": passwords.argon2_time_cost,
+              "parallelism": passwords.argon2_parallelism}
     (home / "floor.json").write_text(json.dumps({"issuer": base, "redirect_uri": bench.REDIRECT_URI,
-                                                 "secret_digest": _digest(secret), "aead_key": aead_key.hex()}))
+                                                 "secret_digest": _digest(secret), "aead_key": aead_key.hex(),
+                                                 "argon2": argon2}))
     aead = AESGCM(aead_key)
-    stored = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID).hash(bench.PASSWORD)
-    book = json.loads(people.read_text())
+    stored = _hasher(argon2).hash(bench.PASSWORD)
+    book = json.loads(instance.people.read_text())
     if (book["digits"], book["period"], book["algorithm"].upper()) != (6, 30, "SHA1"):
         raise SystemExit("bench/floor.py: the floor checks 6-digit, 30-second SHA1 codes only")
     rows = [(bench.EMAIL, "floor-bench", stored, None)]
@@ -264,15 +273,13 @@ def make_floor(home: Path, people: Path, base: str) -> tuple[str, str]:
 
 
 def floor_server(home: Path, port: int):  # noqa: ANN201
-    cmd = [PYTHON, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
-           "--access-logfile", "-", "--error-logfile", "-", "--chdir", str(ROOT / "bench"), "floor:floor_app()"]
-    return bench.server(cmd, f"http://127.0.0.1:{port}/authorize", home / "server.log", env={FLOOR_DIR: str(home)})
+    return bench.server(bench.gunicorn_command(port, "floor:floor_app()"), f"http://127.0.0.1:{port}/authorize",
+                        home / "server.log", env={FLOOR_DIR: str(home)})
 
 
 def hello_server(home: Path, port: int):  # noqa: ANN201
-    cmd = [PYTHON, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
-           "--access-logfile", "-", "--error-logfile", "-", "--chdir", str(ROOT / "bench"), "run:hello_app()"]
-    return bench.server(cmd, f"http://127.0.0.1:{port}/", home / "hello.log")
+    return bench.server(bench.gunicorn_command(port, "run:hello_app()"), f"http://127.0.0.1:{port}/",
+                        home / "hello.log")
 
 
 FIGURES = ("product signin2fa", "floor signin2fa", "product signin", "floor signin", "argon2",
@@ -292,7 +299,7 @@ def main() -> None:
         product = bench.new_drive(instance)
         floor_port, hello_port = bench.free_port(), bench.free_port()
         floor_base = f"http://127.0.0.1:{floor_port}"
-        client_id, secret = make_floor(work / "floor", instance.people, floor_base)
+        client_id, secret = make_floor(work / "floor", instance, floor_base)
         floor = Drive(floor_base, client_id, secret, [Slice(str(instance.people), i) for i in range(bench.CONCURRENCY)])
         with multiprocessing.get_context("fork").Pool(bench.CONCURRENCY) as pool, \
                 bench.serving(instance, "product", pool, product) as master, \

@@ -105,6 +105,13 @@ def hello_app():  # noqa: ANN201
 
 # --- processes -----------------------------------------------------------------------------------
 
+def gunicorn_command(port: int, target: str) -> list[str]:
+    """gunicorn serving `target` (a factory in bench/, e.g. "run:hello_app()") as `idp serve` serves the IdP:
+    2 sync workers, access log on."""
+    return [PYTHON, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+            "--access-logfile", "-", "--error-logfile", "-", "--chdir", str(ROOT / "bench"), target]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -955,9 +962,7 @@ def main() -> None:
     reports: list[str] = []
     context = multiprocessing.get_context("fork")
     hello_port = free_port()
-    hello_cmd = [PYTHON, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind",
-                 f"127.0.0.1:{hello_port}", "--access-logfile", "-", "--error-logfile", "-", "--chdir",
-                 str(ROOT / "bench"), "run:hello_app()"]
+    hello_cmd = gunicorn_command(hello_port, "run:hello_app()")
     total = {k: v * CONCURRENCY for k, v in counts.items()}
     how = "median of 3 runs" if runs > 1 else "1 run"
     try:
