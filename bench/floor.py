@@ -277,11 +277,6 @@ def floor_server(home: Path, port: int):  # noqa: ANN201
                         home / "server.log", env={FLOOR_DIR: str(home)})
 
 
-def hello_server(home: Path, port: int):  # noqa: ANN201
-    return bench.server(bench.gunicorn_command(port, "run:hello_app()"), f"http://127.0.0.1:{port}/",
-                        home / "hello.log")
-
-
 FIGURES = ("product signin2fa", "floor signin2fa", "product signin", "floor signin", "argon2",
            "product refresh", "floor refresh", "hello")
 
@@ -304,7 +299,7 @@ def main() -> None:
         with multiprocessing.get_context("fork").Pool(bench.CONCURRENCY) as pool, \
                 bench.serving(instance, "product", pool, product) as master, \
                 floor_server(work / "floor", floor_port) as floor_proc, \
-                hello_server(work, hello_port) as hello_proc:
+                bench.hello_server(hello_port, work / "hello.log") as hello_proc:
             servers = {"product": (master, product), "floor": (floor_proc.pid, floor)}
             for kind in bench.SIGN_INS:        # warm-up
                 bench.run_kind(pool, floor_proc.pid, floor, kind, 1)

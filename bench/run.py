@@ -112,6 +112,11 @@ def gunicorn_command(port: int, target: str) -> list[str]:
             "--access-logfile", "-", "--error-logfile", "-", "--chdir", str(ROOT / "bench"), target]
 
 
+def hello_server(port: int, log: Path):  # noqa: ANN201
+    """The Flask "hello" reference on `port`, served by gunicorn_command (a context giving the process)."""
+    return server(gunicorn_command(port, "run:hello_app()"), f"http://127.0.0.1:{port}/", log)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -962,12 +967,11 @@ def main() -> None:
     reports: list[str] = []
     context = multiprocessing.get_context("fork")
     hello_port = free_port()
-    hello_cmd = gunicorn_command(hello_port, "run:hello_app()")
     total = {k: v * CONCURRENCY for k, v in counts.items()}
     how = "median of 3 runs" if runs > 1 else "1 run"
     try:
         with context.Pool(CONCURRENCY) as pool, \
-                server(hello_cmd, f"http://127.0.0.1:{hello_port}/", work / "hello.log") as hello_proc:
+                hello_server(hello_port, work / "hello.log") as hello_proc:
             hello = (f"http://127.0.0.1:{hello_port}", hello_proc)
 
             def run(label: str, database) -> None:  # noqa: ANN001  (database(): a context giving a URL or None)
